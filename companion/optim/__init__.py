@@ -1,0 +1,74 @@
+"""Reference optimizers in a composable, functional style (Part I of the course).
+
+``opt = adam(1e-3)``; ``state = opt.init(params)``;
+``updates, state = opt.update(grads, state, params)``; ``params = apply_updates(params, updates)``.
+Parameters are NumPy arrays or torch tensors (or lists/tuples/dicts of them).
+:class:`companion.optim.torch_adapter.ReferenceOptimizer` trains an ``nn.Module`` with any of them, and
+:class:`companion.optim.keras_adapter.KerasReferenceOptimizer` a Keras model.
+"""
+
+from .aliases import DEFAULTS, adadelta, adagrad, adam, adamax, adamw, ftrl, nadam, rmsprop, sgd
+from .base import GradientTransformation, apply_updates, chain, check_gradients
+from .transforms import (
+    add_decayed_weights,
+    scale,
+    scale_by_adadelta,
+    scale_by_adagrad,
+    scale_by_adam,
+    scale_by_adamax,
+    scale_by_ftrl,
+    scale_by_learning_rate,
+    scale_by_nadam,
+    scale_by_rms,
+    trace,
+)
+
+OPTIMIZERS = {
+    "sgd": sgd,
+    "adagrad": adagrad,
+    "adadelta": adadelta,
+    "rmsprop": rmsprop,
+    "adam": adam,
+    "adamw": adamw,
+    "adamax": adamax,
+    "nadam": nadam,
+    "ftrl": ftrl,
+}
+
+
+def get_optimizer(name: str, **hyperparameters) -> GradientTransformation:
+    """Build an optimizer by name, e.g. ``get_optimizer("adam", learning_rate=1e-3)``."""
+    if name not in OPTIMIZERS:
+        raise ValueError(f"Unknown optimizer name: {name!r} (expected one of {', '.join(sorted(OPTIMIZERS))})")
+    return OPTIMIZERS[name](**hyperparameters)
+
+
+__all__ = [
+    "DEFAULTS",
+    "GradientTransformation",
+    "OPTIMIZERS",
+    "adadelta",
+    "adagrad",
+    "adam",
+    "adamax",
+    "adamw",
+    "add_decayed_weights",
+    "apply_updates",
+    "chain",
+    "check_gradients",
+    "ftrl",
+    "get_optimizer",
+    "nadam",
+    "rmsprop",
+    "scale",
+    "scale_by_adadelta",
+    "scale_by_adagrad",
+    "scale_by_adam",
+    "scale_by_adamax",
+    "scale_by_ftrl",
+    "scale_by_learning_rate",
+    "scale_by_nadam",
+    "scale_by_rms",
+    "sgd",
+    "trace",
+]

@@ -1,0 +1,285 @@
+r"""The optimizers of Part I, each a chain of the transformations in :mod:`.transforms`.
+
+Every function takes ``convention="torch"`` or ``convention="keras"``. The two
+frameworks implement several methods differently (where :math:`\epsilon` sits,
+default hyperparameters, whether momentum accumulates gradients or steps); the
+convention picks one, and the tests check each against its framework:
+``torch.optim`` for ``"torch"``, ``keras.optimizers`` for ``"keras"``. Any
+hyperparameter left as ``None`` takes that framework's default.
+"""
+
+from __future__ import annotations
+
+from .._checks import check_choice
+from .base import GradientTransformation, chain, check_gradients
+from .transforms import (
+    add_decayed_weights,
+    scale_by_adadelta,
+    scale_by_adagrad,
+    scale_by_adam,
+    scale_by_adamax,
+    scale_by_ftrl,
+    scale_by_learning_rate,
+    scale_by_nadam,
+    scale_by_rms,
+    trace,
+)
+
+__all__ = ["DEFAULTS", "adadelta", "adagrad", "adam", "adamax", "adamw", "ftrl", "nadam", "rmsprop", "sgd"]
+
+CONVENTIONS = ("torch", "keras")
+
+#: Each framework's default hyperparameters, as documented by ``torch.optim`` and ``keras.optimizers``.
+DEFAULTS = {
+    "sgd": {"torch": dict(learning_rate=1e-3), "keras": dict(learning_rate=0.01)},
+    "adagrad": {
+        "torch": dict(learning_rate=0.01, initial_accumulator_value=0.0, eps=1e-10),
+        "keras": dict(learning_rate=0.001, initial_accumulator_value=0.1, eps=1e-7),
+    },
+    "adadelta": {
+        "torch": dict(learning_rate=1.0, rho=0.9, eps=1e-6),
+        "keras": dict(learning_rate=0.001, rho=0.95, eps=1e-7),
+    },
+    "rmsprop": {
+        "torch": dict(learning_rate=0.01, decay=0.99, eps=1e-8),
+        "keras": dict(learning_rate=0.001, decay=0.9, eps=1e-7),
+    },
+    "adam": {"torch": dict(learning_rate=1e-3, eps=1e-8), "keras": dict(learning_rate=1e-3, eps=1e-7)},
+    "adamw": {
+        "torch": dict(learning_rate=1e-3, eps=1e-8, weight_decay=0.01),
+        "keras": dict(learning_rate=1e-3, eps=1e-7, weight_decay=0.004),
+    },
+    "adamax": {"torch": dict(learning_rate=2e-3, eps=1e-8), "keras": dict(learning_rate=1e-3, eps=1e-7)},
+    "nadam": {
+        "torch": dict(learning_rate=2e-3, eps=1e-8, momentum_decay=4e-3),
+        "keras": dict(learning_rate=1e-3, eps=1e-7, momentum_decay=1.0),
+    },
+}
+
+
+def _settings(name: str, convention: str, **given):
+    check_choice("convention", convention, CONVENTIONS)
+    defaults = DEFAULTS[name][convention]
+    return {key: defaults[key] if given[key] is None else given[key] for key in given}
+
+
+def _with_gradient_checks(transform: GradientTransformation) -> GradientTransformation:
+    """Report NaN/inf gradients and gradients that do not match the parameters, then update."""
+
+    def update(grads, state, params=None):
+        check_gradients(grads, params)
+        return transform.update(grads, state, params)
+
+    return GradientTransformation(transform.init, update)
+
+
+def _no_keras_weight_decay(weight_decay: float, convention: str, name: str) -> None:
+    if convention == "keras" and weight_decay:
+        raise ValueError(
+            f"weight_decay with convention='keras' is decoupled weight decay: use adamw(convention='keras') "
+            f"or chain add_decayed_weights yourself; {name}() applies it as an L2 term only for 'torch'"
+        )
+
+
+def sgd(
+    learning_rate=None,
+    momentum: float = 0.0,
+    nesterov: bool = False,
+    weight_decay: float = 0.0,
+    convention: str = "torch",
+) -> GradientTransformation:
+    r"""(Stochastic) gradient descent, with optional heavy-ball or Nesterov momentum.
+
+    Plain: :math:`\theta_{t+1} = \theta_t - \eta\,g_t` (Robbins & Monro, 1951). With momentum:
+
+    * torch: :math:`b_t = \mu b_{t-1} + g_t,\ \theta_{t+1} = \theta_t - \eta_t b_t`
+      (Nesterov: :math:`\theta_{t+1} = \theta_t - \eta_t (g_t + \mu b_t)`);
+    * Keras: :math:`m_t = \mu m_{t-1} - \eta_t g_t,\ \theta_{t+1} = \theta_t + m_t`
+      (Nesterov: :math:`\theta_{t+1} = \theta_t + \mu m_t - \eta_t g_t`).
+
+    They agree at a constant learning rate and differ under a schedule. ``weight_decay`` (torch only)
+    adds :math:`\lambda\theta` to the gradient. Checked against ``torch.optim.SGD`` and ``keras.optimizers.SGD``.
+    """
+    s = _settings("sgd", convention, learning_rate=learning_rate)
+    _no_keras_weight_decay(weight_decay, convention, "sgd")
+    links = [add_decayed_weights(weight_decay)] if weight_decay else []
+    momentum_link = [trace(momentum, nesterov)] if momentum or nesterov else []
+    if convention == "torch":
+        links += momentum_link + [scale_by_learning_rate(s["learning_rate"])]
+    else:
+        links += [scale_by_learning_rate(s["learning_rate"])] + momentum_link
+    return _with_gradient_checks(chain(*links))
+
+
+def adagrad(
+    learning_rate=None, initial_accumulator_value=None, eps=None, weight_decay: float = 0.0, convention="torch"
+) -> GradientTransformation:
+    r"""AdaGrad (Duchi et al., 2011): :math:`\theta_{t+1} = \theta_t - \eta\, g_t / (\sqrt{\textstyle\sum_{i\le t} g_i^2} + \epsilon)`.
+
+    torch: accumulator starts at 0, :math:`\epsilon = 10^{-10}` outside the root; Keras: starts at 0.1,
+    :math:`\epsilon = 10^{-7}` inside. Checked against ``torch.optim.Adagrad`` and ``keras.optimizers.Adagrad``.
+    """
+    s = _settings(
+        "adagrad", convention, learning_rate=learning_rate, initial_accumulator_value=initial_accumulator_value, eps=eps
+    )
+    _no_keras_weight_decay(weight_decay, convention, "adagrad")
+    return _with_gradient_checks(
+        chain(
+            add_decayed_weights(weight_decay),
+            scale_by_adagrad(s["initial_accumulator_value"], s["eps"], eps_inside_sqrt=convention == "keras"),
+            scale_by_learning_rate(s["learning_rate"]),
+        )
+    )
+
+
+def adadelta(learning_rate=None, rho=None, eps=None, weight_decay: float = 0.0, convention="torch"):
+    r"""AdaDelta (Zeiler, 2012); the update rule is in :func:`.transforms.scale_by_adadelta`.
+
+    The same formula in both frameworks, with different defaults: torch :math:`\eta=1, \rho=0.9,
+    \epsilon=10^{-6}`; Keras :math:`\eta=10^{-3}, \rho=0.95, \epsilon=10^{-7}`.
+    Checked against ``torch.optim.Adadelta`` and ``keras.optimizers.Adadelta``.
+    """
+    s = _settings("adadelta", convention, learning_rate=learning_rate, rho=rho, eps=eps)
+    _no_keras_weight_decay(weight_decay, convention, "adadelta")
+    return _with_gradient_checks(
+        chain(
+            add_decayed_weights(weight_decay),
+            scale_by_adadelta(s["rho"], s["eps"]),
+            scale_by_learning_rate(s["learning_rate"]),
+        )
+    )
+
+
+def rmsprop(
+    learning_rate=None,
+    decay=None,
+    eps=None,
+    momentum: float = 0.0,
+    centered: bool = False,
+    weight_decay: float = 0.0,
+    convention="torch",
+) -> GradientTransformation:
+    r"""RMSProp (Tieleman & Hinton, 2012): :math:`\theta_{t+1} = \theta_t - \eta\, g_t / \mathrm{RMS}_t`.
+
+    torch (``alpha`` = ``decay`` = 0.99): :math:`\mathrm{RMS}_t = \sqrt{v_t} + \epsilon`, momentum on
+    :math:`g/\mathrm{RMS}` before the learning rate. Keras (``rho`` = 0.9):
+    :math:`\mathrm{RMS}_t = \sqrt{v_t + \epsilon}`, momentum on the step after it.
+    Checked against ``torch.optim.RMSprop`` and ``keras.optimizers.RMSprop``.
+    """
+    s = _settings("rmsprop", convention, learning_rate=learning_rate, decay=decay, eps=eps)
+    _no_keras_weight_decay(weight_decay, convention, "rmsprop")
+    scaling = scale_by_rms(s["decay"], s["eps"], eps_inside_sqrt=convention == "keras", centered=centered)
+    momentum_link = [trace(momentum)] if momentum else []
+    lr = scale_by_learning_rate(s["learning_rate"])
+    if convention == "torch":
+        links = [add_decayed_weights(weight_decay), scaling, *momentum_link, lr]
+    else:
+        links = [scaling, lr, *momentum_link]
+    return _with_gradient_checks(chain(*links))
+
+
+def adam(
+    learning_rate=None,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps=None,
+    weight_decay: float = 0.0,
+    bias_correction: bool = True,
+    convention="torch",
+) -> GradientTransformation:
+    r"""Adam (Kingma & Ba, 2015); the update rule is in :func:`.transforms.scale_by_adam`.
+
+    torch: :math:`\epsilon = 10^{-8}` added to :math:`\sqrt{\hat v_t}`; ``weight_decay`` is an L2 term
+    added to the gradient (not decoupled: see :func:`adamw`). Keras: :math:`\epsilon = 10^{-7}` in the
+    "epsilon hat" form. Checked against ``torch.optim.Adam`` and ``keras.optimizers.Adam``.
+    """
+    s = _settings("adam", convention, learning_rate=learning_rate, eps=eps)
+    _no_keras_weight_decay(weight_decay, convention, "adam")
+    return _with_gradient_checks(
+        chain(
+            add_decayed_weights(weight_decay),
+            scale_by_adam(b1, b2, s["eps"], eps_hat=convention == "keras", bias_correction=bias_correction),
+            scale_by_learning_rate(s["learning_rate"]),
+        )
+    )
+
+
+def adamw(
+    learning_rate=None, b1: float = 0.9, b2: float = 0.999, eps=None, weight_decay=None, convention="torch"
+) -> GradientTransformation:
+    r"""AdamW (Loshchilov & Hutter, 2019): Adam with decoupled weight decay.
+
+    .. math:: \theta_{t+1} = \theta_t - \eta_t \left(\frac{\hat m_t}{\sqrt{\hat v_t} + \epsilon} + \lambda\,\theta_t\right)
+
+    Default :math:`\lambda`: 0.01 in torch, 0.004 in Keras. Checked against ``torch.optim.AdamW`` and
+    ``keras.optimizers.AdamW``.
+    """
+    s = _settings("adamw", convention, learning_rate=learning_rate, eps=eps, weight_decay=weight_decay)
+    return _with_gradient_checks(
+        chain(
+            scale_by_adam(b1, b2, s["eps"], eps_hat=convention == "keras"),
+            add_decayed_weights(s["weight_decay"]),
+            scale_by_learning_rate(s["learning_rate"]),
+        )
+    )
+
+
+def adamax(
+    learning_rate=None, b1: float = 0.9, b2: float = 0.999, eps=None, weight_decay: float = 0.0, convention="torch"
+) -> GradientTransformation:
+    r"""Adamax (Kingma & Ba, 2015); the update rule is in :func:`.transforms.scale_by_adamax`.
+
+    Checked against ``torch.optim.Adamax`` and ``keras.optimizers.Adamax``.
+    """
+    s = _settings("adamax", convention, learning_rate=learning_rate, eps=eps)
+    _no_keras_weight_decay(weight_decay, convention, "adamax")
+    return _with_gradient_checks(
+        chain(
+            add_decayed_weights(weight_decay),
+            scale_by_adamax(b1, b2, s["eps"], eps_in_max=convention == "torch"),
+            scale_by_learning_rate(s["learning_rate"]),
+        )
+    )
+
+
+def nadam(
+    learning_rate=None,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps=None,
+    momentum_decay=None,
+    weight_decay: float = 0.0,
+    convention="torch",
+) -> GradientTransformation:
+    r"""Nadam (Dozat, 2016); the update rule is in :func:`.transforms.scale_by_nadam`.
+
+    Checked against ``torch.optim.NAdam`` (``momentum_decay`` 0.004) and ``keras.optimizers.Nadam``
+    (its :math:`0.96^t` schedule is ``momentum_decay=1``).
+    """
+    s = _settings("nadam", convention, learning_rate=learning_rate, eps=eps, momentum_decay=momentum_decay)
+    _no_keras_weight_decay(weight_decay, convention, "nadam")
+    return _with_gradient_checks(
+        chain(
+            add_decayed_weights(weight_decay),
+            scale_by_nadam(b1, b2, s["eps"], s["momentum_decay"]),
+            scale_by_learning_rate(s["learning_rate"]),
+        )
+    )
+
+
+def ftrl(
+    learning_rate: float = 0.001,
+    learning_rate_power: float = -0.5,
+    initial_accumulator_value: float = 0.1,
+    l1: float = 0.0,
+    l2: float = 0.0,
+    l2_shrinkage: float = 0.0,
+    beta: float = 0.0,
+) -> GradientTransformation:
+    r"""FTRL-Proximal (McMahan et al., 2013) as ``keras.optimizers.Ftrl`` (torch has none).
+
+    The update rule is in :func:`.transforms.scale_by_ftrl`; checked against ``keras.optimizers.Ftrl``.
+    """
+    return _with_gradient_checks(
+        scale_by_ftrl(learning_rate, learning_rate_power, initial_accumulator_value, l1, l2, l2_shrinkage, beta)
+    )

@@ -1,0 +1,105 @@
+"""The adapters: a reference optimizer trains real torch and Keras models exactly as the framework's own."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from companion import optim
+
+
+def _torch_model(torch, seed=0):
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Linear(6, 16), torch.nn.Tanh(), torch.nn.Linear(16, 3)).double()
+
+
+def _train_torch(torch, make_optimizer, steps=60):
+    model = _torch_model(torch)
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(64, 6, generator=gen, dtype=torch.float64)
+    y = torch.randint(0, 3, (64,), generator=gen)
+    opt = make_optimizer(model.parameters())
+    for _ in range(steps):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    return model, opt
+
+
+@pytest.mark.parametrize(
+    "reference, framework",
+    [
+        (lambda: optim.adam(0.01), lambda torch, p: torch.optim.Adam(p, lr=0.01)),
+        (lambda: optim.sgd(0.1, momentum=0.9, nesterov=True),
+         lambda torch, p: torch.optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True)),
+        (lambda: optim.adamw(0.01, weight_decay=0.1), lambda torch, p: torch.optim.AdamW(p, lr=0.01, weight_decay=0.1)),
+    ],
+    ids=["adam", "nesterov", "adamw"],
+)
+def test_torch_adapter_trains_like_torch_optim(reference, framework):
+    torch = pytest.importorskip("torch")
+    from companion.optim.torch_adapter import ReferenceOptimizer
+
+    ours, _ = _train_torch(torch, lambda p: ReferenceOptimizer(p, reference()))
+    theirs, _ = _train_torch(torch, lambda p: framework(torch, p))
+    for a, b in zip(ours.parameters(), theirs.parameters()):
+        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_torch_adapter_state_dict_round_trip():
+    torch = pytest.importorskip("torch")
+    from companion.optim.torch_adapter import ReferenceOptimizer
+
+    model, opt = _train_torch(torch, lambda p: ReferenceOptimizer(p, optim.adam(0.01)), steps=5)
+    saved = opt.state_dict()
+    fresh = ReferenceOptimizer(model.parameters(), optim.adam(0.01))
+    fresh.load_state_dict(saved)
+    assert fresh.state_dict()["transformation_state"][1].count == 5
+    with pytest.raises(ValueError, match="parameters"):
+        ReferenceOptimizer([torch.zeros(2, requires_grad=True)], optim.adam(0.01)).load_state_dict(saved)
+
+
+def test_torch_adapter_rejects_bad_input():
+    torch = pytest.importorskip("torch")
+    from companion.optim.torch_adapter import ReferenceOptimizer
+
+    with pytest.raises(TypeError, match="GradientTransformation"):
+        ReferenceOptimizer([torch.zeros(2, requires_grad=True)], torch.optim.SGD)
+    w = torch.zeros(2, requires_grad=True)
+    opt = ReferenceOptimizer([w], optim.sgd(0.1))
+    with pytest.raises(ValueError, match="no gradient"):
+        opt.step()
+    w.grad = torch.tensor([1.0, float("nan")])
+    with pytest.raises(ValueError, match="NaN"):
+        opt.step()
+
+
+def test_keras_adapter_fits_like_keras_adam():
+    keras = pytest.importorskip("keras")
+    from companion.optim.keras_adapter import KerasReferenceOptimizer
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(128, 6)).astype("float32")
+    y = rng.integers(0, 3, size=128)
+
+    def fit(optimizer):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(16, activation="tanh"), keras.layers.Dense(3)])
+        model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        model.fit(x, y, batch_size=32, epochs=3, shuffle=False, verbose=0)
+        return model.get_weights()
+
+    # dyadic hyperparameters: exact in float32, so Keras' internal rounding does not matter
+    ours = fit(KerasReferenceOptimizer(optim.adam(2.0**-6, b1=0.875, b2=1 - 2.0**-7, eps=2.0**-20, convention="keras")))
+    theirs = fit(keras.optimizers.Adam(2.0**-6, beta_1=0.875, beta_2=1 - 2.0**-7, epsilon=2.0**-20))
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6)
+    assert max(np.abs(a).max() for a in ours) > 0
+
+
+def test_keras_adapter_rejects_non_transformations():
+    keras = pytest.importorskip("keras")
+    from companion.optim.keras_adapter import KerasReferenceOptimizer
+
+    with pytest.raises(TypeError, match="GradientTransformation"):
+        KerasReferenceOptimizer(keras.optimizers.Adam())
