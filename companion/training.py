@@ -81,13 +81,13 @@ def train_classifier(
     ``optimizer`` is a ``torch.optim.Optimizer`` or a companion ``GradientTransformation`` (wrapped in
     :class:`~companion.optim.torch_adapter.ReferenceOptimizer`). ``x_train, y_train`` are tensors on the
     model's device. Records ``loss`` and ``seconds`` every step, ``train_loss`` (epoch mean) and, when
-    validation data is given, ``val_accuracy`` every epoch. A non-finite loss stops training and is
+    validation data is given, ``val_accuracy`` every epoch. A non-finite loss (or gradient) stops training and is
     recorded in ``history.meta["diverged_at_step"]``.
     """
     import torch
     from tqdm.auto import tqdm
 
-    from .optim.base import GradientTransformation
+    from .optim.base import GradientTransformation, NonFiniteGradientError
 
     epochs = check_positive_int("epochs", epochs)
     batch_size = check_positive_int("batch_size", batch_size)
@@ -116,12 +116,16 @@ def train_classifier(
             optimizer.zero_grad(set_to_none=True)
             loss = loss_fn(model(x_train[batch]), y_train[batch])
             loss.backward()
-            optimizer.step()
             step += 1
             value = loss.item()
+            diverged = not np.isfinite(value)
+            try:
+                optimizer.step()
+            except NonFiniteGradientError:  # the reference optimizers refuse NaN/inf gradients
+                diverged = True
             history.log(step, loss=value, seconds=time.perf_counter() - start)
             bar.update(1)
-            if not np.isfinite(value):  # diverged: record where, and stop (a too-large learning rate)
+            if diverged:  # record where, and stop (typically a too-large learning rate)
                 history.meta["diverged_at_step"] = step
                 total = step
                 break

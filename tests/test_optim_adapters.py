@@ -103,3 +103,24 @@ def test_keras_adapter_rejects_non_transformations():
 
     with pytest.raises(TypeError, match="GradientTransformation"):
         KerasReferenceOptimizer(keras.optimizers.Adam())
+
+
+def test_torch_adapter_in_place_shortcuts_keep_results_exact():
+    """The adapter reuses buffers for speed; any chain must still give the pure NumPy result."""
+    torch = pytest.importorskip("torch")
+    from companion.optim.torch_adapter import ReferenceOptimizer
+    from optim_problem import make_problem, numpy_gradients, run_reference
+
+    def build():  # adam's direction feeds a momentum trace: the trace's buffer must not be rescaled in place
+        return optim.chain(optim.scale_by_adam(), optim.trace(0.5), optim.scale_by_learning_rate(0.01))
+
+    params, curvature, wiggle = make_problem()
+    tensors = [torch.tensor(p) for p in params]
+    opt = ReferenceOptimizer(tensors, build())
+    for _ in range(50):
+        values = [t.numpy() for t in tensors]
+        for t, g in zip(tensors, numpy_gradients(values, curvature, wiggle)):
+            t.grad = torch.tensor(g)
+        opt.step()
+    for a, b in zip(tensors, run_reference(build(), steps=50)):
+        np.testing.assert_allclose(a.numpy(), b, rtol=1e-12, atol=1e-14)

@@ -8,7 +8,7 @@ Parameters are NumPy arrays or torch tensors (or lists/tuples/dicts of them).
 """
 
 from .aliases import DEFAULTS, adadelta, adagrad, adam, adamax, adamw, ftrl, nadam, rmsprop, sgd
-from .base import GradientTransformation, apply_updates, chain, check_gradients
+from .base import GradientTransformation, NonFiniteGradientError, apply_updates, chain, check_gradients
 from .transforms import (
     add_decayed_weights,
     scale,
@@ -46,6 +46,7 @@ def get_optimizer(name: str, **hyperparameters) -> GradientTransformation:
 __all__ = [
     "DEFAULTS",
     "GradientTransformation",
+    "NonFiniteGradientError",
     "OPTIMIZERS",
     "adadelta",
     "adagrad",

@@ -8,7 +8,28 @@ them modifies its inputs: every update stays a pure function.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+
 import numpy as np
+
+# Inside the torch adapter's step (and only there) the transformations may work in place:
+# the moving averages overwrite the old state's buffers (the adapter drops the old state, like JAX's
+# buffer donation), and an array made during this step that nobody else holds may be rescaled in place.
+# The numbers are the same either way; only memory traffic changes.
+_reuse_state_buffers = contextvars.ContextVar("reuse_state_buffers", default=False)
+_fresh_arrays = contextvars.ContextVar("fresh_arrays", default=None)
+
+
+@contextlib.contextmanager
+def reusing_state_buffers():
+    """Let this update reuse the state's torch tensors and its own temporaries (the caller drops the old state)."""
+    reuse, fresh = _reuse_state_buffers.set(True), _fresh_arrays.set([])  # the list keeps them alive
+    try:
+        yield
+    finally:
+        _reuse_state_buffers.reset(reuse)
+        _fresh_arrays.reset(fresh)
 
 
 def _library(x) -> str:
@@ -77,11 +98,37 @@ def clip(x, low, high):
     return _keras_ops().clip(x, low, high)
 
 
+def divide_reusing(numerator, denominator):
+    """``numerator / denominator``, written into ``denominator``'s buffer for torch tensors.
+
+    Only for a ``denominator`` that the caller has just created and will not use again.
+    """
+    if _library(denominator) == "torch":
+        import torch
+
+        result = torch.div(numerator, denominator, out=denominator)
+        fresh = _fresh_arrays.get()
+        if fresh is not None:
+            fresh.append(result)
+        return result
+    return numerator / denominator
+
+
+def scale_array(x, factor):
+    """``factor * x``; in place when ``x`` is a temporary made during this adapter step (see above)."""
+    fresh = _fresh_arrays.get()
+    if fresh is not None and _library(x) == "torch" and any(x is f for f in fresh):
+        return x.mul_(factor)
+    return factor * x
+
+
 def moving_average(average, value, decay):
     r"""Exponential moving average :math:`d\,a + (1-d)\,v`, written as :math:`a + (1-d)(v - a)`."""
     if _library(average) == "torch":
         import torch
 
+        if _reuse_state_buffers.get():
+            return average.lerp_(value, 1.0 - decay)
         return torch.lerp(average, value, 1.0 - decay)
     return average + (1.0 - decay) * (value - average)
 
@@ -89,20 +136,27 @@ def moving_average(average, value, decay):
 def moving_average_of_squares(average, value, decay):
     r"""Exponential moving average of squares :math:`d\,a + (1-d)\,v^2`."""
     if _library(average) == "torch":
-        return average.mul(decay).addcmul_(value, value, value=1.0 - decay)
+        fresh = average.mul_(decay) if _reuse_state_buffers.get() else average.mul(decay)
+        return fresh.addcmul_(value, value, value=1.0 - decay)
     return decay * average + (1.0 - decay) * value * value
 
 
-def all_finite(x) -> bool | None:
-    """True/False for eager arrays; None when the value is symbolic (inside a traced Keras graph)."""
-    kind = _library(x)
+def all_finite(leaves) -> bool | None:
+    """Whether every value of every array in ``leaves`` is finite; None when they are symbolic (a Keras graph).
+
+    One read-only reduction per array: NaN and inf propagate into the sum (a sum that overflows counts
+    as non-finite too, and such gradients would wreck any optimizer anyway).
+    """
+    if not leaves:
+        return True
+    kind = _library(leaves[0])
     if kind == "torch":
         import torch
 
-        return bool(torch.isfinite(x).all())
+        return bool(torch.isfinite(torch.stack([x.sum() for x in leaves])).all())
     if kind == "numpy":
-        return bool(np.isfinite(x).all())
+        return all(bool(np.isfinite(np.sum(x))) for x in leaves)
     try:
-        return bool(np.isfinite(np.asarray(x)).all())
+        return all(bool(np.isfinite(np.asarray(x)).all()) for x in leaves)
     except Exception:  # symbolic tensor: cannot be inspected here
         return None

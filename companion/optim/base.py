@@ -17,7 +17,11 @@ from typing import Any, Callable, NamedTuple
 from . import _ops
 from ._tree import tree_leaves, tree_map
 
-__all__ = ["GradientTransformation", "apply_updates", "chain", "check_gradients"]
+__all__ = ["GradientTransformation", "NonFiniteGradientError", "apply_updates", "chain", "check_gradients"]
+
+
+class NonFiniteGradientError(ValueError):
+    """A gradient holds NaN or inf values (raised before any parameter or state is changed)."""
 
 
 class GradientTransformation(NamedTuple):
@@ -57,11 +61,12 @@ def check_gradients(grads, params=None) -> None:
     """Raise ``ValueError`` when a gradient has NaN/inf values or does not match the parameters' tree."""
     if params is not None:
         tree_map(lambda p, g: None, params, grads, path="grads")
-    for i, g in enumerate(tree_leaves(grads)):
-        if _ops.all_finite(g) is False:
-            raise ValueError(
-                f"gradient {i} (shape {tuple(getattr(g, 'shape', ()))}) contains NaN or inf: "
-                "check the loss and the learning rate"
-            )
+    leaves = tree_leaves(grads)
+    if _ops.all_finite(leaves) is False:
+        bad = [i for i, g in enumerate(leaves) if _ops.all_finite([g]) is False]
+        raise NonFiniteGradientError(
+            f"gradients {bad} contain NaN or inf values: check the loss and the learning rate "
+            "(a diverging run, or log/division of zero in the loss)"
+        )
 
 

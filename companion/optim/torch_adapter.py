@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import torch
 
+from . import _ops
 from .base import GradientTransformation
 
 __all__ = ["ReferenceOptimizer"]
@@ -50,9 +51,10 @@ class ReferenceOptimizer(torch.optim.Optimizer):
         grads = [p.grad for p in self._params]
         if self._transformation_state is None:
             self._transformation_state = self.transformation.init(self._params)
-        updates, self._transformation_state = self.transformation.update(
-            grads, self._transformation_state, self._params
-        )
+        with _ops.reusing_state_buffers():  # the old state is dropped, so its buffers can be reused
+            updates, self._transformation_state = self.transformation.update(
+                grads, self._transformation_state, self._params
+            )
         torch._foreach_add_(self._params, updates)
         return loss
 

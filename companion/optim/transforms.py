@@ -90,7 +90,7 @@ def scale_by_learning_rate(learning_rate) -> GradientTransformation:
 
     def update(updates, state, params=None):
         lr = learning_rate(state.count) if callable(learning_rate) else learning_rate
-        return _map(lambda u: -lr * u, updates), ScaleByLearningRateState(state.count + 1)
+        return _map(lambda u: _ops.scale_array(u, -lr), updates), ScaleByLearningRateState(state.count + 1)
 
     return GradientTransformation(lambda params: ScaleByLearningRateState(0), update)
 
@@ -271,7 +271,19 @@ def scale_by_adam(
             updates = _map(lambda m, v: step * m / (_ops.sqrt(v) + eps), mu, nu)
         else:
             correction1, root_correction2 = 1.0 - b1**t, (1.0 - b2**t) ** 0.5
-            updates = _map(lambda m, v: (m / correction1) / (_ops.sqrt(v) / root_correction2 + eps), mu, nu)
+
+            # m_hat / (sqrt(v_hat) + eps) = (sqrt(1-b2^t) / (1-b1^t)) * m / (sqrt(v) + eps sqrt(1-b2^t)):
+            # one pass less over the arrays; in-place operations touch only arrays made here.
+            step_size, scaled_eps = root_correction2 / correction1, eps * root_correction2
+
+            def direction(m, v):
+                denominator = _ops.sqrt(v)
+                denominator += scaled_eps
+                step = _ops.divide_reusing(m, denominator)
+                step *= step_size
+                return step
+
+            updates = _map(direction, mu, nu)
         return updates, ScaleByAdamState(t, mu, nu)
 
     return GradientTransformation(init, update)
