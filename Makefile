@@ -1,0 +1,150 @@
+# Deep Learning Optimization, Hands-On: build the book, run the tests.
+#
+#   make book                  build the HTML book in _build/html, executing every notebook
+#   make test                  unit tests, every notebook through nbval, a build check, workflow check
+#   make test-one NB=<path>    run one notebook through nbval (and time it)
+#   make notebooks             regenerate every book/**/*.ipynb from its jupytext .py source
+#   make clean                 remove build outputs (keeps .venv; `make distclean` removes it too)
+#
+# Every target creates .venv from requirements.txt first (once; again when requirements.txt or
+# pyproject.toml change).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+BUILD_DIR := _build
+CHECK_DIR := $(BUILD_DIR)/check
+
+# Seconds one notebook cell may run, and how long nbval waits for a finished cell's outputs.
+CELL_TIMEOUT ?= 600
+OUTPUT_TIMEOUT ?= 120
+KERNEL_STARTUP_TIMEOUT ?= 120
+
+# Reproducible, quiet, headless runs.
+export MPLBACKEND := Agg
+export PYTHONHASHSEED := 0
+export TF_CPP_MIN_LOG_LEVEL := 2
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+# Jupyter kernels (book build, nbval) draw figures inline: with the Agg backend a notebook's
+# figures would be missing from the book.
+KERNEL_ENV := MPLBACKEND=module://matplotlib_inline.backend_inline
+
+NBVAL := $(BIN)/python -m pytest --nbval-lax --nbval-current-env \
+	--nbval-cell-timeout=$(CELL_TIMEOUT) --nbval-output-timeout=$(OUTPUT_TIMEOUT) \
+	--nbval-kernel-startup-timeout=$(KERNEL_STARTUP_TIMEOUT) -p no:cacheprovider
+
+# Chapter notebooks and their jupytext sources, found at run time.
+FIND_NOTEBOOKS := find book -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' -not -path '*/_build/*' | LC_ALL=C sort
+FIND_SOURCES := find book -mindepth 2 -name '[0-9][0-9]_*.py' -not -path '*/.ipynb_checkpoints/*' | LC_ALL=C sort
+
+.PHONY: help venv book test test-unit test-notebooks test-one check-book check-workflows notebooks clean distclean
+
+help:
+	@sed -n '3,10s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
+
+## Environment ---------------------------------------------------------------------------------
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -r requirements.txt
+	$(BIN)/python -m pip install -e . --no-deps
+	@touch $@
+
+## Book ----------------------------------------------------------------------------------------
+
+book: $(STAMP)
+	$(KERNEL_ENV) $(BIN)/jupyter-book build . -W -n --keep-going
+	@echo "Open $(BUILD_DIR)/html/index.html"
+
+## Tests ---------------------------------------------------------------------------------------
+
+test: $(STAMP)
+	$(MAKE) test-unit
+	$(MAKE) check-workflows
+	$(MAKE) check-book
+	$(MAKE) test-notebooks
+
+# pytest exits with 5 when it collects no test: not an error here.
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest tests/ || [ $$? -eq 5 ]
+
+test-notebooks: $(STAMP)
+	@notebooks="$$($(FIND_NOTEBOOKS))"; \
+	if [ -z "$$notebooks" ]; then \
+		echo "No notebook under book/ yet: nothing for nbval to run."; \
+	else \
+		echo "nbval: $$(echo "$$notebooks" | wc -l) notebook(s)"; \
+		$(KERNEL_ENV) $(NBVAL) --durations=10 $$notebooks || [ $$? -eq 5 ]; \
+	fi
+
+test-one: $(STAMP)
+	@if [ -z "$(NB)" ]; then echo "usage: make test-one NB=book/part1_optimizers/01_gradient_descent.ipynb" >&2; exit 2; fi
+	@test -f "$(NB)" || { echo "no such notebook: $(NB)" >&2; exit 2; }
+	$(KERNEL_ENV) $(NBVAL) --durations=5 "$(NB)"
+
+# The book's configuration, toc, links and references: the same build as `make book` with
+# execution turned off (a copy of _config.yml with execute_notebooks: off), so it takes seconds.
+check-book: $(STAMP)
+	@rm -rf $(CHECK_DIR) && mkdir -p $(CHECK_DIR)
+	@$(BIN)/python -c "$$CHECK_CONFIG" _config.yml $(CHECK_DIR)/_config.yml
+	$(BIN)/jupyter-book build . --config $(CHECK_DIR)/_config.yml --path-output $(CHECK_DIR) \
+		-W -n --keep-going --quiet
+
+define CHECK_CONFIG
+import sys, yaml
+with open(sys.argv[1], encoding="utf-8") as f:
+    config = yaml.safe_load(f)
+config.setdefault("execute", {})["execute_notebooks"] = "off"
+with open(sys.argv[2], "w", encoding="utf-8") as f:
+    yaml.safe_dump(config, f, allow_unicode=True, sort_keys=False)
+endef
+export CHECK_CONFIG
+
+check-workflows: $(STAMP)
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+
+## Authoring -----------------------------------------------------------------------------------
+
+# `jupytext --update` keeps the cell ids of the existing notebook (no spurious diffs) but also its
+# outputs: strip those afterwards.
+define STRIP_OUTPUTS
+import sys, nbformat
+path = sys.argv[1]
+nb = nbformat.read(path, as_version=4)
+dirty = False
+for cell in nb.cells:
+    if cell.cell_type == "code" and (cell.outputs or cell.execution_count is not None):
+        cell.outputs, cell.execution_count, dirty = [], None, True
+if dirty:
+    nbformat.write(nb, path)
+endef
+export STRIP_OUTPUTS
+
+notebooks: $(STAMP)
+	@sources="$$($(FIND_SOURCES))"; \
+	if [ -z "$$sources" ]; then echo "No chapter source (book/<part>/NN_name.py) yet."; exit 0; fi; \
+	for src in $$sources; do \
+		nb="$${src%.py}.ipynb"; \
+		$(BIN)/jupytext --quiet --update --to notebook --output "$$nb" "$$src"; \
+		$(BIN)/python -c "$$STRIP_OUTPUTS" "$$nb"; \
+		echo "$$src -> $$nb"; \
+	done
+
+## Cleaning ------------------------------------------------------------------------------------
+
+clean:
+	rm -rf $(BUILD_DIR) .pytest_cache .jupyter_cache
+	find . -path ./$(VENV) -prune -o \( -name __pycache__ -o -name .ipynb_checkpoints \) -type d -print0 \
+		| xargs -0 rm -rf
+
+distclean: clean
+	rm -rf $(VENV) *.egg-info
