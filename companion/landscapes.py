@@ -319,8 +319,9 @@ def plot_trajectories(
 ):
     """Draw log-spaced contours of :math:`f - f^\\star` over the window and each path on top.
 
-    ``paths`` maps a legend label to a :func:`trajectory`. A diverged path ends with a cross and
-    "(diverged)" in its label. The minimum is a star. Returns the axes.
+    ``paths`` maps a legend label to a :func:`trajectory`. A path starts at a circle and ends at a
+    square; a diverged one ends at a cross and gets "(diverged)" in its label. Minima are stars.
+    Returns the axes.
     """
     import matplotlib.pyplot as plt
     from matplotlib.colors import LogNorm
@@ -349,9 +350,11 @@ def plot_trajectories(
             finite[:, 0], finite[:, 1], marker="o" if markers else None, markersize=2.5, lw=1.3,
             label=label if stop is None else f"{label} (diverged)",
         )
-        ax.plot(*finite[0], "o", color=line.get_color(), markersize=6, markeredgecolor="k")
-        if stop is not None:
-            ax.plot(*finite[-1], "x", color=line.get_color(), markersize=10, mew=2)
+        ax.plot(*finite[0], "o", color=line.get_color(), markersize=6, markeredgecolor="k", zorder=5)
+        if stop is None:
+            ax.plot(*finite[-1], "s", color=line.get_color(), markersize=6, markeredgecolor="k", zorder=5)
+        else:
+            ax.plot(*finite[-1], "x", color=line.get_color(), markersize=10, mew=2, zorder=5)
     minima = getattr(landscape, "minima", (landscape.minimum,))
     for i, m in enumerate(minima):
         ax.plot(*m, "*", color="gold", markersize=15, markeredgecolor="k", label="minimum" if i == 0 else None)

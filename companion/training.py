@@ -85,7 +85,7 @@ def train_classifier(
     recorded in ``history.meta["diverged_at_step"]``.
     """
     import torch
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     from .optim.base import GradientTransformation, NonFiniteGradientError
 
