@@ -84,8 +84,8 @@ def test_functional_update_does_not_modify_its_inputs():
         np.testing.assert_array_equal(before, after)
 
 
-def test_bias_correction_off_makes_first_steps_smaller_by_the_known_factor():
-    """Without bias correction Adam's first step is (1-b1)/sqrt(1-b2) times the corrected one."""
+def test_bias_correction_off_changes_the_first_step_by_the_known_factor():
+    """Without bias correction Adam's first step is (1-b1)/sqrt(1-b2) (3.16) times the corrected one."""
     params, grads = [np.zeros(3)], [np.array([0.3, -2.0, 5.0])]
     b1, b2 = 0.9, 0.999
     with_bc, _ = optim.adam(1.0, b1=b1, b2=b2, eps=0.0).update(grads, optim.adam(1.0).init(params), params)
@@ -93,3 +93,13 @@ def test_bias_correction_off_makes_first_steps_smaller_by_the_known_factor():
         grads, optim.adam(1.0).init(params), params
     )
     np.testing.assert_allclose(without[0], with_bc[0] * (1 - b1) / np.sqrt(1 - b2), rtol=1e-12)
+
+
+def test_update_works_on_tensors_that_require_grad():
+    """Outside the adapter the update is plain, differentiable torch code (no in-place shortcuts)."""
+    torch = pytest.importorskip("torch")
+    w = torch.ones(3, requires_grad=True)
+    opt = optim.adam(0.1, weight_decay=0.01)
+    updates, _ = opt.update([torch.full((3,), 0.5)], opt.init([w]), [w])
+    updates[0].sum().backward()
+    assert w.grad is not None and torch.isfinite(w.grad).all()

@@ -98,6 +98,11 @@ def clip(x, low, high):
     return _keras_ops().clip(x, low, high)
 
 
+def in_place_allowed() -> bool:
+    """True inside the torch adapter's step, where temporaries may be overwritten (see above)."""
+    return _fresh_arrays.get() is not None
+
+
 def divide_reusing(numerator, denominator):
     """``numerator / denominator``, written into ``denominator``'s buffer for torch tensors.
 

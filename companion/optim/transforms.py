@@ -251,7 +251,8 @@ def scale_by_adam(
     ``eps_hat=True`` is the form of the paper's section 2 that Keras uses,
     :math:`d_t = \frac{\sqrt{1-\beta_2^t}}{1-\beta_1^t}\,\frac{m_t}{\sqrt{v_t} + \hat\epsilon}`: the
     same up to where :math:`\epsilon` sits. ``bias_correction=False`` shows why the corrections exist:
-    early steps are then too small by a factor :math:`(1-\beta_1)/\sqrt{1-\beta_2}`.
+    early steps are then too large by the factor :math:`(1-\beta_1^t)/\sqrt{1-\beta_2^t}`
+    (3.16 at :math:`t=1` with the defaults).
     """
     b1 = check_in_range("beta_1", b1, 0.0, 1.0)
     b2 = check_in_range("beta_2", b2, 0.0, 1.0)
@@ -273,11 +274,13 @@ def scale_by_adam(
             correction1, root_correction2 = 1.0 - b1**t, (1.0 - b2**t) ** 0.5
 
             # m_hat / (sqrt(v_hat) + eps) = (sqrt(1-b2^t) / (1-b1^t)) * m / (sqrt(v) + eps sqrt(1-b2^t)):
-            # one pass less over the arrays; in-place operations touch only arrays made here.
+            # one pass less over the arrays.
             step_size, scaled_eps = root_correction2 / correction1, eps * root_correction2
 
             def direction(m, v):
-                denominator = _ops.sqrt(v)
+                if not _ops.in_place_allowed():
+                    return step_size * m / (_ops.sqrt(v) + scaled_eps)
+                denominator = _ops.sqrt(v)  # inside the torch adapter: reuse the temporaries' memory
                 denominator += scaled_eps
                 step = _ops.divide_reusing(m, denominator)
                 step *= step_size
