@@ -3,6 +3,10 @@
 ``optim``: time per ``step()`` of Adam through :class:`~companion.optim.torch_adapter.ReferenceOptimizer`
 against ``torch.optim.Adam`` (foreach implementation) on a model of about 10 million parameters, in the
 same process, interleaved, as a ratio. The course's target is a ratio of at most 1.5.
+
+``dqn``: DQN on CartPole-v1 for three seeds (PyTorch, at most 50,000 environment steps each) and one
+Keras run (at most 100,000 steps): environment steps to solve, CPU and wall-clock seconds (see
+:mod:`companion.rl.benchmark`). Exit 1 unless every run solves it.
 """
 
 from __future__ import annotations
@@ -71,6 +75,10 @@ def main(argv=None) -> int:
     p_optim.add_argument("--repeats", type=int, default=30)
     p_optim.add_argument("--device", choices=["cpu", "cuda"], default=None)
     p_optim.add_argument("--target", type=float, default=1.5, help="largest acceptable ratio (exit 1 above it)")
+    p_dqn = sub.add_parser("dqn", help="DQN on CartPole-v1: steps and seconds to solve, 3 seeds, PyTorch and Keras")
+    p_dqn.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p_dqn.add_argument("--no-keras", action="store_true", help="skip the Keras agent")
+    p_dqn.add_argument("--ablations", action="store_true", help="also train without target network, replay, ...")
     args = parser.parse_args(argv)
 
     if args.benchmark == "optim":
@@ -80,6 +88,14 @@ def main(argv=None) -> int:
         print(f"  torch.optim.Adam(foreach=True):     {r['torch_ms']:8.2f} ms")
         print(f"  ratio: {r['ratio']:.2f}x (target: at most {args.target}x)")
         return 0 if r["ratio"] <= args.target else 1
+    if args.benchmark == "dqn":
+        from .rl.benchmark import bench_dqn
+
+        print("DQN on CartPole-v1 (solved: greedy mean return >= 475 over 20 episodes):", flush=True)
+        r = bench_dqn(tuple(args.seeds), keras=not args.no_keras, ablations=args.ablations,
+                      report=lambda line: print(line, flush=True))
+        runs = r["torch"] + r["keras"]
+        return 0 if all(x["solved_at"] and x["fresh_eval_return"] >= 475 for x in runs) else 1
     return 2
 
 

@@ -84,7 +84,10 @@ def softmax_regression_loss(params, X, y) -> float:
 
 
 def softmax_regression_gradient(params, X, y):
-    r"""Gradient ``(dW, db)`` of the mean cross-entropy: :math:`\frac{1}{n} X^\top (P - Y)` and :math:`\frac{1}{n}\mathbf{1}^\top (P - Y)`."""
+    r"""Gradient ``(dW, db)`` of the mean cross-entropy.
+
+    :math:`\nabla_W J = \frac{1}{n} X^\top (P - Y)` and :math:`\nabla_b J = \frac{1}{n}\mathbf{1}^\top (P - Y)`.
+    """
     X, y = _check_data(X, y, params)
     _, p = _probabilities(params, X)
     p[np.arange(len(y)), y] -= 1.0  # P - Y
@@ -93,7 +96,9 @@ def softmax_regression_gradient(params, X, y):
 
 
 def minibatch_gradient_variance(params, X, y, batch_size: int) -> float:
-    r"""Exact :math:`\mathbb{E}\,\lVert g_B - \nabla J \rVert^2` for a batch of ``batch_size`` drawn without replacement.
+    r"""Exact :math:`\mathbb{E}\,\lVert g_B - \nabla J \rVert^2` for a batch of ``batch_size`` examples.
+
+    The batch is drawn uniformly without replacement.
 
     With per-example gradients :math:`g_i` and their mean :math:`\bar g = \nabla J`,
 
@@ -139,7 +144,8 @@ def minibatch_sgd(
     the mini-batch gradient :math:`g_{B_t}` into the update. ``batch_size = n`` is full-batch gradient
     descent. The full training loss ``loss`` is recorded ``evals_per_epoch`` times per epoch (and at
     step 0) with ``epoch`` (fractional) and ``seconds``: the training time so far, *excluding* the
-    time spent evaluating the loss. Checked against ``torch.optim.SGD`` in the tests.
+    time spent evaluating the loss. SGD: Robbins & Monro (1951); its analysis for machine learning:
+    Bottou, Curtis & Nocedal (2018). Checked against ``torch.optim.SGD`` in the tests.
     """
     from .optim import GradientTransformation, apply_updates
 
@@ -151,7 +157,9 @@ def minibatch_sgd(
     evals_per_epoch = check_positive_int("evals_per_epoch", evals_per_epoch)
     n = len(X)
     steps_per_epoch = -(-n // batch_size)
-    eval_steps = {min(steps_per_epoch, round(steps_per_epoch * (k + 1) / evals_per_epoch)) for k in range(evals_per_epoch)}
+    eval_steps = {
+        min(steps_per_epoch, round(steps_per_epoch * (k + 1) / evals_per_epoch)) for k in range(evals_per_epoch)
+    }
     rng = np.random.default_rng(seed)
     params = tuple(np.array(p, dtype=np.result_type(p, np.float32)) for p in params)
     state = optimizer.init(params)

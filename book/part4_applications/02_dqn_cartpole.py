@@ -1,0 +1,457 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 2. Deep Q-learning on CartPole
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/YOUR-ORG/dl-optimization-hands-on/blob/main/book/part4_applications/02_dqn_cartpole.ipynb)
+#
+# Reinforcement learning turns optimization on its head: there is no data set and no fixed loss.
+# The network's own predictions decide which data it sees next, and its regression target is built
+# from its own outputs. A Deep Q-Network {cite}`mnih2015` is gradient descent on a moving target,
+# and the two ideas that make it work, *experience replay* and a *target network*, are
+# optimization fixes: they make the training data look more like i.i.d. samples and the target hold
+# still long enough to be fitted.
+#
+# The most copied Keras snippet for CartPole leaves both out and trains on one transition at a time
+# with `model.predict` inside the loop. It learns next to nothing, and each environment step takes
+# tens to hundreds of milliseconds. This chapter runs it, then builds the real thing and watches it
+# balance the pole for the full 500 steps after about a minute of laptop CPU time, or less.
+#
+# This chapter covers
+#
+# * the CartPole problem in gymnasium's API: observations, actions, rewards, and the difference
+#   between an episode that *terminates* and one that is *truncated*;
+# * the Q-learning target {cite}`watkins1992` and why a neural Q-function needs replay {cite}`lin1992`
+#   and a target network {cite}`mnih2015`; Double DQN {cite}`vanhasselt2016`;
+# * the popular snippet, measured; the DQN of `companion.rl`, in PyTorch and in Keras;
+# * learning curves, a greedy evaluation, and the trained agent on video.
+
+# %%
+# Setup: on Colab (or anywhere companion is missing) install the course package.
+try:
+    import companion
+except ImportError:
+    %pip install -q "companion[torch] @ git+https://github.com/YOUR-ORG/dl-optimization-hands-on@v0.1.0"
+    import companion
+
+# %%
+import os
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # draw frames in memory, never open a window
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from IPython.display import Image, display
+from PIL import Image as PILImage
+
+from companion.plotting import plot_histories, use_course_style
+from companion.reproducibility import pick_device, seed_everything
+from companion.rl import DQNConfig, ReplayBuffer, epsilon_schedule, evaluate, make_env, record_frames
+from companion.rl.dqn import td_target, train_dqn
+
+use_course_style()
+seed_everything(0)
+device = pick_device()
+print("device:", device)
+
+# %% [markdown]
+# ## The problem
+#
+# A pole is hinged on a cart that moves along a track. Every step the agent pushes the cart left
+# (action 0) or right (action 1) and gets a reward of $+1$ for every step the pole stays up. The
+# observation is $s = (x, \dot x, \theta, \dot\theta)$: the cart's position and velocity, the pole's
+# angle and angular velocity. Gymnasium's `env.step(action)` returns five things:
+#
+# * `observation`, `reward`;
+# * `terminated`: the episode reached a *terminal state* of the task: the pole tilted more than 12°
+#   or the cart left the track. Nothing follows; the value of that state is zero.
+# * `truncated`: the episode was *cut* by a time limit that is not part of the task, here after 500
+#   steps. The pole is still up, and the state has a value like any other; only our patience ran out.
+#
+# The distinction matters for learning (below). CartPole-v1 counts as *solved* when the mean
+# return over many episodes reaches 475, and 500 is the maximum. A random policy gets about 20:
+
+# %%
+env = make_env("CartPole-v1")
+obs, info = env.reset(seed=0)
+print("observation:", obs, " actions:", env.action_space)
+obs, reward, terminated, truncated, info = env.step(1)
+print(f"after one push to the right: reward={reward}, terminated={terminated}, truncated={truncated}")
+
+rng = np.random.default_rng(0)
+random_returns = evaluate(lambda obs: int(rng.integers(2)), env, episodes=200, seed=0)
+
+fig, ax = plt.subplots()
+ax.hist(random_returns, bins=30, color="tab:gray", label=f"random policy, mean {random_returns.mean():.0f}")
+ax.axvline(475, color="tab:green", ls="--", label="solved (mean 475)")
+ax.set_xlabel("episode return (steps the pole stays up)")
+ax.set_ylabel("episodes (of 200)")
+ax.set_title("A random policy keeps the pole up for about 20 steps")
+ax.legend()
+plt.show()
+
+# %% tags=["remove-input"]
+assert 15 < random_returns.mean() < 30 and random_returns.max() < 150
+
+# %% [markdown]
+# ## From Q-learning to DQN
+#
+# The action value $Q^\pi(s, a)$ is the expected discounted return $\sum_k \gamma^k r_{t+k+1}$
+# after taking $a$ in $s$ and following $\pi$. The optimal one satisfies the Bellman equation
+#
+# $$
+# Q^*(s, a) = \mathbb{E}\bigl[\, r + \gamma\, (1 - d)\, \max_{a'} Q^*(s', a') \,\bigm|\, s, a \bigr],
+# $$
+#
+# with $d = 1$ when $s'$ is terminal. Q-learning {cite}`watkins1992` turns it into an update: after
+# each transition $(s, a, r, s', d)$, move $Q(s, a)$ towards the *target* $y = r + \gamma (1-d)
+# \max_{a'} Q(s', a')$. With a table this converges. With a network $Q_\theta$ it becomes a
+# regression, $\min_\theta \tfrac12 (Q_\theta(s,a) - y)^2$, and two things break:
+#
+# 1. **Correlated data.** Consecutive transitions are nearly identical states. SGD on one
+#    transition at a time sees hundreds of "pole leaning left" samples in a row and overfits to the
+#    current part of the state space, forgetting the rest. An *experience-replay buffer* {cite}`lin1992`
+#    stores the last $N$ transitions and trains on mini-batches sampled uniformly from it: closer to
+#    i.i.d. data, and each transition is reused many times.
+# 2. **A moving target.** $y$ depends on $\theta$: every gradient step that raises $Q_\theta(s,a)$
+#    also raises $Q_\theta(s', \cdot)$ for the similar state $s'$, so the target runs away from the
+#    prediction and values can diverge. DQN {cite}`mnih2015` computes $y$ with a *target network*
+#    $\theta^-$, a copy of $\theta$ refreshed only every $C$ gradient steps (or slowly,
+#    $\theta^- \leftarrow \tau\theta + (1-\tau)\theta^-$):
+#
+# $$
+# y = r + \gamma\,(1-d)\,\max_{a'} Q_{\theta^-}(s', a'), \qquad
+# L(\theta) = \operatorname{Huber}\bigl(Q_\theta(s, a) - y\bigr).
+# $$
+#
+# The Huber loss is quadratic for TD errors below 1 and linear above, so a few huge errors cannot
+# produce huge gradients. The $\max$ over noisy estimates is biased upwards; *Double DQN*
+# {cite}`vanhasselt2016` lets the online network choose $a'$ and the target network value it,
+# $y = r + \gamma(1-d)\, Q_{\theta^-}(s', \arg\max_{a'} Q_\theta(s', a'))$.
+#
+# **Terminated is not truncated.** In $y$, $d$ is `terminated` only. A transition cut by the 500-step
+# limit must still bootstrap: the pole was up, and the future would have paid more reward. Popular
+# code writes `done = terminated or truncated` and stores `done`, which tells the network that the
+# best state it ever reaches, 500 steps of perfect balance, is worth nothing. `companion.rl.dqn.td_target`
+# on a hand-made batch (reward 1, $\max_{a'} Q(s', a') = 10$, $\gamma = 0.99$):
+
+# %%
+rewards = torch.tensor([1.0, 1.0, 1.0])
+terminated = torch.tensor([0.0, 1.0, 0.0])  # an ordinary step, the pole fell, the 500-step limit
+next_q = torch.tensor([[10.0, 3.0], [10.0, 3.0], [2.0, 10.0]])
+targets = td_target(rewards, terminated, next_q, gamma=0.99)
+for kind, y in zip(["ordinary step", "terminated (pole fell)", "truncated (time limit)"], targets):
+    print(f"{kind:>24}: y = {y:.2f}")
+
+# %% tags=["remove-input"]
+assert torch.allclose(targets, torch.tensor([1.0 + 0.99 * 10, 1.0, 1.0 + 0.99 * 10]))
+
+# %% [markdown]
+# ## The popular snippet
+#
+# Here it is, as it circulates in blog posts and answers (ported to Keras 3): a 24-24 network,
+# `model.predict` to act and to build the target, `model.fit` on the single transition just seen, no
+# replay, no target network, `done = terminated or truncated`. We give it 200 environment steps
+# (the originals run thousands of episodes) and time each step.
+
+# %%
+import keras  # noqa: E402  (TensorFlow starts here; it takes a few seconds)
+
+keras.utils.set_random_seed(0)
+snippet_env = make_env("CartPole-v1")
+model = keras.Sequential([
+    keras.Input((4,)),
+    keras.layers.Dense(24, activation="relu"),
+    keras.layers.Dense(24, activation="relu"),
+    keras.layers.Dense(2, activation="linear"),
+])
+model.compile(loss="mse", optimizer=keras.optimizers.Adam(learning_rate=1e-3))
+
+SNIPPET_STEPS, gamma, epsilon = 200, 0.95, 1.0
+snippet_returns, episode_return = [], 0.0
+state, _ = snippet_env.reset(seed=0)
+start = time.perf_counter()
+for step in range(SNIPPET_STEPS):
+    if rng.random() <= epsilon:
+        action = int(rng.integers(2))
+    else:
+        action = int(np.argmax(model.predict(state[None], verbose=0)[0]))
+    next_state, reward, terminated, truncated, _ = snippet_env.step(action)
+    done = terminated or truncated  # the bug: truncation treated as termination
+    target = reward if done else reward + gamma * np.amax(model.predict(next_state[None], verbose=0)[0])
+    target_f = model.predict(state[None], verbose=0)
+    target_f[0][action] = target
+    model.fit(state[None], target_f, epochs=1, verbose=0)  # one transition, one gradient step
+    epsilon = max(0.01, epsilon * 0.995)
+    episode_return += reward
+    state = next_state
+    if done:
+        snippet_returns.append(episode_return)
+        episode_return = 0.0
+        state, _ = snippet_env.reset()
+snippet_ms = 1e3 * (time.perf_counter() - start) / SNIPPET_STEPS
+
+
+def keras_greedy(model):
+    return lambda obs: int(np.argmax(model(obs[None], training=False)[0]))
+
+
+snippet_eval = evaluate(keras_greedy(model), snippet_env, episodes=20, seed=0)
+print(f"{snippet_ms:.0f} ms per environment step; {len(snippet_returns)} episodes, mean return "
+      f"{np.mean(snippet_returns):.1f}; greedy evaluation: {snippet_eval.mean():.1f}")
+print(f"at this speed, 50,000 steps would take {50_000 * snippet_ms / 3.6e6:.1f} hours")
+
+# %% tags=["remove-input"]
+assert snippet_ms > 40  # tens to hundreds of milliseconds per step
+assert snippet_eval.mean() < 200  # nowhere near solved
+
+# %% [markdown]
+# **What to notice.** Four Keras calls per step (`predict` three times, `fit` once), each of which
+# sets up a data pipeline, a loop and callbacks for a single row: the network itself is a few
+# microseconds of arithmetic. After 200 steps the agent is where it started. The snippet's slowness
+# hides its real flaws, because nobody runs it long enough to see that on-line, correlated updates
+# with a self-moving target are unstable even when they are fast.
+#
+# ## DQN in PyTorch
+#
+# `companion.rl.dqn.train_dqn` is one page of code, top to bottom in the style of CleanRL's
+# `dqn.py`: act $\varepsilon$-greedily, store the transition (with `terminated`, not `done`), every
+# `train_every` steps take `gradient_steps` Huber-loss Adam steps with gradient-norm clipping on
+# mini-batches from the replay buffer, copy the online network into the target network every
+# `target_update_every` gradient steps, and evaluate the greedy policy every `eval_every` steps.
+# The defaults of `DQNConfig` are the RL Baselines3 Zoo's for CartPole-v1 (learning rate 2.3e-3,
+# batch 64, a 256-256 network, 128 gradient steps every 256 environment steps, $\varepsilon$ from 1
+# to 0.04 over the first 16% of 50,000 steps, $\gamma = 0.99$). For reference, CleanRL's `dqn.py`
+# trains for 500,000 steps by default.
+#
+# $\varepsilon$ decays linearly:
+
+# %%
+config = DQNConfig(seed=0)
+eps = epsilon_schedule(config.epsilon_start, config.epsilon_end, int(config.exploration_fraction * config.total_steps))
+print(config)
+print("epsilon at steps 0, 4,000, 8,000, 20,000:", [round(eps(t), 3) for t in (0, 4_000, 8_000, 20_000)])
+
+# %% tags=["remove-input"]
+assert eps(0) == 1.0 and abs(eps(8_000) - 0.04) < 1e-12 and eps(20_000) == 0.04
+
+# %% [markdown]
+# Training stops early at the first periodic evaluation (20 greedy episodes, every 2,500 steps)
+# whose mean return reaches 475, and keeps those weights; otherwise it runs the full 50,000 steps and
+# keeps the best evaluated weights. Small MLPs run fastest on one CPU thread, which `train_dqn` uses
+# (`threads=1`). This cell trains for about half a minute on a laptop CPU:
+
+# %%
+cpu_start = time.process_time()
+run = train_dqn(config)
+dqn_cpu_s = time.process_time() - cpu_start
+dqn_ms = 1e3 * run.seconds / run.env_steps
+print(f"solved at {run.solved_at:,} environment steps in {run.seconds:.0f} s wall-clock, {dqn_cpu_s:.0f} s CPU "
+      f"({dqn_ms:.2f} ms per step, training included)")
+
+# %%
+ax = plot_histories({"episode return (running mean of 10)": run.history}, key="episode_return", smooth=10)
+steps, episode_returns = run.history.series("episode_return")
+ax.plot(steps, episode_returns, color="tab:blue", alpha=0.25, lw=0.8, label="episode return (ε-greedy)")
+eval_steps, eval_returns = run.history.series("eval_return")
+ax.plot(eval_steps, eval_returns, "o-", color="tab:orange", label="greedy evaluation (mean of 20)")
+ax.axhline(475, color="tab:green", ls="--", label="solved (475)")
+ax.set_xlabel("environment steps")
+ax.set_ylabel("return (steps the pole stays up)")
+ax.set_title(f"DQN balances the pole for 500 steps after {run.solved_at:,} environment steps")
+ax.legend(loc="upper left")
+plt.show()
+
+# %% [markdown]
+# Greedy evaluation of the kept weights on 20 *new* episodes (initial states the training never
+# evaluated on):
+
+# %%
+greedy_returns = evaluate(run.policy(), make_env("CartPole-v1"), episodes=20, seed=0)
+print("greedy returns:", greedy_returns.astype(int))
+print(f"mean {greedy_returns.mean():.1f}; the snippet's step is {snippet_ms / dqn_ms:.0f}x slower than DQN's")
+
+# %% tags=["remove-input"]
+assert run.solved_at is not None and run.solved_at <= 50_000
+assert dqn_cpu_s < 90  # "about a minute of CPU time, or less"
+assert greedy_returns.mean() >= 475
+assert snippet_ms > 20 * dqn_ms  # the snippet's environment step is far slower, training included
+assert eval_returns[:-1].max() < 300 and eval_returns[-1] == 500  # a long plateau, then a jump
+
+# %% [markdown]
+# **What to notice.** The $\varepsilon$-greedy episode returns (blue) stay noisy long after the
+# greedy policy is good: exploration keeps pushing the cart randomly 4% of the time. The greedy
+# evaluations (orange) sit on a plateau far below 475 for most of the run, then jump to 500 within
+# one evaluation period. DQN's learning curves are famously non-monotone (run longer and they often
+# fall back); that is why we evaluate periodically and keep the best weights instead of the last ones. The same seed gives the same curve on every run: the environment, NumPy and torch
+# are seeded and one CPU thread is used. `python -m companion.bench dqn` trains three seeds and
+# prints the steps to solve and the seconds for each.
+#
+# ## Watching the agent
+#
+# The environment draws frames off-screen (`render_mode="rgb_array"`); every tenth frame of one
+# episode becomes an animated GIF.
+
+# %%
+render_env = make_env("CartPole-v1", render=True)
+frames, episode_length = record_frames(run.policy(), render_env, max_steps=500, every=10, seed=1)
+render_env.close()
+gif_path = os.path.join(tempfile.mkdtemp(), "cartpole_dqn.gif")
+images = [PILImage.fromarray(f).resize((300, 200)).quantize(colors=16) for f in frames]
+images[0].save(gif_path, save_all=True, append_images=images[1:], duration=80, loop=0)
+print(f"{episode_length} steps, {len(frames)} frames, {os.path.getsize(gif_path) / 1e3:.0f} kB")
+display(Image(filename=gif_path))
+
+# %% tags=["remove-input"]
+assert episode_length == 500 and os.path.getsize(gif_path) < 1_000_000
+
+# %% [markdown]
+# ## The same agent in Keras
+#
+# `companion.rl.keras_dqn.train_keras_dqn` is the working version of the snippet: the same loop and
+# hyperparameters as the PyTorch agent, with the network called as `model(x, training=False)` inside
+# a `tf.function` to act, and one compiled `train_step` (a `GradientTape`, Huber loss, Adam with
+# `global_clipnorm`) per mini-batch. We run it briefly here to measure its step time; the benchmark
+# trains it to the end (it is allowed 100,000 steps).
+
+# %%
+from companion.rl.keras_dqn import train_keras_dqn  # noqa: E402
+
+keras_run = train_keras_dqn(DQNConfig(seed=0, total_steps=5_000, eval_every=5_000, eval_episodes=5))
+keras_ms = 1e3 * keras_run.seconds / keras_run.env_steps
+print(f"Keras DQN: {keras_ms:.2f} ms per environment step (training included); the snippet: {snippet_ms:.0f} ms")
+
+# %% tags=["remove-input"]
+assert snippet_ms > 10 * keras_ms
+
+# %% [markdown]
+# ## What to try
+#
+# The ablations that show why the pieces are there are cheap to state and expensive to measure
+# well, since one seed proves nothing in RL. `python -m companion.bench dqn --ablations` trains three
+# seeds of each variant: without the target network (`DQNConfig(target_network=False)`), without
+# replay (`buffer_size=64`, one batch), with a small buffer (`buffer_size=2_000`), with a ten times
+# smaller learning rate, and with Double DQN (`double_dqn=True`). Plot the greedy evaluation curves
+# of each against environment steps with the 475 line drawn, and compare the spread over seeds,
+# not a single curve.
+#
+# ## Pitfalls in popular snippets
+#
+# * `model.predict` for a single observation inside the environment loop: orders of magnitude slower
+#   than calling the model. Use `model(x, training=False)`, compiled with `tf.function`.
+# * Training on each transition as it arrives, with no replay buffer: correlated data, forgetting.
+# * Bootstrapping from the network being trained: a target that moves with every step.
+# * `done = terminated or truncated` stored in the buffer: the time limit becomes a fake terminal
+#   state, and the best states are taught to be worth nothing.
+# * Reporting the last $\varepsilon$-greedy episode or the best single episode as "solved": solved
+#   means a *greedy* mean of 475 over many episodes.
+#
+# ## Summary
+#
+# * DQN is regression on a target computed from the network itself; replay buffers and target
+#   networks make that regression well-posed enough for SGD.
+# * A time-limit truncation bootstraps; a termination does not.
+# * With the RL Baselines3 Zoo's hyperparameters and one CPU thread, DQN solves CartPole-v1 in a few
+#   tens of thousands of environment steps and about a minute of CPU time or less; the snippet's
+#   environment steps cost tens of times more each and learn nothing in the time.
+#
+# ## Exercises
+#
+# ### Exercise 1 — Implement it: the Double DQN target in NumPy
+#
+# Write `double_dqn_target(rewards, terminated, next_q_target, next_q_online, gamma)` with NumPy
+# arrays: `rewards` and `terminated` of shape `(batch,)`, the two Q arrays of shape
+# `(batch, n_actions)`. Return $y = r + \gamma (1-d)\, Q_{\theta^-}(s', \arg\max_{a'} Q_\theta(s', a'))$.
+# Raise a `ValueError` naming `gamma` unless $0 \le \gamma \le 1$.
+
+# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "dqn-ex1-solution", "locked": false, "schema_version": 3, "solution": true}
+def double_dqn_target(rewards, terminated, next_q_target, next_q_online, gamma):
+    """Double DQN target (van Hasselt et al., 2016): the online network chooses, the target network values."""
+    ### BEGIN SOLUTION
+    if not 0.0 <= gamma <= 1.0:
+        raise ValueError(f"Invalid gamma: {gamma} (must be in [0, 1])")
+    best = np.argmax(next_q_online, axis=1)
+    next_value = np.take_along_axis(np.asarray(next_q_target), best[:, None], axis=1)[:, 0]
+    return np.asarray(rewards) + gamma * (1.0 - np.asarray(terminated)) * next_value
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "dqn-ex1-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+y = double_dqn_target(np.array([1.0, 1.0]), np.array([0.0, 1.0]),
+                      np.array([[4.0, 8.0], [4.0, 8.0]]), np.array([[5.0, 1.0], [5.0, 1.0]]), 0.5)
+assert np.allclose(y, [1.0 + 0.5 * 4.0, 1.0]), y
+### BEGIN HIDDEN TESTS
+gen = np.random.default_rng(0)
+r, d = gen.normal(size=32), (gen.random(32) < 0.2).astype(float)
+qt, qo = gen.normal(size=(32, 3)), gen.normal(size=(32, 3))
+expected = td_target(torch.tensor(r), torch.tensor(d), torch.tensor(qt), 0.9, next_q_online=torch.tensor(qo))
+assert np.allclose(double_dqn_target(r, d, qt, qo, 0.9), expected.numpy())
+try:
+    double_dqn_target(r, d, qt, qo, 1.5)
+except ValueError as error:
+    assert "gamma" in str(error)
+else:
+    raise AssertionError("gamma = 1.5 must raise a ValueError")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Exercise 2 — Investigate: how slow is `predict`?
+#
+# Time three ways of getting the Q-values of *one* observation from the snippet's Keras `model`:
+# `model.predict(x, verbose=0)`, `model(x, training=False)`, and the same call wrapped in
+# `tf.function`. Report the median microseconds of each over a few dozen calls, and the ratio between
+# the slowest and the fastest. Which one belongs inside an environment loop, and when is `predict`
+# the right tool?
+
+# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "dqn-ex2-solution", "locked": false, "schema_version": 3, "solution": true}
+### BEGIN SOLUTION
+import tensorflow as tf  # noqa: E402
+
+x = np.zeros((1, 4), dtype=np.float32)
+compiled = tf.function(lambda x: model(x, training=False))
+ways = {"model.predict": lambda: model.predict(x, verbose=0),
+        "model(x, training=False)": lambda: model(x, training=False),
+        "tf.function": lambda: compiled(x)}
+median_us = {}
+for name, call in ways.items():
+    call()  # warm-up (tracing, first allocation)
+    times = []
+    for _ in range(30):
+        t0 = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - t0)
+    median_us[name] = 1e6 * np.median(times)
+    print(f"{name:>26}: {median_us[name]:8.0f} µs")
+print(f"predict / tf.function: {median_us['model.predict'] / median_us['tf.function']:.0f}x")
+### END SOLUTION
+
+# %% tags=["remove-input"]
+assert median_us["model.predict"] > 10 * median_us["tf.function"]
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "dqn-ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# `model.predict` is one to two orders of magnitude slower than calling the model for a single
+# observation (more than ten times, and typically far more, on a CPU): each call builds a data
+# adapter, an iterator and a prediction loop with callbacks, then concatenates batches, all to
+# multiply a 4-vector by three small matrices. A direct `model(x, training=False)` call skips the
+# pipeline but still runs op by op in eager mode; `tf.function` runs the whole forward pass as one
+# compiled graph and is the fastest. Inside an environment loop, where one observation arrives at a
+# time, call the model (compiled). `predict` is for large arrays of inputs processed in batches,
+# for example scoring a whole data set after training, where its per-call overhead is amortized.
+# ### END SOLUTION

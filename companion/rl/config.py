@@ -1,0 +1,59 @@
+"""The hyperparameters of DQN, in one dataclass shared by the PyTorch and Keras agents.
+
+The defaults are those of the RL Baselines3 Zoo for CartPole-v1 (Raffin, 2020) with evaluation and
+early stopping added; they solve CartPole-v1 (``python -m companion.bench dqn`` checks three seeds).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .._checks import check_in_range, check_positive, check_positive_int
+
+__all__ = ["DQNConfig"]
+
+
+@dataclass
+class DQNConfig:
+    """Hyperparameters of :func:`train_dqn`; the defaults solve CartPole-v1."""
+
+    env_id: str = "CartPole-v1"
+    seed: int = 0
+    total_steps: int = 50_000  # environment steps
+    learning_rate: float = 2.3e-3
+    buffer_size: int = 100_000
+    batch_size: int = 64
+    gamma: float = 0.99
+    hidden: tuple[int, ...] = (256, 256)
+    learning_starts: int = 1_000  # random steps before the first update
+    train_every: int = 256  # environment steps between training phases ...
+    gradient_steps: int = 128  # ... of this many gradient steps
+    target_update_every: int = 128  # gradient steps between target-network updates
+    tau: float = 1.0  # 1: hard copy; < 1: Polyak averaging at every target update
+    target_network: bool = True  # False: bootstrap from the online network itself (the naive way)
+    double_dqn: bool = False
+    epsilon_start: float = 1.0
+    epsilon_end: float = 0.04
+    exploration_fraction: float = 0.16  # of total_steps
+    max_grad_norm: float = 10.0
+    eval_every: int = 2_500  # environment steps between greedy evaluations (0: never)
+    eval_episodes: int = 20
+    solved_return: float = 475.0
+    stop_when_solved: bool = True
+    threads: int | None = 1  # small MLPs are fastest on one CPU thread
+    device: str | None = None
+
+    def __post_init__(self):
+        for name in ("total_steps", "buffer_size", "batch_size", "train_every", "gradient_steps",
+                     "target_update_every", "eval_episodes"):
+            check_positive_int(name, getattr(self, name))
+        check_positive("learning_rate", self.learning_rate)
+        check_in_range("gamma", self.gamma, 0.0, 1.0, high_inclusive=True)
+        check_in_range("tau", self.tau, 0.0, 1.0, high_inclusive=True)
+        check_in_range("exploration_fraction", self.exploration_fraction, 0.0, 1.0, high_inclusive=True)
+        check_positive("max_grad_norm", self.max_grad_norm)
+        if self.tau == 0.0:
+            raise ValueError("Invalid tau: 0.0 (the target network would never move)")
+        if self.batch_size > self.buffer_size:
+            raise ValueError(f"Invalid batch_size: {self.batch_size} (larger than buffer_size={self.buffer_size})")
+        self.hidden = tuple(check_positive_int("hidden", h) for h in self.hidden)
