@@ -9,17 +9,21 @@ Data files are never committed to the repository.
 """
 
 from .download import CACHE_DIR_ENV, DATA_DIR_ENV, cache_dir, data_dir, fetch, file_hash
+from .hymenoptera import HYMENOPTERA_CLASSES, hymenoptera_dir, load_hymenoptera
 from .mnist import MNIST_FILES, MNIST_URL, load_mnist, mnist_paths
 
 __all__ = [
     "CACHE_DIR_ENV",
     "DATA_DIR_ENV",
+    "HYMENOPTERA_CLASSES",
     "MNIST_FILES",
     "MNIST_URL",
     "cache_dir",
     "data_dir",
     "fetch",
     "file_hash",
+    "hymenoptera_dir",
+    "load_hymenoptera",
     "load_mnist",
     "mnist_paths",
 ]

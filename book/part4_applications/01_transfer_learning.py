@@ -1,0 +1,598 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 1. Transfer learning: a pretrained network on 400 photographs
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/YOUR-ORG/dl-optimization-hands-on/blob/main/book/part4_applications/01_transfer_learning.ipynb)
+#
+# Two hundred and forty-four photographs of ants and bees are far too few to train a convolutional
+# network: it has millions of weights, and nothing in 244 images pins them down. But a network trained
+# on ImageNet {cite}`deng2009` (1.28 million images, 1000 classes) has already learnt what edges,
+# textures, legs and wings look like, and those features *transfer* {cite}`yosinski2014`. Reusing
+# them turns an impossible optimization problem into an easy one: instead of fitting 2.2 million
+# convolution weights we fit a linear classifier on 1280 fixed features, a convex problem that
+# trains in a second.
+#
+# This chapter covers
+#
+# * the real data (the ants-versus-bees set of the PyTorch tutorial) and the real weights
+#   (MobileNetV2 {cite}`sandler2018` from Keras Applications), read from a cache;
+# * the popular Keras snippet (a frozen VGG16 {cite}`simonyan2015`, `Flatten`, `Dense(256)`,
+#   softmax) and the five things it gets wrong, each fixed and explained;
+# * the cost of a base network: VGG16 against MobileNetV2 in parameters and multiply-adds;
+# * feature caching: run the frozen base once, then train the head in seconds;
+# * three regimes on the same split, with data augmentation: training from scratch, feature
+#   extraction, fine-tuning; learning curves and a table of accuracy and seconds;
+# * the same feature extraction in PyTorch, with a companion optimizer;
+# * the photographs the network still gets wrong.
+
+# %%
+# Setup: on Colab (or anywhere companion is missing) install the course package.
+try:
+    import companion
+except ImportError:
+    %pip install -q "companion[torch] @ git+https://github.com/YOUR-ORG/dl-optimization-hands-on@v0.1.0"
+    import companion
+
+# %%
+import os
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up messages out of the page
+
+import keras
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+
+from companion import optim, vision
+from companion.data import HYMENOPTERA_CLASSES, load_hymenoptera
+from companion.plotting import plot_histories, use_course_style
+from companion.reproducibility import pick_device, seed_everything
+from companion.training import accuracy, as_tensors, train_classifier
+
+use_course_style()
+seed_everything(0)
+device = pick_device()  # for the PyTorch part; Keras uses a GPU by itself when there is one
+print("Keras", keras.__version__, "backend", keras.backend.backend(), "| torch device:", device)
+
+# %% [markdown]
+# ## The data: ants and bees
+#
+# `load_hymenoptera` fetches `hymenoptera_data.zip` (47 MB) once, checks its sha256, extracts it
+# into the writable cache (into a temporary folder first; the folder is moved into place only after
+# the file counts 124/121/70/83 have been verified) and decodes every photograph with Pillow: the
+# shorter side is resized to `IMAGE_SIZE`, then a centred square is cropped, as in ImageNet
+# evaluation. The decoded images are kept in memory, once, as `uint8`.
+#
+# One file in `train/ants` is not an ant: `imageNotFound.gif` is the placeholder a photo site serves
+# for a deleted picture. A folder loader that reads every image file (Keras'
+# `image_dataset_from_directory` reads GIFs) trains on it with the label *ant*;
+# `load_hymenoptera` drops it by default, so the training split has 244 images.
+#
+# **Input size.** MobileNetV2's ImageNet weights were trained at 224 pixels, and we use 224. A
+# smaller input is tempting on a CPU (176 pixels cost $(176/224)^2 \approx 0.62$ of the
+# computation), and because the network is fully convolutional up to its global pooling the same
+# weights run at any size (Keras warns that it falls back to the 224 weights). But the features
+# degrade: the course's benchmark (`benchmarks/transfer_learning.py`) measures a linear classifier
+# on 224-, 176- and 144-pixel features, and the accuracy drops with the size, fast below 176 pixels,
+# where ants and bees become too small for filters tuned at 224. On 153 validation images the
+# margin above 93 % is only a few photos, so we keep the native size.
+
+# %%
+IMAGE_SIZE = 224
+start = time.perf_counter()
+x_train_raw, y_train, train_paths = load_hymenoptera("train", IMAGE_SIZE)
+x_val_raw, y_val, val_paths = load_hymenoptera("val", IMAGE_SIZE)
+load_seconds = time.perf_counter() - start
+print(f"train {x_train_raw.shape}, val {x_val_raw.shape}, loaded in {load_seconds:.1f} s")
+print("train per class:", dict(zip(HYMENOPTERA_CLASSES, np.bincount(y_train))),
+      "| val per class:", dict(zip(HYMENOPTERA_CLASSES, np.bincount(y_val))))
+
+# %% tags=["remove-input"]
+assert x_train_raw.shape == (244, IMAGE_SIZE, IMAGE_SIZE, 3) and x_val_raw.shape == (153, IMAGE_SIZE, IMAGE_SIZE, 3)
+assert list(np.bincount(y_train)) == [123, 121] and list(np.bincount(y_val)) == [70, 83]
+assert x_train_raw.dtype == np.uint8
+
+# %%
+fig, axes = plt.subplots(2, 6, figsize=(11, 4.2))
+rng = np.random.default_rng(0)
+for row, label in enumerate((0, 1)):
+    picks = rng.choice(np.flatnonzero(y_train == label), size=6, replace=False)
+    for ax, i in zip(axes[row], picks):
+        ax.imshow(x_train_raw[i])
+        ax.set_title(HYMENOPTERA_CLASSES[label], fontsize=9, fontweight="normal")
+        ax.axis("off")
+fig.suptitle(f"Twelve of the 244 training photographs, {IMAGE_SIZE}×{IMAGE_SIZE} px: varied scale, pose and background")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## The popular snippet, and what it gets wrong
+#
+# Search for "Keras transfer learning" and this is what you find, give or take:
+#
+# ```python
+# base = VGG16(weights="imagenet", include_top=False, input_shape=(224, 224, 3))
+# model = Sequential([base, Flatten(), Dense(256, activation="relu"), Dense(2, activation="softmax")])
+# model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+# model.fit(x_train / 255.0, y_train_onehot, epochs=20)
+# ```
+#
+# It runs, and it often scores worse than it should. The fixes:
+#
+# 1. **Preprocessing.** Every Keras Applications network has its own `preprocess_input`: VGG16
+#    subtracts the ImageNet mean per channel in BGR order ("caffe" mode), MobileNetV2 maps pixels
+#    to $[-1, 1]$. Dividing by 255 feeds the network inputs from a distribution it never saw. We
+#    measure the damage below.
+# 2. **The base is not frozen.** Without `base.trainable = False` the first gradient steps, driven
+#    by a randomly initialised head, push large updates into the pretrained weights and wreck the
+#    features we came for. Freeze first; unfreeze (part of) the base only after the head has
+#    converged, with a smaller learning rate.
+# 3. **BatchNorm in training mode.** MobileNetV2 (like ResNet and EfficientNet) normalizes with
+#    BatchNorm. In training mode a BatchNorm layer uses the statistics of the current mini-batch and
+#    updates its running mean and variance, so 32 photos of ants and bees overwrite statistics
+#    estimated on ImageNet. The classic advice is to call the base with `base(x, training=False)`.
+#    Beware: in Keras 3 `fit` calls the whole model with `training=True`, and that overrides the
+#    nested flag (keras-team/keras#20285); BatchNorm then stays in inference mode only because
+#    a layer with `trainable = False` always does. Unfreeze blocks for fine-tuning and their
+#    BatchNorm layers silently start updating. `vision.unfreeze_top` therefore keeps every
+#    BatchNorm layer frozen, and we still pass `training=False` (it is honoured when the model is
+#    called directly, and in `tf.keras`). The course's tests check that the running statistics do
+#    not move during fine-tuning.
+# 4. **`Flatten` instead of pooling.** VGG16's last feature map at 224 pixels is $7 \times 7 \times 512$;
+#    flattened into `Dense(256)` that is $25088 \times 256 \approx 6.4$ million weights to fit on 244
+#    images. Global average pooling gives one 512-vector (1280 for MobileNetV2) and a head of a few
+#    thousand weights.
+# 5. **Softmax plus a loss that expects probabilities** works, but the numerically safe
+#    form is a linear output layer (logits) with `from_logits=True`, as in the rest of the course.
+#
+# Our model is therefore
+#
+# $$
+# x \;\xrightarrow{\text{preprocess\_input}}\; \tilde x \;\xrightarrow{\;\phi\ (\text{frozen})\;}\;
+# \phi(\tilde x) \in \mathbb{R}^{1280} \;\xrightarrow{\;h_W\;}\; \text{logits} \in \mathbb{R}^{2},
+# \qquad
+# \min_W \; \frac{1}{n} \sum_{i=1}^{n} \ell\big(h_W(\phi(\tilde x_i)),\, y_i\big),
+# $$
+#
+# where only the head's weights $W$ move. With a linear head this is logistic regression on fixed
+# features: convex, a single minimum, quick to optimize.
+
+# %% [markdown]
+# ### Why MobileNetV2 and not VGG16
+#
+# The snippet uses VGG16. Its ImageNet weights are a 528 MB download (58 MB without the classifier)
+# and every image costs 15.5 billion multiply-adds; MobileNetV2 replaces full convolutions by
+# depthwise-separable ones inside inverted residual blocks {cite}`sandler2018` and needs about 300
+# million. We build both *without* weights (`weights=None`: the architecture only) and count.
+# `vision.multiply_adds` sums $H_\text{out} W_\text{out} k_h k_w C_\text{in} C_\text{out}$ over the
+# convolutions (depthwise ones have no $C_\text{in}$ factor) and $n_\text{in} n_\text{out}$ over
+# dense layers.
+
+# %%
+cost = {}
+for name, build in [("VGG16", keras.applications.VGG16), ("MobileNetV2", keras.applications.MobileNetV2)]:
+    net = build(weights=None, include_top=True, input_shape=(224, 224, 3))
+    cost[name] = {"parameters": net.count_params(), "multiply-adds": vision.multiply_adds(net)}
+    if name == "VGG16":
+        vgg_dense = sum(layer.count_params() for layer in net.layers if isinstance(layer, keras.layers.Dense))
+    del net
+keras.backend.clear_session()
+cost = pd.DataFrame(cost).T
+cost["parameters (M)"] = cost["parameters"] / 1e6
+cost["multiply-adds (G)"] = cost["multiply-adds"] / 1e9
+print(cost[["parameters (M)", "multiply-adds (G)"]].round(2).to_string())
+param_ratio = cost.loc["VGG16", "parameters"] / cost.loc["MobileNetV2", "parameters"]
+flop_ratio = cost.loc["VGG16", "multiply-adds"] / cost.loc["MobileNetV2", "multiply-adds"]
+print(f"VGG16 / MobileNetV2: {param_ratio:.0f}x the parameters, {flop_ratio:.0f}x the multiply-adds per image")
+
+# %% tags=["remove-input"]
+assert 138e6 < cost.loc["VGG16", "parameters"] < 139e6  # the published 138M
+assert 3.4e6 < cost.loc["MobileNetV2", "parameters"] < 3.6e6  # 3.5M with its ImageNet classifier
+assert 15e9 < cost.loc["VGG16", "multiply-adds"] < 16e9 and 0.28e9 < cost.loc["MobileNetV2", "multiply-adds"] < 0.32e9
+assert param_ratio > 35 and flop_ratio > 45
+assert 123e6 < vgg_dense < 124e6  # the fully connected layers that include_top=False drops
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+for ax, column, unit in zip(axes, ["parameters (M)", "multiply-adds (G)"], ["millions", "billions per 224-px image"]):
+    bars = ax.bar(cost.index, cost[column], color=["tab:gray", "tab:blue"], label=list(cost.index))
+    ax.set_yscale("log")
+    ax.set_ylabel(f"{column.split(' (')[0]} ({unit})")
+    ax.set_xlabel("network (with its ImageNet classifier)")
+    ax.bar_label(bars, fmt="%.2f")
+    ax.legend(fontsize=8)
+fig.suptitle(f"VGG16 costs {param_ratio:.0f}x the weights and {flop_ratio:.0f}x the computation of MobileNetV2")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# **What to notice.** Most of VGG16's weights (124 of 138 million) sit in its two fully connected
+# layers, which `include_top=False` discards; its cost per image is all in the convolutions, which
+# stay. On a CPU that factor of 50 is the difference between a chapter that runs in two minutes and
+# one that runs for an hour.
+
+# %% [markdown]
+# ## Feature caching: run the frozen base once
+#
+# A frozen base called in inference mode is a fixed function $\phi$. Every epoch of head training
+# would recompute exactly the same $\phi(\tilde x_i)$, so we compute them once
+# (`vision.extract_features`) and train the head on a $244 \times 1280$ matrix. Training then costs
+# microseconds per example instead of a full forward pass through the network.
+#
+# This is impossible with data augmentation: an augmented image is a new input every epoch
+# (flipped, rotated, zoomed at random), so its features must be recomputed every epoch. Caching
+# trades augmentation for a large speed-up; with 244 images and a linear
+# head, augmentation buys little, as the table below shows.
+
+# %%
+preprocess = keras.applications.mobilenet_v2.preprocess_input
+x_train = preprocess(x_train_raw.astype("float32"))  # pixels to [-1, 1], the range MobileNetV2 was trained on
+x_val = preprocess(x_val_raw.astype("float32"))
+print(f"after preprocess_input: [{x_train.min():.1f}, {x_train.max():.1f}]")
+
+seed_everything(0)
+base = vision.build_base("feature_extraction", IMAGE_SIZE)  # ImageNet weights, include_top=False, frozen
+pooled_base = keras.Sequential([base, keras.layers.GlobalAveragePooling2D()], name="pooled_base")
+start = time.perf_counter()
+f_train = vision.extract_features(pooled_base, x_train, batch_size=32)
+f_val = vision.extract_features(pooled_base, x_val, batch_size=32)
+feature_seconds = time.perf_counter() - start
+print(f"features {f_train.shape} + {f_val.shape} in {feature_seconds:.1f} s")
+
+LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+def train_cached_head(f_train, f_val, epochs=30, learning_rate=1e-3, seed=0):
+    """A linear head (with dropout) on cached features; returns (head, history)."""
+    seed_everything(seed)
+    head = vision.build_head(f_train.shape[1], 2)
+    head.compile(keras.optimizers.Adam(learning_rate), LOSS, metrics=["accuracy"])
+    recorder = vision.EpochHistory("head on cached features")
+    head.fit(f_train, y_train, validation_data=(f_val, y_val), epochs=epochs, batch_size=32,
+             verbose=0, callbacks=[recorder])
+    return head, recorder.history_
+
+
+cached_head, cached_history = train_cached_head(f_train, f_val)
+cached_acc = cached_history.last("val_accuracy")
+cached_seconds = cached_history.last("seconds")
+print(f"head on cached features: val accuracy {cached_acc:.3f} after 30 epochs in {cached_seconds:.1f} s")
+
+# %% [markdown]
+# ### The preprocessing pitfall, measured
+#
+# Same network, same head, same training; the only change is the input scaling of the snippet
+# (`x / 255`, pixels in $[0, 1]$ instead of $[-1, 1]$).
+
+# %%
+f_train_bad = vision.extract_features(pooled_base, x_train_raw.astype("float32") / 255.0)
+f_val_bad = vision.extract_features(pooled_base, x_val_raw.astype("float32") / 255.0)
+_, bad_history = train_cached_head(f_train_bad, f_val_bad)
+bad_acc = bad_history.last("val_accuracy")
+
+fig, ax = plt.subplots()
+bad_history.name = "pixels / 255 (the snippet)"
+cached_history.name = "preprocess_input (pixels in [-1, 1])"
+plot_histories([cached_history, bad_history], key="val_accuracy", ax=ax, ylabel="validation accuracy",
+               title=f"The model's own preprocessing: {cached_acc:.0%} instead of {bad_acc:.0%}")
+ax.set_xlabel("epoch of head training (on cached features)")
+plt.show()
+
+# %% tags=["remove-input"]
+assert cached_acc >= 0.93, cached_acc
+assert bad_acc <= cached_acc - 0.03, (bad_acc, cached_acc)
+
+# %% [markdown]
+# **What to notice.** With the wrong scaling every input sits in the upper half of the range the
+# first convolution was trained on; the features still carry information, but far less linearly
+# separable information. No error, no warning, just several points of accuracy gone.
+
+# %% [markdown]
+# ## Three regimes, side by side
+#
+# Now the full models, trained on images with data augmentation (random horizontal flips,
+# rotations of up to $\pm 36°$ and zooms of up to 10 %), each on the same split:
+#
+# 1. **From scratch**: MobileNetV2 with random weights, all 2.2 million base weights trained
+#    (BatchNorm in training mode: there are no statistics to keep).
+# 2. **Feature extraction**: the frozen ImageNet base and a new linear head, Adam with
+#    $\eta = 10^{-3}$.
+# 3. **Fine-tuning**: continue from (2) once its head has converged, unfreeze the top of the base
+#    (from `block_15_expand`: the last two inverted-residual blocks and the final $1 \times 1$
+#    convolution) and train with $\eta = 10^{-4}$, ten times lower: the pretrained weights are
+#    already good, and a large step would destroy them before the head's gradient has any useful
+#    signal to give. The BatchNorm layers stay frozen, so their statistics stay those of ImageNet.
+#
+# In regime 2 the base is frozen, so the validation features do not change: the callback measures
+# validation accuracy with the head on the cached `f_val` instead of re-running the base on every
+# validation image each epoch. Regimes 1 and 3 change the base and must evaluate the full model.
+
+# %%
+augmentation = keras.Sequential(
+    [keras.layers.RandomFlip("horizontal"), keras.layers.RandomRotation(0.1), keras.layers.RandomZoom(0.1)],
+    name="augmentation",
+)
+FE_EPOCHS, FT_EPOCHS, SCRATCH_EPOCHS = 5, 3, 1
+results = {}
+
+seed_everything(0)
+head = vision.build_head(f_train.shape[1], 2)
+fe_model = vision.build_transfer_model(base, head, "feature_extraction", augmentation=augmentation)
+fe_model.compile(keras.optimizers.Adam(1e-3), LOSS, metrics=["accuracy"])
+
+
+def head_on_cached_val():
+    logits = head.predict(f_val, verbose=0)
+    return {"val_accuracy": float(np.mean(logits.argmax(axis=1) == y_val))}
+
+
+fe_recorder = vision.EpochHistory("feature extraction", validate=head_on_cached_val)
+print(f"trainable weights: {sum(np.prod(w.shape) for w in fe_model.trainable_weights):,}")
+fe_model.fit(x_train, y_train, epochs=FE_EPOCHS, batch_size=32, verbose=2, callbacks=[fe_recorder])
+fe_history = fe_recorder.history_
+results["feature extraction"] = (fe_history.last("val_accuracy"), fe_history.last("seconds"))
+
+# %% tags=["remove-input"]
+assert np.isclose(head_on_cached_val()["val_accuracy"],
+                  np.mean(fe_model.predict(x_val, verbose=0).argmax(axis=1) == y_val), atol=1e-9)
+
+# %%
+n_tensors = vision.unfreeze_top(base, "block_15_expand")
+fe_model.compile(keras.optimizers.Adam(1e-4), LOSS, metrics=["accuracy"])  # recompile: trainability changed
+print(f"fine-tuning {n_tensors} weight tensors, "
+      f"{sum(np.prod(w.shape) for w in fe_model.trainable_weights):,} weights")
+ft_history = fe_history  # the curve continues where feature extraction stopped
+ft_recorder = vision.EpochHistory("fine-tuning", ft_history, step_offset=FE_EPOCHS)
+fe_model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=FT_EPOCHS, batch_size=32, verbose=2,
+             callbacks=[ft_recorder])
+ft_probabilities = keras.ops.convert_to_numpy(keras.ops.softmax(fe_model.predict(x_val, verbose=0)))
+ft_acc = float(np.mean(ft_probabilities.argmax(axis=1) == y_val))
+results["fine-tuning (seconds incl. FE)"] = (ft_acc, ft_history.last("seconds"))
+
+# %%
+seed_everything(0)
+scratch_base = vision.build_base("scratch", IMAGE_SIZE)
+scratch_model = vision.build_transfer_model(scratch_base, vision.build_head(1280, 2), "scratch",
+                                            augmentation=augmentation)
+scratch_model.compile(keras.optimizers.Adam(1e-3), LOSS, metrics=["accuracy"])
+scratch_recorder = vision.EpochHistory("from scratch")
+scratch_model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=SCRATCH_EPOCHS, batch_size=32,
+                  verbose=2, callbacks=[scratch_recorder])
+scratch_history = scratch_recorder.history_
+results["from scratch"] = (scratch_history.last("val_accuracy"), scratch_history.last("seconds"))
+results["head on cached features"] = (cached_acc, feature_seconds + cached_seconds)
+
+# %%
+table = pd.DataFrame(results, index=["val accuracy", "training seconds"]).T
+table["val accuracy"] = table["val accuracy"].map("{:.1%}".format)
+table["training seconds"] = table["training seconds"].map("{:.0f}".format)
+print(table.to_string())
+
+fig, ax = plt.subplots()
+steps, values = fe_history.series("val_accuracy")
+ax.plot(steps[:FE_EPOCHS], values[:FE_EPOCHS], marker="o", label="feature extraction (frozen base)")
+ax.plot(steps[FE_EPOCHS - 1:], values[FE_EPOCHS - 1:], marker="o", label="fine-tuning the top blocks, η/10")
+steps, values = scratch_history.series("val_accuracy")
+ax.plot(steps, values, marker="o", label="from scratch (random weights)")
+ax.axhline(cached_acc, color="gray", linestyle="--", label="linear head on cached features")
+ax.axhline(np.mean(y_val == 1), color="black", linestyle=":", label="always 'bees' (majority class)")
+ax.set_xlabel("epoch")
+ax.set_ylabel("validation accuracy")
+ax.set_ylim(0.3, 1.0)
+ax.set_title("Pretrained features win at once; from scratch stays at chance")
+ax.legend(fontsize=8, loc="lower right")
+plt.show()
+
+# %% tags=["remove-input"]
+fe_acc = results["feature extraction"][0]
+scratch_acc = results["from scratch"][0]
+assert fe_acc >= 0.93, fe_acc
+assert ft_acc >= 0.93 and ft_acc >= fe_acc - 0.02, (ft_acc, fe_acc)
+assert scratch_acc <= 0.65 and scratch_acc < fe_acc - 0.25, scratch_acc
+assert feature_seconds + cached_seconds < results["feature extraction"][1]
+assert cached_acc >= fe_acc - 0.02, (cached_acc, fe_acc)
+
+# %% [markdown]
+# **What to notice.**
+#
+# * Feature extraction reaches 93 % within five epochs; fine-tuning keeps it there (on 153
+#   validation images one photo is 0.65 points, so differences of a point or two are noise).
+#   Fine-tuning pays off with more data, or when the new images differ more from ImageNet
+#   {cite}`yosinski2014`; ants and bees *are* ImageNet classes.
+# * From scratch the network does not learn anything useful in its epoch (an epoch costs it three
+#   times a frozen-base epoch, since every layer is back-propagated; we give it one, because many
+#   more would not change the verdict on this budget): it predicts (almost) one class. Part of the reason is BatchNorm: Keras' MobileNetV2 updates its running statistics
+#   with momentum 0.999, so after its 8 steps they are still mostly their initial values and the
+#   network in inference mode sees badly normalized activations. With 244 images it would overfit
+#   long before it generalized anyway.
+# * The cached-feature head matches the augmented feature extraction at a fraction of the cost.
+
+# %% [markdown]
+# ## The same idea in PyTorch
+#
+# Feature extraction does not care which framework trains the head. We hand the cached Keras
+# features to PyTorch and train a linear layer with the course's loop, `train_classifier`, and the
+# reference Adam of `companion.optim` (which `train_classifier` wraps in `ReferenceOptimizer`, the
+# `torch.optim` interface). In a pure PyTorch project the features would come from
+# `torchvision.models.mobilenet_v2(weights="IMAGENET1K_V1")` with its classifier replaced by
+# `nn.Identity()`, under `model.eval()` and `torch.no_grad()`: the same two pitfalls (eval mode for
+# BatchNorm, the model's own normalization) in different clothes.
+
+# %%
+torch.manual_seed(0)
+mean, std = f_train.mean(axis=0), f_train.std(axis=0) + 1e-6  # standardize with training statistics only
+xt_train, yt_train = as_tensors((f_train - mean) / std, y_train, device)
+xt_val, yt_val = as_tensors((f_val - mean) / std, y_val, device)
+torch_head = torch.nn.Linear(f_train.shape[1], 2).to(device)
+torch_history = train_classifier(torch_head, optim.adam(1e-3), xt_train, yt_train, x_val=xt_val, y_val=yt_val,
+                                 epochs=20, batch_size=32, name="PyTorch linear head", progress=False)
+torch_acc = accuracy(torch_head, xt_val, yt_val)
+print(f"PyTorch linear head on the cached features: val accuracy {torch_acc:.3f}")
+
+# %% tags=["remove-input"]
+assert torch_acc >= 0.93, torch_acc
+
+# %%
+fig, ax = plt.subplots()
+plot_histories({"PyTorch, companion Adam": torch_history}, key="val_accuracy", ax=ax, ylabel="validation accuracy",
+               title=f"The same features, a PyTorch head: {torch_acc:.0%} validation accuracy")
+ax.set_xlabel("optimizer step (mini-batches of 32)")
+plt.show()
+
+# %% [markdown]
+# ## What the fine-tuned network gets wrong
+
+# %%
+predictions = ft_probabilities.argmax(axis=1)
+n_wrong = int(np.sum(predictions != y_val))
+fig = vision.plot_misclassified(x_val_raw, y_val, predictions, HYMENOPTERA_CLASSES, probabilities=ft_probabilities,
+                                title=f"The {n_wrong} validation photos the fine-tuned network misclassifies")
+plt.show()
+
+# %% tags=["remove-input"]
+assert n_wrong == round((1 - ft_acc) * len(y_val))
+
+# %% [markdown]
+# **What to notice.** The errors are rarely absurd: tiny insects in a large scene (the centre crop
+# makes them tinier), unusual viewpoints, a bee-like fly or a winged ant,
+# drawings rather than photos. Some are confidently wrong; a probability of 0.9 from a network
+# fitted on 244 images is not a calibrated 90 %.
+
+# %% [markdown]
+# ## Pitfalls
+#
+# * **Skipping `preprocess_input`**, or using another network's (VGG's "caffe" mean subtraction for
+#   MobileNetV2): silent loss of accuracy, measured above.
+# * **Not freezing the base** before the head has converged, and **fine-tuning with the original
+#   learning rate**: the random head's gradients destroy the pretrained features.
+# * **BatchNorm in training mode** on small batches of a small data set: call the base with
+#   `training=False` *and* keep the BatchNorm layers frozen when you unfreeze blocks (Keras 3's
+#   `fit` overrides the nested flag).
+# * **`Flatten` on the feature map**: millions of head weights to fit on a few hundred images.
+# * **Caching features and augmenting**: the cache holds the features of the un-augmented images;
+#   augmentation after the base does nothing sensible. Choose one.
+# * **Trusting a folder of files**: a placeholder GIF labelled *ant* sits in the training set.
+#
+# ## Summary
+#
+# * A network pretrained on ImageNet turns 244 photographs into a problem a linear classifier
+#   solves: over 93 % validation accuracy, against chance for the same network trained from scratch.
+# * Freeze the base, call it in inference mode, pool, and train a small head on logits; then, if
+#   there is data to justify it, unfreeze the top blocks with a learning rate 10 to 100 times lower.
+# * Without augmentation, compute the frozen base's features once: head training then takes
+#   seconds, in Keras or PyTorch alike.
+# * The base's cost matters: MobileNetV2 gives ImageNet features for 1/50 of VGG16's computation.
+
+# %% [markdown]
+# ## Exercises
+#
+# ### Exercise 1 — Implement it: a classifier with no training at all
+#
+# If the features are good, even the simplest classifier works. Write
+# `nearest_class_mean(train_features, train_labels, features)`: compute the mean feature vector of
+# each class, $\mu_c = \frac{1}{n_c} \sum_{i: y_i = c} \phi_i$, normalize every mean and every query
+# to unit length, and predict the class whose mean has the largest cosine similarity
+# $\langle \phi / \lVert\phi\rVert, \mu_c / \lVert\mu_c\rVert \rangle$. Return an `int64` array of
+# labels, one per row of `features`. Raise a `ValueError` naming `features` when its number of
+# columns differs from `train_features`'.
+
+# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "transfer-ex1-solution", "locked": false, "schema_version": 3, "solution": true}
+def nearest_class_mean(train_features, train_labels, features):
+    """Predict the class whose (normalized) mean training feature is most cosine-similar."""
+    ### BEGIN SOLUTION
+    train_features, features = np.asarray(train_features, dtype=float), np.asarray(features, dtype=float)
+    train_labels = np.asarray(train_labels)
+    if features.ndim != 2 or features.shape[1] != train_features.shape[1]:
+        raise ValueError(f"features must have {train_features.shape[1]} columns, got shape {features.shape}")
+    classes = np.unique(train_labels)
+    means = np.stack([train_features[train_labels == c].mean(axis=0) for c in classes])
+    means /= np.linalg.norm(means, axis=1, keepdims=True)
+    queries = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
+    return classes[np.argmax(queries @ means.T, axis=1)].astype(np.int64)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "transfer-ex1-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+ncm_predictions = nearest_class_mean(f_train, y_train, f_val)
+ncm_acc = float(np.mean(ncm_predictions == y_val))
+print(f"nearest class mean on the MobileNetV2 features: {ncm_acc:.3f}")
+assert ncm_predictions.shape == y_val.shape and ncm_predictions.dtype == np.int64
+assert ncm_acc >= 0.85, "the pretrained features should make the class means far apart"
+### BEGIN HIDDEN TESTS
+rng_check = np.random.default_rng(3)
+centres = rng_check.normal(size=(3, 5)) * 4
+labels_check = rng_check.integers(0, 3, size=60)
+feats_check = centres[labels_check] + rng_check.normal(size=(60, 5)) * 0.1
+assert np.array_equal(nearest_class_mean(feats_check, labels_check, feats_check), labels_check)
+# scale of a query does not matter (cosine similarity)
+assert np.array_equal(nearest_class_mean(feats_check, labels_check, 7.0 * feats_check[:5]), labels_check[:5])
+try:
+    nearest_class_mean(feats_check, labels_check, np.zeros((2, 4)))
+except ValueError as error:
+    assert "features" in str(error)
+else:
+    raise AssertionError("a wrong number of columns must raise ValueError")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Exercise 2 — Investigate: how many labelled photos does transfer learning need?
+#
+# Train a linear classifier on the cached features (scikit-learn's `LogisticRegression` fits one in
+# milliseconds) with only $k \in \{2, 5, 10, 25, 60, 121\}$ training photos per class, three
+# random subsets per $k$, and plot validation accuracy against $k$. How many photos per class reach
+# 90 %? What does this say about where the "knowledge" of the classifier comes from, and when
+# would you expect fine-tuning to start paying off?
+
+# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "transfer-ex2-solution", "locked": false, "schema_version": 3, "solution": true}
+### BEGIN SOLUTION
+from sklearn.linear_model import LogisticRegression  # a fast, deterministic linear head for many small fits
+
+ks = [2, 5, 10, 25, 60, 121]
+ex2_acc = {k: [] for k in ks}
+for k in ks:
+    for repeat in range(3):
+        pick_rng = np.random.default_rng(100 + repeat)
+        idx = np.concatenate([pick_rng.choice(np.flatnonzero(y_train == c), size=k, replace=False) for c in (0, 1)])
+        clf = LogisticRegression(C=1.0, max_iter=2000).fit(f_train[idx], y_train[idx])
+        ex2_acc[k].append(clf.score(f_val, y_val))
+means_k = [np.mean(ex2_acc[k]) for k in ks]
+fig, ax = plt.subplots()
+ax.errorbar(ks, means_k, yerr=[np.std(ex2_acc[k]) for k in ks], marker="o", capsize=3,
+            label="linear head on MobileNetV2 features (3 subsets)")
+ax.axhline(0.5, color="black", linestyle=":", label="chance")
+ax.set_xscale("log")
+ax.set_xlabel("training photos per class")
+ax.set_ylabel("validation accuracy")
+ax.set_title("A few dozen photos per class reach 90 % with pretrained features")
+ax.legend()
+plt.show()
+print({k: round(float(m), 3) for k, m in zip(ks, means_k)})
+assert means_k[-1] > means_k[0] and means_k[ks.index(25)] >= 0.9
+### END SOLUTION
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "transfer-ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# Accuracy climbs steeply and then flattens: a handful of photos per class already beats chance by a
+# wide margin, and a few dozen per class come close to what all 121 give. The classifier learns
+# almost nothing about ants and bees from our photos; what it needs, features that separate the two
+# classes, was learnt from ImageNet's 1.28 million images, and our examples only have to place one
+# hyperplane in a 1280-dimensional space where the classes already lie apart. The plateau is set by
+# the features, not by the number of examples, so more photos of the same kind help little; that is
+# when fine-tuning starts to pay off: with thousands of images, or images unlike ImageNet
+# (microscopy, satellite views, spectrograms), where adapting the top blocks moves the plateau itself.
+# ### END SOLUTION
