@@ -10,6 +10,7 @@ Data files are never committed to the repository.
 
 from .download import CACHE_DIR_ENV, DATA_DIR_ENV, cache_dir, data_dir, fetch, file_hash
 from .hymenoptera import HYMENOPTERA_CLASSES, hymenoptera_dir, load_hymenoptera
+from .imdb import build_imdb_csv, imdb_csv_path, load_imdb
 from .mnist import MNIST_FILES, MNIST_URL, load_mnist, mnist_paths
 
 __all__ = [
@@ -22,8 +23,11 @@ __all__ = [
     "data_dir",
     "fetch",
     "file_hash",
+    "build_imdb_csv",
     "hymenoptera_dir",
+    "imdb_csv_path",
     "load_hymenoptera",
+    "load_imdb",
     "load_mnist",
     "mnist_paths",
 ]
