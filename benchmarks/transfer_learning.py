@@ -15,7 +15,6 @@ import argparse
 import time
 import warnings
 
-import numpy as np
 
 
 def main() -> None:

@@ -267,7 +267,6 @@ def layer_statistics(model, x, y, loss_fn=None) -> LayerStatistics:
     stay of the same order through the depth; a too small scale makes both vanish, a too large one
     saturates tanh or explodes ReLU. The model's parameters keep no gradient afterwards.
     """
-    import torch
     import torch.nn as nn
 
     loss_fn = loss_fn or nn.functional.cross_entropy

@@ -8,7 +8,6 @@ writable cache and are skipped when neither holds them.
 import gzip
 import hashlib
 import io
-import os
 import struct
 import subprocess
 import sys
@@ -19,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from companion.data import download, mnist
+from companion.data import mnist
 from companion.data import cache_dir, data_dir, fetch, file_hash, load_mnist
 
 PAYLOAD = b"course data file\n" * 1000
