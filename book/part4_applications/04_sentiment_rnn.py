@@ -13,9 +13,9 @@
 # ---
 
 # %% [markdown]
-# # 3. Sentiment with a recurrent network: 50,000 IMDB reviews on a CPU
+# # 4. Sentiment with a recurrent network: 50,000 IMDB reviews on a CPU
 #
-# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/YOUR-ORG/dl-optimization-hands-on/blob/main/book/part4_applications/03_sentiment_rnn.ipynb)
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/YOUR-ORG/dl-optimization-hands-on/blob/main/book/part4_applications/04_sentiment_rnn.ipynb)
 #
 # Is a movie review positive or negative? The IMDB set of Maas et al. {cite}`maas2011` holds 50,000
 # reviews, written by people, of every length from one line to two pages, split 25,000/25,000 into

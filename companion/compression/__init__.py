@@ -1,0 +1,13 @@
+"""Model compression (Part III): pruning, quantization, knowledge distillation, LoRA and QLoRA.
+
+One module per chapter, plus two shared by all of them:
+
+- :mod:`companion.compression.measure`: parameters, size on disk (raw and gzipped), CPU latency,
+  optimizer-state memory; every chapter compares a compressed model with the original this way.
+- :mod:`companion.compression.nf4`: 4-bit NormalFloat quantization as QLoRA defines it.
+- :mod:`companion.compression.pruning`, :mod:`~companion.compression.quantization`,
+  :mod:`~companion.compression.distillation`, :mod:`~companion.compression.lora`: the reference
+  implementations of each chapter.
+
+Importing this package imports nothing heavy; PyTorch is imported by the modules that need it.
+"""
