@@ -78,7 +78,7 @@ def main(argv=None) -> int:
     p_dqn = sub.add_parser("dqn", help="DQN on CartPole-v1: steps and seconds to solve, 3 seeds, PyTorch and Keras")
     p_dqn.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p_dqn.add_argument("--no-keras", action="store_true", help="skip the Keras agent")
-    p_dqn.add_argument("--ablations", action="store_true", help="also train without target network, replay, ...")
+    p_dqn.add_argument("--ablations", action="store_true", help="also train the ablations of book/part4_applications/03_dqn_ablations (no target network, no replay, ...)")
     args = parser.parse_args(argv)
 
     if args.benchmark == "optim":

@@ -344,12 +344,12 @@ assert snippet_ms > 10 * keras_ms
 # ## What to try
 #
 # The ablations that show why the pieces are there are cheap to state and expensive to measure
-# well, since one seed proves nothing in RL. `python -m companion.bench dqn --ablations` trains three
-# seeds of each variant: without the target network (`DQNConfig(target_network=False)`), without
-# replay (`buffer_size=64`, one batch), with a small buffer (`buffer_size=2_000`), with a ten times
-# smaller learning rate, and with Double DQN (`double_dqn=True`). Plot the greedy evaluation curves
-# of each against environment steps with the 475 line drawn, and compare the spread over seeds,
-# not a single curve.
+# well, since one seed proves nothing in RL. The [next chapter](03_dqn_ablations.ipynb) trains three
+# seeds of each variant and draws their learning curves: without the target network
+# (`DQNConfig(target_network=False)`), without replay (`buffer_size=64`, one batch), with a small
+# buffer (`buffer_size=2_000`) and with a ten times smaller learning rate. The same table of
+# variants, with Double DQN (`double_dqn=True`) added, runs at this chapter's full-length defaults in
+# `python -m companion.bench dqn --ablations`.
 #
 # ## Pitfalls in popular snippets
 #

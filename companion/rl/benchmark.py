@@ -3,26 +3,21 @@
 Each seed trains :func:`~companion.rl.dqn.train_dqn` with the default :class:`~companion.rl.DQNConfig`
 (at most 50,000 environment steps, stopping at the first periodic greedy evaluation whose mean return
 over 20 episodes reaches 475), then re-evaluates the kept weights on 20 fresh episodes. The Keras agent
-gets 100,000 steps. ``ablations=True`` also trains, for every seed, variants without the target network,
-without replay (a buffer of one batch), with a small buffer and with a ten times smaller learning rate.
+gets 100,000 steps. ``ablations=True`` also trains, for every seed and at these full-length defaults, every
+variant of :data:`companion.rl.ablations.ABLATIONS` (the table the chapter "What makes DQN work" runs in a
+cheaper setting): without the target network, without replay (a buffer of one batch), with a small buffer,
+with a ten times smaller learning rate, and with Double DQN.
 """
 
 from __future__ import annotations
 
 import time
 
+from .ablations import ABLATIONS
 from .config import DQNConfig
 from .evaluation import evaluate, make_env
 
 __all__ = ["ABLATIONS", "bench_dqn"]
-
-ABLATIONS = {
-    "no target network": dict(target_network=False),
-    "no replay (buffer = one batch)": dict(buffer_size=64),
-    "buffer 2,000": dict(buffer_size=2_000),
-    "learning rate 2.3e-4": dict(learning_rate=2.3e-4),
-    "Double DQN": dict(double_dqn=True),
-}
 
 
 def _measure(train, config: DQNConfig) -> dict:

@@ -1,0 +1,491 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 4. Parameter-efficient fine-tuning: LoRA and QLoRA
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/YOUR-ORG/dl-optimization-hands-on/blob/main/book/part3_compression/04_lora_qlora.ipynb)
+#
+# Fine-tuning a pretrained network means training *all* of its weights again, and Adam keeps two
+# more numbers for every one of them. For a model of 175 billion parameters that is three copies
+# of a model that already does not fit on one GPU, and one full copy of the weights for every task
+# you adapt it to. LoRA {cite}`hu2021lora` observes that the *change* a fine-tuning makes to a
+# weight matrix has low rank, and trains only a low-rank factorization of that change; the
+# pretrained weights stay frozen. QLoRA {cite}`dettmers2023` goes one step further and stores
+# the frozen weights in 4 bits.
+#
+# This chapter covers
+#
+# * the update $W_0 + \frac{\alpha}{r}BA$, its initialization, and why training starts *exactly* at
+#   the pretrained model;
+# * where the adapters go in a model;
+# * a transfer task that fits on a CPU: an MLP pretrained on MNIST digits 0–4, adapted to digits
+#   5–9 by full fine-tuning, by LoRA and by QLoRA, on the same data for the same number of epochs;
+# * trainable parameters and optimizer memory, *measured*, and why our savings are smaller than
+#   the paper's 10,000×;
+# * QLoRA: an NF4-quantized frozen base with full-precision adapters;
+# * merging the adapters back into one `Linear` for inference, and unmerging them.
+
+# %%
+# Setup: on Colab (or anywhere companion is missing) install the course package.
+try:
+    import companion
+except ImportError:
+    %pip install -q "companion[torch] @ git+https://github.com/YOUR-ORG/dl-optimization-hands-on@v0.1.0"
+    import companion
+
+# %%
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torch.nn as nn
+
+from companion.compression import lora
+from companion.compression.lora import LoRALinear, QLoRALinear, apply_lora, merge_lora, trainable_parameters
+from companion.compression.measure import count_parameters, measure_latency, optimizer_state_bytes
+from companion.compression.nf4 import dequantize_nf4, quantize_nf4
+from companion.data import load_mnist
+from companion.plotting import plot_histories, use_course_style
+from companion.reproducibility import pick_device, seed_everything
+from companion.training import accuracy, as_tensors
+
+use_course_style()
+seed_everything(0)
+device = pick_device()
+torch.set_num_threads(1)  # small matrices: one thread is as fast, and timings are steadier on a shared CPU
+print("torch", torch.__version__, "| device:", device)
+
+# %% [markdown]
+# ## The update: $W_0 + \frac{\alpha}{r}BA$
+#
+# A linear layer computes $h = W_0 x + b$ with $W_0 \in \mathbb{R}^{d_\text{out} \times d_\text{in}}$.
+# LoRA freezes $W_0$ and $b$ and adds a trainable low-rank path beside them:
+#
+# $$
+# h = W_0 x + b + \frac{\alpha}{r}\, B A x, \qquad
+# A \in \mathbb{R}^{r \times d_\text{in}},\quad B \in \mathbb{R}^{d_\text{out} \times r},\quad
+# r \ll \min(d_\text{in}, d_\text{out}).
+# $$
+#
+# The layer now trains $r(d_\text{in} + d_\text{out})$ numbers instead of $d_\text{in} d_\text{out}$.
+# Three details matter:
+#
+# * **$B = 0$ at the start, $A$ random.** The reference implementations (`loralib`, `peft`) draw $A$
+#   Kaiming-uniform and set $B$ to zero, so $BA = 0$: the adapted model *is* the pretrained model at
+#   step 0, and fine-tuning starts from what pretraining found, not from a perturbed copy. (Both
+#   cannot be zero: the gradient of $B$ is proportional to $A$ and vice versa, so two zero factors
+#   would never move.)
+# * **The scale $\alpha / r$.** With Adam, each entry of $B$ moves by about the learning rate per
+#   step, so the update $BA$, a sum of $r$ outer products, grows with $r$; dividing by $r$
+#   compensates, so a learning rate tuned at one rank still works at another (roughly: Hu et al.
+#   set $\alpha$ to the first $r$ they tried and never tuned it). `peft` calls
+#   $\alpha$ `lora_alpha`.
+# * **Only the adapters are trained**: `requires_grad=False` on $W_0$ and $b$, so autograd computes
+#   no gradient for them and Adam allocates no state for them.
+#
+# `companion.compression.lora.LoRALinear` wraps an `nn.Linear` this way. We check the exact start on
+# a layer of the size used below:
+
+# %%
+torch.manual_seed(0)
+base = nn.Linear(1024, 1024)
+x = torch.randn(64, 1024)
+adapted = LoRALinear(base, rank=4, alpha=8)
+print(adapted)
+print("B all zero:", bool((adapted.lora_B == 0).all()), "| A nonzero entries:", int(torch.count_nonzero(adapted.lora_A)), "of", adapted.lora_A.numel())
+max_diff = (adapted(x) - base(x)).abs().max().item()
+print(f"largest |LoRA output - base output| at initialization: {max_diff}")
+print("trainable:", [n for n, p in adapted.named_parameters() if p.requires_grad],
+      f"= {count_parameters(adapted, trainable_only=True):,} numbers, against {base.weight.numel():,} in W0")
+
+# %% tags=["remove-input"]
+assert max_diff == 0.0 and torch.equal(adapted(x), base(x))
+assert count_parameters(adapted, trainable_only=True) == 4 * (1024 + 1024)
+
+# %% [markdown]
+# ## Where the adapters go
+#
+# In a transformer, Hu et al. {cite}`hu2021lora` adapt only the attention's query and value
+# projections $W_q, W_v$: for a fixed budget of trainable numbers, spreading a small rank over
+# several matrix types worked better than a large rank on one, and adapting $W_q, W_v$ with $r = 4$
+# already matched full fine-tuning on GPT-3. In `peft` this is the `target_modules` argument.
+#
+# Our network is an MLP: `784 → 1024 → 1024 → 5`. Its only weight matrices are the two hidden
+# `Linear` layers and the classification head, so we adapt **both hidden layers** (the first one
+# turns pixels into strokes, the second strokes into digit parts; both must change for new digits)
+# and we replace the head: digits 5–9 need a new 5-way output layer, trained fully in every variant
+# and counted among the trainable parameters. `apply_lora(model, rank, alpha, target=..., trainable=...)`
+# wraps the `target` layers and freezes everything else except `trainable`.
+#
+# ## The transfer task
+#
+# No pretrained transformer fits in a 3-minute CPU budget, so we build the situation in miniature:
+#
+# 1. **Pretrain** the MLP on 12,000 images of digits 0–4 (2 epochs of Adam).
+# 2. **Transfer** to digits 5–9 with a new head, using 3,000 training images, for 6 epochs, in four
+#    ways: *full fine-tuning* (every weight), *LoRA* (rank 4, $\alpha = 8$, on both hidden layers),
+#    *QLoRA* (the same adapters on an NF4-quantized base), and *head only* (the frozen features with
+#    a new linear classifier) as the floor.
+# 3. **Test** on all 4,861 test images of digits 5–9.
+#
+# Every variant sees the same images in the same order, starts from the same new head, and uses Adam
+# with a cosine-decayed learning rate; only the peak learning rate differs, each the best of a small
+# sweep (adapters and a fresh head like a larger one). The recipe lives in
+# `companion.compression.lora` (`TransferConfig`, `pretrain`, `finetune`), so the benchmark script
+# `benchmarks/lora.py` runs exactly this, over three seeds.
+
+# %%
+config = lora.TransferConfig()
+print(config)
+x_train_all, y_train_all = load_mnist("train")
+x_test_all, y_test_all = load_mnist("test")
+x_src, y_src = as_tensors(*lora.digit_subset(x_train_all, y_train_all, config.source_digits, config.pretrain_examples), device)
+x_src_test, y_src_test = as_tensors(*lora.digit_subset(x_test_all, y_test_all, config.source_digits), device)
+x_tgt, y_tgt = as_tensors(*lora.digit_subset(x_train_all, y_train_all, config.target_digits, config.finetune_examples), device)
+x_tgt_test, y_tgt_test = as_tensors(*lora.digit_subset(x_test_all, y_test_all, config.target_digits), device)
+print(f"pretrain on digits 0-4: {len(x_src)} images | transfer to 5-9: {len(x_tgt)} images, tested on {len(x_tgt_test)}")
+
+start = time.perf_counter()
+pretrained, pretrain_history = lora.pretrain(config, x_src, y_src, seed=0, device=device)
+source_accuracy = accuracy(pretrained, x_src_test, y_src_test)
+print(f"pretrained in {time.perf_counter() - start:.0f} s: test accuracy on digits 0-4 = {source_accuracy:.2%}")
+
+# %% tags=["remove-input"]
+assert len(x_tgt_test) == 4861 and len(x_tgt) == 3000
+assert source_accuracy > 0.97
+
+# %%
+results = {}
+for method in ("full", "lora", "qlora", "head"):
+    start = time.perf_counter()
+    results[method] = lora.finetune(pretrained, method, config, x_tgt, y_tgt, x_tgt_test, y_tgt_test, seed=0)
+    r = results[method]
+    print(f"{method:>5}: test accuracy {r.test_accuracy:.2%} | trainable {r.trainable:>9,} of {r.total:,} "
+          f"({r.trainable_fraction:.2%}) | Adam state {r.optimizer_state_bytes / 1e6:6.2f} MB | "
+          f"{time.perf_counter() - start:.0f} s", flush=True)
+
+# %%
+fig, ax = plt.subplots()
+names = {"full": "full fine-tuning", "lora": "LoRA, r = 4", "qlora": "QLoRA (NF4 base), r = 4", "head": "new head only"}
+plot_histories({names[m]: results[m].history for m in names}, key="val_accuracy", ax=ax,
+               ylabel="test accuracy on digits 5-9 (fraction)")
+ax.set_xlabel("optimizer step (batches of 64)")
+ax.set_ylim(0.6, 1.0)
+ax.set_title("LoRA trains 1% of the weights and lands within 1 point of full fine-tuning")
+plt.show()
+
+# %%
+full, low_rank, quantized, head_only = (results[m] for m in ("full", "lora", "qlora", "head"))
+gap_points = 100 * (full.test_accuracy - low_rank.test_accuracy)
+print(f"LoRA trains {low_rank.trainable_fraction:.2%} of the parameters (target: at most 2%)")
+print(f"full fine-tuning {full.test_accuracy:.2%}, LoRA {low_rank.test_accuracy:.2%}: gap {gap_points:.2f} points (target: at most 1)")
+print(f"QLoRA {quantized.test_accuracy:.2%}; the frozen features with a new head alone: {head_only.test_accuracy:.2%}")
+
+# %% tags=["remove-input"]
+# The issue's targets, with its exact thresholds.
+assert low_rank.trainable_fraction <= 0.02
+assert full.test_accuracy - low_rank.test_accuracy <= 0.01
+# The prose: about 1.1% trained; QLoRA within half a point of LoRA; the frozen features alone stay
+# below 90%, at least 5 points under LoRA.
+assert 0.010 < low_rank.trainable_fraction < 0.012
+assert abs(quantized.test_accuracy - low_rank.test_accuracy) < 0.005
+assert head_only.test_accuracy < 0.90 and low_rank.test_accuracy > head_only.test_accuracy + 0.05
+
+# %% [markdown]
+# **What to notice.**
+#
+# * LoRA trains about 1.1% of the parameters (20,549 of 1.87 million, the new head included) and
+#   ends within 1 point of full fine-tuning: here 0.7 points below it, and 0.7 to 0.95 points over the
+#   three seeds of the benchmark. That is inside the target, not a tie: at this scale full
+#   fine-tuning keeps a small, real edge. A larger rank buys little beyond 4 (Exercise 2 measures
+#   it), so what limits LoRA here is less the rank than how far digits 5–9 are from a network that
+#   has seen only 0–4; Hu et al.'s parity is for models pretrained on far broader data.
+# * The frozen features alone (a new head) stay below 90%: the adapters are doing real work, and
+#   with 1% of the parameters they recover almost all of what retraining every weight gives.
+# * QLoRA's curve follows LoRA's and ends within half a point of it: the 4-bit base costs little
+#   accuracy here.
+#
+# ## What it saves: parameters and optimizer memory, measured
+#
+# `trainable` counts the parameters with `requires_grad`; the optimizer memory is the bytes of the
+# tensors in `optimizer.state` after training (`optimizer_state_bytes`). Adam keeps two moments per
+# trained number (8 bytes in float32) plus a 4-byte step counter per parameter *tensor*:
+
+# %%
+rows = []
+for method in ("full", "lora", "qlora"):
+    r = results[method]
+    adam_formula = 2 * 4 * r.trainable + 4 * sum(1 for p in r.model.parameters() if p.requires_grad)
+    rows.append((method, r.trainable, r.optimizer_state_bytes, adam_formula, r.base_weight_bytes))
+    print(f"{method:>5}: trainable {r.trainable:>9,} | Adam state {r.optimizer_state_bytes:>11,} B "
+          f"(2 moments x 4 B x trainable + step counters = {adam_formula:,} B) | frozen/hidden weights {r.base_weight_bytes:>10,} B")
+state_ratio = full.optimizer_state_bytes / low_rank.optimizer_state_bytes
+param_ratio = full.trainable / low_rank.trainable
+print(f"full / LoRA: {param_ratio:.0f}x more trainable parameters, {state_ratio:.0f}x more optimizer state")
+
+# %% tags=["remove-input"]
+assert all(row[2] == row[3] for row in rows)
+assert 85 < param_ratio < 95 and 85 < state_ratio < 95
+
+# %%
+fig, ax = plt.subplots(figsize=(7.5, 4.2))
+labels = ["trainable parameters\n(count)", "Adam state\n(bytes)", "hidden-layer weights\n(bytes)"]
+series = {"full fine-tuning": [full.trainable, full.optimizer_state_bytes, full.base_weight_bytes],
+          "LoRA": [low_rank.trainable, low_rank.optimizer_state_bytes, low_rank.base_weight_bytes],
+          "QLoRA": [quantized.trainable, quantized.optimizer_state_bytes, quantized.base_weight_bytes]}
+for i, (name, values) in enumerate(series.items()):
+    ax.bar(np.arange(3) + (i - 1) * 0.27, values, width=0.27, label=name)
+ax.set_xticks(np.arange(3), labels)
+ax.set_yscale("log")
+ax.set_ylabel("count or bytes (log scale)")
+ax.set_title("LoRA: 90x less to train and to store in Adam; QLoRA: 7x smaller frozen base")
+ax.legend()
+plt.show()
+
+# %% [markdown]
+# **Why not 10,000×?** The LoRA paper's GPT-3 175B figures, "10,000 times fewer trainable
+# parameters and 3 times less GPU memory", come from the shape of its matrices. An adapter on a
+# $d \times k$ matrix costs $r(d + k)$ against $dk$, a saving of
+#
+# $$
+# \frac{dk}{r(d + k)} = \frac{d}{2r} \quad\text{for a square } d \times d \text{ matrix}.
+# $$
+#
+# It grows *linearly with the width*. Our layers are 1024 wide: $1024 / 8 = 128$× per square layer,
+# about 90× overall once the 5,125 weights of the head, trained in every variant, are counted.
+# GPT-3's matrices are 12,288 wide ($1{,}536$× per adapted matrix at $r = 4$), and LoRA adapts only
+# two of the matrices of each block, leaving the feed-forward layers (two thirds of the weights)
+# without any trainable parameter: together, about 10,000×. The memory saving is smaller than the
+# parameter saving in both cases, because the frozen weights and the activations still take memory;
+# ours are tiny next to the model, so we count only what LoRA changes, the optimizer state.
+
+# %%
+fig, ax = plt.subplots()
+for rank in (1, 4, 16):
+    d = np.geomspace(64, 12288, 200)
+    ax.plot(d, d * d / (rank * 2 * d), label=f"rank r = {rank}")
+ours = 1024 * 1024 / lora.lora_parameter_count(1024, 1024, 4)
+ax.scatter([1024], [ours], color="black", zorder=3, label=f"our 1024x1024 layer, r = 4: {ours:.0f}x")
+ax.scatter([12288], [12288 / 8], color="tab:red", zorder=3, label="a GPT-3 projection (d = 12,288), r = 4: 1,536x")
+ax.set_xscale("log")
+ax.set_yscale("log")
+ax.set_xlabel("width d of a square d x d layer (units)")
+ax.set_ylabel("weights / adapter parameters (x)")
+ax.set_title("The saving of one adapter grows linearly with the layer's width")
+ax.legend(fontsize=8)
+plt.show()
+
+# %% tags=["remove-input"]
+assert ours == 128 and lora.lora_parameter_count(1024, 1024, 4) == 8192
+
+# %% [markdown]
+# ## QLoRA: a 4-bit frozen base
+#
+# The frozen $W_0$ is never updated, so it does not need float32. QLoRA stores it in **NF4**, the
+# 4-bit NormalFloat type of the quantization chapter: blocks of 64 weights share one float32 absmax,
+# and each weight is the 4-bit index of the nearest of 16 levels placed at quantiles of a normal
+# distribution. In the forward pass the base is dequantized on the fly, and the adapters, trained in
+# full precision, are added:
+#
+# $$
+# h = \operatorname{dq}\bigl(\operatorname{NF4}(W_0)\bigr)\, x + b + \frac{\alpha}{r}\, BA\,x .
+# $$
+#
+# Gradients flow *through* the dequantized weight to the layer's input, so the adapters of earlier
+# layers still learn, but never *into* it. (The paper also quantizes the absmax values, "double
+# quantization", and pages optimizer states to CPU memory; we leave both out.) `QLoRALinear` keeps
+# the packed codes as buffers, so they move with `.to(device)` and are what the state dict saves:
+
+# %%
+qlayer = quantized.model.fc2
+w0 = pretrained.fc2.weight.detach()
+w_hat = dequantize_nf4(quantize_nf4(w0, block_size=64))
+nf4_bytes, fp32_bytes = quantized.base_weight_bytes, low_rank.base_weight_bytes
+print(qlayer)
+print(f"the QLoRA base is dequantize(quantize_nf4(W0)): {torch.equal(qlayer.base.weight, w_hat)}")
+print(f"NF4 error on fc2: mean |W0 - W_hat| = {(w0 - w_hat).abs().mean():.2e}, against mean |W0| = {w0.abs().mean():.2e}")
+print(f"frozen hidden weights: float32 {fp32_bytes:,} B, NF4 {nf4_bytes:,} B ({fp32_bytes / nf4_bytes:.2f}x smaller, "
+      f"{8 * nf4_bytes / (1024 * 784 + 1024 * 1024):.2f} bits per weight)")
+
+# %% tags=["remove-input"]
+assert torch.equal(qlayer.base.weight, w_hat)
+assert 7.0 < fp32_bytes / nf4_bytes < 7.2
+
+# %% [markdown]
+# **What to notice.** 4.5 bits per weight (4 bits of code plus 32 bits of absmax per 64 weights)
+# make the frozen base 7.1× smaller than float32, and the fine-tuned accuracy moves by less than half
+# a point. This is what let QLoRA fine-tune a 65B-parameter model on a single 48 GB GPU. The saving is
+# memory, not time: dequantizing every weight at every step is extra work, on a CPU as on a GPU.
+#
+# ## Merging the adapters for inference
+#
+# After training, $W_0 + \frac{\alpha}{r}BA$ is just a matrix of the same shape as $W_0$. Folding the
+# update into it gives back a plain `nn.Linear`: the deployed model has exactly the architecture of
+# the original, so it runs at exactly its speed, with no extra matrix product (the "no additional
+# inference latency" of the paper). `merge_lora` returns such a copy; `LoRALinear.merge()` does it
+# in place and `unmerge()` subtracts the update again, which is how one base can serve several tasks
+# by swapping adapters.
+
+# %%
+adapted_model = low_rank.model.eval()
+deployed = merge_lora(adapted_model).eval()
+print(deployed)
+with torch.no_grad():
+    out_adapted, out_merged = adapted_model(x_tgt_test), deployed(x_tgt_test)
+merge_diff = (out_adapted - out_merged).abs().max().item()
+same_predictions = bool((out_adapted.argmax(1) == out_merged.argmax(1)).all())
+print(f"largest |merged - unmerged| logit difference: {merge_diff:.1e}; identical predictions: {same_predictions}")
+
+layer = adapted_model.fc1
+w_before = layer.base.weight.detach().clone()
+layer.merge()
+w_merged = layer.base.weight.detach().clone()
+layer.unmerge()
+unmerge_diff = (layer.base.weight - w_before).abs().max().item()
+print(f"merge changed fc1's weight by up to {(w_merged - w_before).abs().max():.2e}; unmerge restored it to within {unmerge_diff:.1e}")
+
+batch = x_tgt_test[:256].cpu()
+cpu_adapted, cpu_merged = adapted_model.cpu(), deployed.cpu()
+with torch.no_grad():
+    t_adapted = measure_latency(cpu_adapted, batch, repeats=60)
+    t_merged = measure_latency(cpu_merged, batch, repeats=60)
+adapted_model.to(device)
+print(f"CPU, 1 thread, batch of 256: unmerged LoRA {t_adapted}; merged {t_merged}")
+
+# %% tags=["remove-input"]
+assert torch.allclose(out_adapted, out_merged, rtol=1e-4, atol=1e-4) and same_predictions
+assert [type(m) for m in deployed] == [type(m) for m in pretrained]
+assert count_parameters(deployed) == count_parameters(pretrained)
+assert unmerge_diff < 1e-6
+
+# %% [markdown]
+# **What to notice.** The merged model has the pretrained model's three `Linear` layers and its
+# parameter count, and its outputs equal the unmerged forward up to float32 rounding. An *unmerged*
+# adapter costs two thin extra matrix products per layer (here $256 \times 1024 \times 4$ against
+# $256 \times 1024 \times 1024$ for the base, well under 1% more arithmetic, so the printed timings
+# differ by little more than the noise of a shared CPU); merged, there is nothing extra at all.
+# Unmerging restores $W_0$ to within rounding error.
+#
+# ## Pitfalls of popular snippets
+#
+# * **Initializing both factors randomly** (or $A$ at zero and $B$ random): the model no longer starts
+#   at the pretrained one, or the adapters never move. $B = 0$, $A$ random.
+# * **Forgetting to freeze.** Wrapping the layers but handing `model.parameters()` to an optimizer
+#   that still sees `requires_grad=True` weights trains everything: check
+#   `count_parameters(model, trainable_only=True)` before training, as `peft`'s
+#   `print_trainable_parameters()` does.
+# * **Forgetting the new head.** A new task's output layer must be trainable (in `peft`,
+#   `modules_to_save`); and count it when you report the fraction of parameters trained.
+# * **Changing the rank without $\alpha/r$.** Without the scale, doubling $r$ changes the effective
+#   learning rate; with it, $\alpha$ is a knob you set once.
+# * **Merging into a quantized base.** Adding $\frac{\alpha}{r}BA$ to 4-bit weights re-quantizes the
+#   sum and loses most of the update. Merge into a dequantized (float) copy, as `merge_lora` does.
+# * **Training a merged layer.** After `merge()`, the update is counted twice if the adapters keep
+#   being applied: unmerge before training again (`LoRALinear` refuses to merge twice).
+#
+# ## Summary
+#
+# * LoRA freezes $W_0$ and trains $\frac{\alpha}{r}BA$; with $B = 0$ at the start, fine-tuning begins
+#   exactly at the pretrained model.
+# * On our transfer task, LoRA trains 1.1% of the parameters, needs 90× less optimizer state, and ends
+#   within 1 point of full fine-tuning; the saving grows with the width of the layers, which is why
+#   GPT-3 reaches 10,000×.
+# * QLoRA stores the frozen base in NF4 (7.1× smaller than float32) and ends within half a point of
+#   LoRA here.
+# * Merged, the adapters disappear into ordinary `Linear` layers: no inference cost.
+#
+# ## Exercises
+#
+# ### Exercise 1 (Implement it): the LoRA forward pass and the merged weight
+#
+# Write `lora_forward(x, w0, b, a, b_mat, alpha)` returning $x W_0^\top + b + \frac{\alpha}{r}\, x A^\top B^\top$
+# for a batch `x` of shape `(n, d_in)`, with `w0` of shape `(d_out, d_in)`, `a` of shape
+# `(r, d_in)`, `b_mat` of shape `(d_out, r)` (the rank $r$ is read from the shapes); and
+# `merged_weight(w0, a, b_mat, alpha)` returning $W_0 + \frac{\alpha}{r} BA$. Use plain tensor
+# operations (no `nn.Linear`). The check compares them with `LoRALinear`.
+
+# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "lora-ex1-solution", "locked": false, "schema_version": 3, "solution": true}
+def lora_forward(x, w0, b, a, b_mat, alpha):
+    ### BEGIN SOLUTION
+    rank = a.shape[0]
+    return x @ w0.T + b + (alpha / rank) * (x @ a.T) @ b_mat.T
+    ### END SOLUTION
+
+
+def merged_weight(w0, a, b_mat, alpha):
+    ### BEGIN SOLUTION
+    return w0 + (alpha / a.shape[0]) * b_mat @ a
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "lora-ex1-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+torch.manual_seed(3)
+check_layer = LoRALinear(nn.Linear(20, 12), rank=3, alpha=6)
+with torch.no_grad():
+    check_layer.lora_B.normal_()
+check_x = torch.randn(5, 20)
+mine = lora_forward(check_x, check_layer.base.weight, check_layer.base.bias, check_layer.lora_A, check_layer.lora_B, 6)
+assert mine.shape == (5, 12)
+assert torch.allclose(mine, check_layer(check_x), atol=1e-5)
+assert torch.allclose(merged_weight(check_layer.base.weight, check_layer.lora_A, check_layer.lora_B, 6),
+                      check_layer.to_linear().weight, atol=1e-6)
+### BEGIN HIDDEN TESTS
+# The rank comes from the shapes, and alpha scales the update linearly.
+check_layer2 = LoRALinear(nn.Linear(20, 12), rank=5, alpha=2.5)
+with torch.no_grad():
+    check_layer2.lora_B.normal_()
+assert torch.allclose(lora_forward(check_x, check_layer2.base.weight, check_layer2.base.bias, check_layer2.lora_A,
+                                   check_layer2.lora_B, 2.5), check_layer2(check_x), atol=1e-5)
+zero_b = torch.zeros(12, 3)
+assert torch.allclose(merged_weight(check_layer.base.weight, check_layer.lora_A, zero_b, 6), check_layer.base.weight)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Exercise 2 (Investigate): how much does the rank matter?
+#
+# Fine-tune the pretrained network with LoRA at ranks 1, 4 and 16 (keep $\alpha/r = 2$, so
+# $\alpha = 2r$), for 2 epochs instead of 6 to keep the run short. Record the test accuracy and the
+# fraction of parameters trained. Does accuracy follow the number of trainable parameters? What does
+# that say about the rank of the change that fine-tuning needs here, and about how to choose $r$?
+
+# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "lora-ex2-solution", "locked": false, "schema_version": 3, "solution": true}
+### BEGIN SOLUTION
+import dataclasses
+
+rank_sweep = {}
+for rank in (1, 4, 16):
+    short = dataclasses.replace(config, rank=rank, alpha=2.0 * rank, finetune_epochs=2)
+    r = lora.finetune(pretrained, "lora", short, x_tgt, y_tgt, x_tgt_test, y_tgt_test, seed=0)
+    rank_sweep[rank] = (r.test_accuracy, r.trainable_fraction)
+    print(f"rank {rank:>2}: test accuracy {r.test_accuracy:.2%}, trainable {r.trainable_fraction:.2%}")
+assert rank_sweep[1][1] < rank_sweep[4][1] < rank_sweep[16][1]  # the trainable share grows with r
+assert rank_sweep[4][0] > rank_sweep[1][0] + 0.02  # rank 1 is too few directions here ...
+assert rank_sweep[16][0] - rank_sweep[4][0] < 0.02  # ... but beyond 4 the gain is small
+### END SOLUTION
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "lora-ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
+# ### BEGIN SOLUTION
+# The share of trained parameters grows linearly with the rank (the adapters cost
+# $r(d_\text{in}+d_\text{out})$ per layer, on top of the fixed 5,125 weights of the head): about 0.5%,
+# 1.1% and 3.5% for $r = 1, 4, 16$. The accuracy does not follow it. Going from rank 1 to rank 4 helps
+# clearly (a few points after 2 epochs: one direction per layer is too few to adapt 0–4 features to
+# 5–9), but going from 4 to 16, three times more adapter parameters, adds well under 2 points. The change that
+# fine-tuning needs has a low "intrinsic rank", the observation behind LoRA (Hu et al. find $r = 1$
+# or 2 already enough for GPT-3's $W_q, W_v$, whose pretraining is far broader than ours). So choose
+# $r$ small (4 to 16 is the usual range), check that doubling it no longer helps, and spend the rest of
+# the budget on *which* layers to adapt. Thanks to the $\alpha/r$ scale, the same learning rate served
+# every rank here.
+# ### END SOLUTION
