@@ -434,6 +434,15 @@ assert model_size(structured).bytes < 0.5 * dense_size.bytes
 # alive, and `TF_USE_LEGACY_KERAS=1` makes `tf.keras` point to it. TensorFlow reads the variable once, when it
 # is first imported, which is why this notebook sets it in its first import cell. The error a Keras 3 model
 # gives is confusing:
+#
+# On Colab, `tf_keras` comes with the runtime but the Model Optimization toolkit does not: the next cell
+# installs it when it is missing (it is part of the course's pinned requirements).
+
+# %%
+try:
+    import tensorflow_model_optimization  # noqa: F401
+except ImportError:
+    %pip install -q tensorflow-model-optimization tf-keras
 
 # %%
 start = time.perf_counter()
