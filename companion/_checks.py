@@ -14,6 +14,7 @@ __all__ = [
     "check_in_range",
     "check_learning_rate",
     "check_non_negative",
+    "check_non_negative_int",
     "check_positive",
     "check_positive_int",
 ]
@@ -50,6 +51,15 @@ def check_positive_int(name: str, value) -> int:
         raise TypeError(f"{name} must be an integer, got {type(value).__name__}: {value!r}")
     if value < 1:
         raise ValueError(f"Invalid {name}: {value} (must be >= 1)")
+    return int(value)
+
+
+def check_non_negative_int(name: str, value) -> int:
+    """Return ``value`` as an int, or raise unless it is an integer >= 0 (a step, a count that may be 0)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}: {value!r}")
+    if value < 0:
+        raise ValueError(f"Invalid {name}: {value} (must be >= 0)")
     return int(value)
 
 

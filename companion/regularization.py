@@ -25,7 +25,7 @@ from __future__ import annotations
 import copy
 import math
 
-from ._checks import check_in_range, check_non_negative
+from ._checks import check_in_range, check_non_negative, check_non_negative_int
 
 __all__ = [
     "EarlyStopping",
@@ -134,10 +134,7 @@ class EarlyStopping:
     """
 
     def __init__(self, patience: int = 5, min_delta: float = 0.0, mode: str = "min", restore_best: bool = True):
-        if isinstance(patience, bool) or not isinstance(patience, int):
-            raise TypeError(f"patience must be an integer, got {type(patience).__name__}: {patience!r}")
-        if patience < 0:
-            raise ValueError(f"Invalid patience: {patience} (must be >= 0)")
+        patience = check_non_negative_int("patience", patience)
         if mode not in ("min", "max"):
             raise ValueError(f"Unknown mode: {mode!r} (expected 'min' or 'max')")
         self.patience = patience

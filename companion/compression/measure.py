@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from .._checks import check_positive_int
+from .._checks import check_non_negative_int, check_positive_int
 
 __all__ = [
     "Latency",
@@ -122,8 +122,7 @@ def measure_latency(fn: Callable, *args, repeats: int = 50, warmup: int = 5, **k
     if not callable(fn):
         raise TypeError(f"fn must be callable, got {type(fn).__name__}")
     repeats = check_positive_int("repeats", repeats)
-    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
-        raise ValueError(f"Invalid warmup: {warmup!r} (must be an int >= 0)")
+    warmup = check_non_negative_int("warmup", warmup)
     for _ in range(warmup):
         fn(*args, **kwargs)
     times = []

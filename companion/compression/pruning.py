@@ -30,10 +30,9 @@ from __future__ import annotations
 
 import copy
 import math
-import numbers
 from dataclasses import dataclass
 
-from .._checks import check_choice, check_in_range, check_positive, check_positive_int
+from .._checks import check_choice, check_in_range, check_non_negative_int, check_positive, check_positive_int
 from ..history import History
 
 __all__ = [
@@ -62,14 +61,6 @@ __all__ = [
 
 def _check_sparsity(name: str, value) -> float:
     return check_in_range(name, value, 0.0, 1.0)
-
-
-def _check_step(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}: {value!r}")
-    if value < 0:
-        raise ValueError(f"Invalid {name}: {value} (must be >= 0)")
-    return int(value)
 
 
 def _check_tensor(name: str, value):
@@ -180,11 +171,11 @@ def polynomial_decay_sparsity(
 
     Equal to ``tfmot.sparsity.keras.PolynomialDecay`` (its second output).
     """
-    step = _check_step("step", step)
+    step = check_non_negative_int("step", step)
     initial_sparsity = _check_sparsity("initial_sparsity", initial_sparsity)
     final_sparsity = _check_sparsity("final_sparsity", final_sparsity)
-    begin_step = _check_step("begin_step", begin_step)
-    end_step = _check_step("end_step", end_step)
+    begin_step = check_non_negative_int("begin_step", begin_step)
+    end_step = check_non_negative_int("end_step", end_step)
     if end_step <= begin_step:
         raise ValueError(f"Invalid end_step: {end_step} (must be > begin_step = {begin_step})")
     power = check_positive("power", power)
@@ -194,9 +185,9 @@ def polynomial_decay_sparsity(
 
 def should_prune(step: int, begin_step: int, end_step: int, frequency: int) -> bool:
     """Whether the masks are recomputed at ``step``: inside ``[begin_step, end_step]``, every ``frequency`` steps."""
-    step = _check_step("step", step)
-    begin_step = _check_step("begin_step", begin_step)
-    end_step = _check_step("end_step", end_step)
+    step = check_non_negative_int("step", step)
+    begin_step = check_non_negative_int("begin_step", begin_step)
+    end_step = check_non_negative_int("end_step", end_step)
     frequency = check_positive_int("frequency", frequency)
     return begin_step <= step <= end_step and (step - begin_step) % frequency == 0
 
