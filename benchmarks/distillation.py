@@ -6,7 +6,7 @@ Re-runs the chapter's recipe (``companion.compression.distillation.DistillationR
 seed: train the CNN teacher on the first 10,000 MNIST training images, compute its logits on them once,
 then train the MLP student twice from the same initialisation, with the same mini-batches, optimizer
 and epochs: on the labels alone (from scratch) and with the distillation loss of Hinton et al. (2015).
-Prints, per seed, the test accuracies (full 10,000-image test set) and the issue's target: a student with
+Prints, per seed, the test accuracies (full 10,000-image test set) and the target: a student with
 at least 10x fewer parameters recovers at least half of the accuracy gap between the student trained
 alone and the teacher, (acc_distilled - acc_scratch) >= 0.5 (acc_teacher - acc_scratch), with
 acc_teacher > acc_scratch. CPU, one thread (small models), one to two minutes of CPU time per seed.

@@ -1,4 +1,4 @@
-"""LoRA and QLoRA benchmark: the chapter's transfer task over several seeds, against the issue's targets.
+"""LoRA and QLoRA benchmark: the chapter's transfer task over several seeds, against its targets.
 
     python benchmarks/lora.py [--seeds 0 1 2]
 
@@ -8,7 +8,7 @@ on MNIST digits 0-4, then adapt it to digits 5-9 with a new 5-way head by full f
 same data, epochs and batch order. Prints, per seed and method, the test accuracy on all digit 5-9
 test images, the trainable parameters (head included) against all parameters, the bytes of Adam's
 state after training, and the bytes of the hidden-layer weights (float32, or NF4 for QLoRA); then the
-issue's two LoRA targets for every seed, with PASS or FAIL:
+two LoRA targets for every seed, with PASS or FAIL:
 
 - at most 2% of the parameters trainable;
 - test accuracy within 1 point of full fine-tuning on the same task.
@@ -61,7 +61,7 @@ def main() -> None:
                   f"{time.perf_counter() - start:>5.0f}", flush=True)
         rows.append((seed, results))
 
-    print("\nTargets (issue): LoRA at most 2% of parameters trainable; within 1 point of full fine-tuning")
+    print("\nTargets: LoRA at most 2% of parameters trainable; within 1 point of full fine-tuning")
     all_pass = True
     for seed, results in rows:
         full, low_rank, quantized = results["full"], results["lora"], results["qlora"]

@@ -4,7 +4,7 @@
 
 For each seed: train the dense MLP of :class:`companion.compression.pruning.PruningRecipe` on MNIST,
 prune it gradually to 90% sparsity while fine-tuning (polynomial-decay schedule, masks re-applied after
-every step), and print the targets of the issue with their values and whether they pass:
+every step), and print the targets with their values and whether they pass:
 
 - 90% sparsity with at most 1 point of test-accuracy loss (full 10,000-image test set, against the dense
   model of the same run);

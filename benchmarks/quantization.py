@@ -8,7 +8,7 @@ int8 (eager mode, x86 backend, 1,000 calibration images), quantization-aware tra
 weight-only storage, and measures each against the float32 model in the same run: bytes of
 ``torch.save(state_dict)``, median latency of one batch on one CPU thread, and accuracy on the
 10,000 MNIST test images. With ``--tflite``, also converts the same weights to TFLite float32 and
-full-integer int8 (needs TensorFlow). Prints the issue's int8 targets with their values and whether
+full-integer int8 (needs TensorFlow). Prints the int8 targets with their values and whether
 they pass: at least 3.5x smaller, at most 0.5 point accuracy loss, and the measured CPU latency ratio
 of dynamic quantization (reported; a speed-up is expected, not a particular factor).
 """

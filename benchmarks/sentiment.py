@@ -66,7 +66,7 @@ def main() -> None:
         forward = model.forward
         model.forward = lambda ids, lengths=None, pack=True: forward(ids, lengths, pack=True)
     mark = clock()
-    train_sentiment(model, train_ids, y_train, epochs=args.epochs, batch_size=args.batch, lr=args.lr,
+    train_sentiment(model, train_ids, y_train, epochs=args.epochs, batch_size=args.batch, learning_rate=args.lr,
                     clip_norm=1.0, seed=args.seed, device=device)
     train = since(mark)
     mark = clock()

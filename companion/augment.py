@@ -39,7 +39,6 @@ __all__ = [
     "random_shift",
     "rotate",
     "shift",
-    "train_augmented",
 ]
 
 
@@ -255,62 +254,3 @@ class Augmenter:
 
 
 # --------------------------------------------------------------------------- training with augmentation
-
-
-def train_augmented(
-    model,
-    optimizer,
-    x_train,
-    y_train,
-    *,
-    augment=None,
-    x_val=None,
-    y_val=None,
-    epochs: int = 1,
-    batch_size: int = 64,
-    seed: int = 0,
-    progress: bool = True,
-    name: str | None = None,
-):
-    """Like :func:`companion.training.train_classifier`, but every mini-batch passes through ``augment``.
-
-    ``augment`` is a callable ``images -> images`` (an :class:`Augmenter`) or ``None`` for plain training,
-    so both runs see the same batches in the same order. Records ``loss`` every step, ``train_loss`` and
-    (with validation data) ``val_accuracy`` every epoch.
-    """
-    import torch
-    from tqdm import tqdm
-
-    from ._checks import check_positive_int
-    from .history import History
-    from .training import accuracy
-
-    epochs = check_positive_int("epochs", epochs)
-    batch_size = check_positive_int("batch_size", batch_size)
-    if len(x_train) != len(y_train):
-        raise ValueError(f"x_train and y_train have different lengths: {len(x_train)} vs {len(y_train)}")
-    history = History(name)
-    generator = torch.Generator().manual_seed(seed)
-    n = len(x_train)
-    bar = tqdm(total=epochs, desc=name or "training", disable=not progress, mininterval=2.0, leave=False)
-    step = 0
-    for epoch in range(epochs):
-        model.train()
-        order = torch.randperm(n, generator=generator).to(x_train.device)
-        epoch_loss = 0.0
-        for i in range(0, n, batch_size):
-            batch = order[i : i + batch_size]
-            x = x_train[batch] if augment is None else augment(x_train[batch])
-            optimizer.zero_grad(set_to_none=True)
-            loss = torch.nn.functional.cross_entropy(model(x), y_train[batch])
-            loss.backward()
-            optimizer.step()
-            step += 1
-            history.log(step, loss=loss.item())
-            epoch_loss += loss.item() * len(batch)
-        history.log(step, train_loss=epoch_loss / n, epoch=epoch + 1)
-        if x_val is not None:
-            history.log(step, val_accuracy=accuracy(model, x_val, y_val))
-        bar.update(1)
-    bar.close()
-    return history

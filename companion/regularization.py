@@ -184,23 +184,6 @@ class EarlyStopping:
         )
 
 
-def _evaluate(model, x, y, batch_size: int = 2048) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy of ``model`` on ``x, y`` in eval mode."""
-    import torch
-    import torch.nn.functional as F
-
-    was_training = model.training
-    model.eval()
-    loss, correct = 0.0, 0
-    with torch.no_grad():
-        for i in range(0, len(x), batch_size):
-            logits = model(x[i : i + batch_size])
-            loss += F.cross_entropy(logits, y[i : i + batch_size], reduction="sum").item()
-            correct += (logits.argmax(dim=1) == y[i : i + batch_size]).sum().item()
-    model.train(was_training)
-    return loss / len(x), correct / len(x)
-
-
 def fit_with_validation(
     model,
     optimizer,
@@ -218,51 +201,41 @@ def fit_with_validation(
     progress: bool = True,
     name: str | None = None,
 ):
-    """Train ``model`` and record, after every epoch, ``train_loss``, ``train_accuracy``, ``val_loss`` and
-    ``val_accuracy`` (both splits evaluated in eval mode, so dropout is off and batch norm uses its running
-    statistics) in a :class:`~companion.history.History` indexed by epoch.
+    """Train ``model`` with :func:`companion.training.train_classifier` and record, after every epoch,
+    ``train_loss``, ``train_accuracy``, ``val_loss`` and ``val_accuracy`` (both splits evaluated in eval mode,
+    so dropout is off and batch norm uses its running statistics) in a :class:`~companion.history.History`
+    indexed by epoch (1, 2, ...).
 
     ``penalty`` is an optional callable ``model -> scalar`` added to the mini-batch loss (e.g.
     ``lambda m: l2_penalty(m, 1e-3)``); ``augment`` an optional callable ``images -> images`` applied to every
     mini-batch; ``early_stopping`` an :class:`EarlyStopping` fed the validation loss (the model is left with
     the best epoch's weights if it restores them).
     """
-    import torch
     import torch.nn.functional as F
-    from tqdm import tqdm
 
-    from ._checks import check_positive_int
     from .history import History
+    from .training import LambdaCallback, evaluate, train_classifier
 
-    epochs = check_positive_int("epochs", epochs)
-    batch_size = check_positive_int("batch_size", batch_size)
-    if len(x_train) != len(y_train):
-        raise ValueError(f"x_train and y_train have different lengths: {len(x_train)} vs {len(y_train)}")
+    if penalty is not None and not callable(penalty):
+        raise TypeError(f"penalty must be a callable model -> scalar, got {type(penalty).__name__}")
     history = History(name)
-    generator = torch.Generator().manual_seed(seed)
-    n = len(x_train)
-    bar = tqdm(total=epochs, desc=name or "training", disable=not progress, mininterval=2.0, leave=False)
-    for epoch in range(1, epochs + 1):
-        model.train()
-        order = torch.randperm(n, generator=generator).to(x_train.device)
-        for i in range(0, n, batch_size):
-            batch = order[i : i + batch_size]
-            x = x_train[batch] if augment is None else augment(x_train[batch])
-            optimizer.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(model(x), y_train[batch])
-            if penalty is not None:
-                loss = loss + penalty(model)
-            loss.backward()
-            optimizer.step()
-        train_loss, train_acc = _evaluate(model, x_train, y_train)
-        val_loss, val_acc = _evaluate(model, x_val, y_val)
-        history.log(epoch, train_loss=train_loss, train_accuracy=train_acc, val_loss=val_loss, val_accuracy=val_acc)
-        bar.update(1)
-        if early_stopping is not None and early_stopping.step(val_loss, model):
-            break
-    bar.close()
+
+    def loss_fn(logits, labels):
+        loss = F.cross_entropy(logits, labels)
+        return loss if penalty is None else loss + penalty(model)
+
+    def record_epoch(state):
+        train = evaluate(model, x_train, y_train)
+        val = evaluate(model, x_val, y_val)
+        history.log(state.epoch, train_loss=train["loss"], train_accuracy=train["accuracy"],
+                    val_loss=val["loss"], val_accuracy=val["accuracy"])
+        return early_stopping is not None and early_stopping.step(val["loss"], model)
+
+    train_classifier(model, optimizer, x_train, y_train, epochs=epochs, batch_size=batch_size, loss_fn=loss_fn,
+                     transform=augment, callbacks=[LambdaCallback(on_epoch=record_epoch)], seed=seed,
+                     progress=progress, name=name)
     if early_stopping is not None and early_stopping.restore_best and early_stopping.best_state is not None:
         early_stopping.restore(model)
         history.meta["best_epoch"] = early_stopping.best_epoch + 1
-    history.meta["epochs_run"] = epoch
+    history.meta["epochs_run"] = len(history.series("val_loss")[0])
     return history

@@ -356,9 +356,7 @@ def lr_range_test(
     suggestion, one tenth of the rate at the smoothed loss' minimum (the minimum itself is already
     at the edge of instability).
     """
-    import torch
-
-    from .optim.torch_adapter import ReferenceOptimizer
+    from .training import LambdaCallback, train_classifier
 
     min_lr = check_positive("min_lr", min_lr)
     max_lr = check_positive("max_lr", max_lr)
@@ -377,44 +375,33 @@ def lr_range_test(
         raise TypeError(f"optimizer_fn must be a callable of a schedule, got {type(optimizer_fn).__name__}")
     if len(x) != len(y):
         raise ValueError(f"x and y have different lengths: {len(x)} vs {len(y)}")
-    loss_fn = loss_fn or torch.nn.functional.cross_entropy
 
     ratio = max_lr / min_lr
 
     def schedule(step):
         return min_lr * ratio ** (min(_step(step), num_steps - 1) / (num_steps - 1))
 
-    model = model_fn()
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = ReferenceOptimizer(params, optimizer_fn(schedule))
-    generator = torch.Generator().manual_seed(seed)
-    order = torch.randperm(len(x), generator=generator).to(x.device)
     lrs, losses = [], []
-    average, best = 0.0, math.inf
-    position = 0
-    model.train()
-    for step in range(num_steps):
-        if position + batch_size > len(x):  # a new pass over the data, reshuffled
-            order, position = torch.randperm(len(x), generator=generator).to(x.device), 0
-        batch = order[position : position + batch_size]
-        position += batch_size
-        optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(model(x[batch]), y[batch])
-        value = loss.item()
-        if not math.isfinite(value):
-            break
-        average = smoothing * average + (1.0 - smoothing) * value
-        smoothed = average / (1.0 - smoothing ** (step + 1))
-        lrs.append(schedule(step))
+    smoothed_loss = {"average": 0.0, "best": math.inf}
+
+    def record(state):
+        if not math.isfinite(state.loss):
+            return True
+        t = state.step - 1
+        smoothed_loss["average"] = smoothing * smoothed_loss["average"] + (1.0 - smoothing) * state.loss
+        smoothed = smoothed_loss["average"] / (1.0 - smoothing ** (t + 1))
+        lrs.append(schedule(t))
         losses.append(smoothed)
-        best = min(best, smoothed)
-        if smoothed > diverge_factor * best:
-            break
-        loss.backward()
-        try:
-            optimizer.step()
-        except ValueError:  # non-finite gradients: the rate is far too large
-            break
+        smoothed_loss["best"] = min(smoothed_loss["best"], smoothed)
+        return smoothed > diverge_factor * smoothed_loss["best"]
+
+    # Only full mini-batches, reshuffled at every pass over the data, for as many passes as it takes.
+    if batch_size > len(x):
+        raise ValueError(f"Invalid batch_size: {batch_size} (larger than the {len(x)} examples)")
+    passes = -(-num_steps // (len(x) // batch_size))
+    train_classifier(model_fn(), optimizer_fn(schedule), x, y, epochs=passes, max_steps=num_steps,
+                     batch_size=batch_size, drop_last=True, loss_fn=loss_fn, seed=seed,
+                     callbacks=[LambdaCallback(on_step=record)], progress=False)
     lrs, losses = np.asarray(lrs), np.asarray(losses)
     if len(lrs) == 0:
         raise ValueError(f"the loss was not finite at the first step: lower min_lr ({min_lr})")

@@ -29,6 +29,7 @@ from typing import Iterable, Optional, Sequence
 
 import numpy as np
 
+from ._checks import check_positive, check_positive_int
 from .history import History
 
 __all__ = [
@@ -394,40 +395,48 @@ def train_sentiment(
     *,
     epochs: int = 2,
     batch_size: int = 64,
-    lr: float = 1e-3,
+    learning_rate: float = 1e-3,
     schedule: str = "onecycle",
     clip_norm: Optional[float] = 1.0,
     bucketing: bool = True,
     val: Optional[tuple] = None,
     eval_every: Optional[int] = None,
+    optimizer=None,
     seed: int = 0,
     device: str = "cpu",
     name: Optional[str] = None,
     progress: bool = True,
 ) -> History:
-    r"""Train a binary text classifier with Adam on mini-batches; return a :class:`History`.
+    r"""Train a binary text classifier with the course's loop and optimizers; return a :class:`History`.
 
-    ``schedule="onecycle"`` raises the learning rate to ``lr`` over the first 30% of the steps,
-    then anneals it to nearly zero (Smith & Topin, 2019); ``"constant"`` keeps ``lr``. With
-    ``clip_norm`` the gradient is rescaled to that global norm when larger,
+    The optimizer is the chain of Parts I and II,
+    ``optim.chain(clipping.clip_by_global_norm(clip_norm), optim.adam(schedules.one_cycle(learning_rate, T)))``:
+    with ``clip_norm`` the gradient is rescaled to that global norm when larger,
     $$g \leftarrow g \cdot \min\left(1, \frac{c}{\lVert g \rVert_2}\right),$$
-    the guard against the exploding gradients of recurrent networks. The loss is
-    ``BCEWithLogitsLoss`` on raw logits. Logged: ``loss`` per step, ``seconds``, and, when
-    ``val=(seqs, labels)`` is given, ``val_accuracy`` every ``eval_every`` steps and at the end.
+    the guard against the exploding gradients of recurrent networks; ``schedule="onecycle"`` raises the
+    learning rate to ``learning_rate`` over the first 30% of the :math:`T` steps, then anneals it to nearly
+    zero (Smith & Topin, 2019); ``"constant"`` keeps it. ``optimizer`` replaces the whole chain. Mini-batches
+    group reviews of similar length (``bucketing``, :func:`length_batches`). The loss is
+    ``BCEWithLogitsLoss`` on raw logits. Logged: what :func:`companion.training.train_classifier` logs
+    and, when ``val=(seqs, labels)`` is given, ``val_accuracy`` every ``eval_every`` steps and at the end.
     """
     import torch
+
+    from . import clipping, optim, schedules
+    from .training import LambdaCallback, train_classifier
 
     y = check_labels(labels)
     if len(y) != len(seqs):
         raise ValueError(f"seqs and labels differ in length ({len(seqs)} vs {len(y)})")
-    if not isinstance(epochs, int) or epochs <= 0:
-        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
-    if not lr > 0:
-        raise ValueError(f"lr must be > 0, got {lr}")
+    epochs = check_positive_int("epochs", epochs)
+    batch_size = check_positive_int("batch_size", batch_size)
+    learning_rate = check_positive("learning_rate", learning_rate)
     if schedule not in ("onecycle", "constant"):
         raise ValueError(f"schedule must be 'onecycle' or 'constant', got {schedule!r}")
-    if clip_norm is not None and not clip_norm > 0:
-        raise ValueError(f"clip_norm must be > 0 or None, got {clip_norm}")
+    if clip_norm is not None:
+        check_positive("clip_norm", clip_norm)
+    if eval_every is not None:
+        check_positive_int("eval_every", eval_every)
     lengths = np.array([len(s) for s in seqs])
     rng = np.random.default_rng(seed)
     plans = []
@@ -440,41 +449,27 @@ def train_sentiment(
     total = sum(len(p) for p in plans)
 
     model.to(device).train()
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    sched = None
-    if schedule == "onecycle":
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total, pct_start=0.3)
-    loss_fn = torch.nn.BCEWithLogitsLoss()
-    y_t = torch.from_numpy(y)
-    history = History(name)
-    start, step = time.perf_counter(), 0
+    if optimizer is None:
+        rate = schedules.one_cycle(learning_rate, total, pct_start=0.3) if schedule == "onecycle" else learning_rate
+        clip = [] if clip_norm is None else [clipping.clip_by_global_norm(clip_norm)]
+        optimizer = optim.chain(*clip, optim.adam(rate))
+    start = time.perf_counter()
 
-    def evaluate():
-        acc = accuracy_score(model, val[0], val[1], device=device)
-        history.log(step, val_accuracy=acc, seconds=time.perf_counter() - start)
-        model.train()
-        return acc
+    def evaluate(history, step):
+        history.log(step, val_accuracy=accuracy_score(model, val[0], val[1], device=device),
+                    seconds=time.perf_counter() - start)
 
-    for epoch, plan in enumerate(plans):
-        for index in plan:
-            ids, lens = _as_batch(seqs, index, device)
-            logits = model(ids, lens)
-            loss = loss_fn(logits, y_t[index].to(device))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if clip_norm is not None:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
-            opt.step()
-            if sched is not None:
-                sched.step()
-            step += 1
-            history.log(step, loss=loss.item(), seconds=time.perf_counter() - start)
-            if val is not None and eval_every and step % eval_every == 0 and step < total:
-                evaluate()
-        if progress:
-            msg = f"epoch {epoch + 1}/{epochs}: loss {np.mean(history.series('loss')[1][-len(plan):]):.3f}"
-            print(msg + f", {time.perf_counter() - start:.0f} s", flush=True)
+    def evaluate_every(state):
+        if val is not None and eval_every and state.step % eval_every == 0 and state.step < total:
+            evaluate(state.history, state.step)
+
+    history = train_classifier(
+        model, optimizer, seqs, torch.from_numpy(y).to(device), epochs=epochs, batch_size=batch_size,
+        loss_fn=torch.nn.BCEWithLogitsLoss(), sampler=lambda epoch: plans[epoch],
+        collate=lambda seqs, index: _as_batch(seqs, index.tolist(), device),
+        callbacks=[LambdaCallback(on_step=evaluate_every)], progress=progress, name=name,
+    )
     if val is not None:
-        evaluate()
+        evaluate(history, history.series("loss")[0][-1])
     model.eval()
     return history

@@ -1,21 +1,52 @@
-r"""A small, visible PyTorch training loop shared by the chapters.
+r"""The course's one supervised training loop, and the evaluation pass that goes with it.
 
-One epoch is one pass over a shuffled training set in mini-batches; each step computes the loss
-:math:`J(\theta; B_t)` on batch :math:`B_t`, back-propagates, and lets the optimizer step. The loop
-records the training loss every step (with the wall-clock time) and the validation accuracy after
-every epoch in a :class:`~companion.history.History`.
+One epoch is one pass over a shuffled training set in mini-batches (:func:`batches`); each step
+computes the loss :math:`J(\theta; B_t)` on batch :math:`B_t`, back-propagates, and lets the optimizer
+step,
+
+.. math:: \theta_{t+1} = \theta_t + \mathrm{update}(\nabla_\theta J(\theta_t; B_t)),
+
+where the update is whatever the optimizer does: a ``torch.optim`` optimizer, or a ``companion.optim``
+chain, in which schedules and clipping are links (optax's way), e.g.
+``optim.chain(clipping.clip_by_global_norm(1.0), optim.adam(schedules.cosine_decay(1e-3, 500)))``.
+
+What the chapters vary is passed in, never copied into a new loop:
+
+- ``loss_fn(outputs, targets)``: penalties (``cross_entropy + l2_penalty(model)``), distillation
+  (``targets`` is then a tuple such as ``(labels, teacher_logits)``, indexed together with the images);
+- ``transform(inputs)``: data augmentation of each mini-batch;
+- ``callbacks``: objects with ``on_step_begin``/``on_step``/``on_epoch`` methods (:class:`Callback`),
+  for pruning masks, early stopping, a torch ``lr_scheduler``, the LR-range test's stop.
+
+**Divergence.** A non-finite loss, or a non-finite gradient refused by a ``companion.optim`` optimizer,
+ends training: the step is logged with its loss, ``history.meta["diverged_at_step"]`` records it, the
+callbacks' ``on_step`` still sees it (``state.diverged`` is true), and no further step is taken. Nothing
+is raised: a diverging learning rate is a result the chapters plot.
+
+**Progress** is counted in optimizer steps.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ._checks import check_positive_int
 from .history import History
 
-__all__ = ["accuracy", "as_tensors", "mlp", "train_classifier"]
+__all__ = [
+    "Callback",
+    "LambdaCallback",
+    "TrainingState",
+    "accuracy",
+    "as_tensors",
+    "batches",
+    "evaluate",
+    "mlp",
+    "train_classifier",
+]
 
 
 def mlp(sizes=(784, 128, 10), activation: str = "relu"):
@@ -46,18 +77,147 @@ def as_tensors(x, y, device="cpu"):
     return x, y
 
 
-def accuracy(model, x, y, batch_size: int = 2048) -> float:
-    """Fraction of correct arg-max predictions of ``model`` on tensors ``x, y`` (eval mode, no grad)."""
+def batches(n: int, batch_size: int, *, seed: int = 0, epochs: int | None = None, drop_last: bool = False):
+    """Yield ``(epoch, index)`` for shuffled mini-batches of ``range(n)``, epoch after epoch.
+
+    Every epoch draws a new permutation from one ``torch.Generator`` seeded with ``seed``, so the order
+    depends on ``seed`` alone (two runs that differ only in their optimizer see the same batches).
+    ``index`` is a CPU ``int64`` tensor; the last batch of an epoch is smaller unless ``drop_last``.
+    ``epochs=None`` goes on for ever. Epochs count from 0.
+    """
     import torch
 
+    n = check_positive_int("n", n)
+    batch_size = check_positive_int("batch_size", batch_size)
+    if epochs is not None:
+        epochs = check_positive_int("epochs", epochs)
+    if drop_last and batch_size > n:
+        raise ValueError(f"Invalid batch_size: {batch_size} (larger than the {n} examples, with drop_last)")
+    stop = n - batch_size + 1 if drop_last else n
+    generator = torch.Generator().manual_seed(seed)
+    epoch = 0
+    while epochs is None or epoch < epochs:
+        order = torch.randperm(n, generator=generator)
+        for i in range(0, stop, batch_size):
+            yield epoch, order[i : i + batch_size]
+        epoch += 1
+
+
+def evaluate(model, x, y, metrics=("loss", "accuracy"), *, loss_fn=None, batch_size: int = 2048) -> dict:
+    """``{metric: value}`` of ``model`` on ``x, y``: one pass in eval mode, without gradients.
+
+    ``"loss"`` is the mean of ``loss_fn`` (default: cross-entropy) over the examples, summed batch by
+    batch with ``reduction="sum"``; ``"accuracy"`` the share of correct arg-max predictions. The model's
+    train/eval mode is restored afterwards.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    unknown = [m for m in metrics if m not in ("loss", "accuracy")]
+    if isinstance(metrics, str) or unknown:
+        raise ValueError(f"Unknown metrics: {metrics!r} (expected a tuple of 'loss' and/or 'accuracy')")
+    batch_size = check_positive_int("batch_size", batch_size)
+    if len(x) != len(y):
+        raise ValueError(f"x and y have different lengths: {len(x)} vs {len(y)}")
+    if len(x) == 0:
+        raise ValueError("x is empty: nothing to evaluate")
+    loss_fn = loss_fn or F.cross_entropy
     was_training = model.training
     model.eval()
-    correct = 0
-    with torch.no_grad():
-        for i in range(0, len(x), batch_size):
-            correct += (model(x[i : i + batch_size]).argmax(dim=1) == y[i : i + batch_size]).sum().item()
-    model.train(was_training)
-    return correct / len(x)
+    loss, correct = 0.0, 0
+    try:
+        with torch.no_grad():
+            for i in range(0, len(x), batch_size):
+                logits = model(x[i : i + batch_size])
+                if "loss" in metrics:
+                    loss += loss_fn(logits, y[i : i + batch_size], reduction="sum").item()
+                if "accuracy" in metrics:
+                    correct += (logits.argmax(dim=1) == y[i : i + batch_size]).sum().item()
+    finally:
+        model.train(was_training)
+    values = {"loss": loss / len(x), "accuracy": correct / len(x)}
+    return {m: values[m] for m in metrics}
+
+
+def accuracy(model, x, y, batch_size: int = 2048) -> float:
+    """Fraction of correct arg-max predictions of ``model`` on tensors ``x, y`` (:func:`evaluate`)."""
+    return evaluate(model, x, y, ("accuracy",), batch_size=batch_size)["accuracy"]
+
+
+@dataclass
+class TrainingState:
+    """What the loop shows its callbacks: read everything, change the model or optimizer if you must."""
+
+    model: object
+    optimizer: object
+    history: History
+    step: int = 0  #: optimizer steps taken (after ``on_step_begin``: the steps before this one)
+    epoch: int = 0  #: epochs completed (during an epoch: the one under way, counting from 0)
+    batch: object = None  #: the index tensor of the current mini-batch
+    loss: float = float("nan")  #: the current mini-batch's loss
+    diverged: bool = False  #: the current loss or gradient was not finite
+    meta: dict = field(default_factory=dict)  #: free space for callbacks
+
+
+class Callback:
+    """Hooks of :func:`train_classifier`; override the ones you need. Returning ``True`` stops training.
+
+    - ``on_step_begin(state)``: before the mini-batch's forward pass (e.g. update pruning masks);
+    - ``on_step(state)``: after the optimizer step and its logging (e.g. re-apply masks, step a
+      ``torch.optim.lr_scheduler``, stop on a rule of your own);
+    - ``on_epoch(state)``: after an epoch and its validation (e.g. early stopping).
+    """
+
+    def on_step_begin(self, state: TrainingState):
+        return None
+
+    def on_step(self, state: TrainingState):
+        return None
+
+    def on_epoch(self, state: TrainingState):
+        return None
+
+
+class LambdaCallback(Callback):
+    """A :class:`Callback` from plain functions of the state, as ``keras.callbacks.LambdaCallback``."""
+
+    def __init__(self, on_step_begin=None, on_step=None, on_epoch=None):
+        for hook_name, hook in (("on_step_begin", on_step_begin), ("on_step", on_step), ("on_epoch", on_epoch)):
+            if hook is not None and not callable(hook):
+                raise TypeError(f"{hook_name} must be callable, got {type(hook).__name__}")
+        self._hooks = {"on_step_begin": on_step_begin, "on_step": on_step, "on_epoch": on_epoch}
+
+    def on_step_begin(self, state):
+        return self._hooks["on_step_begin"](state) if self._hooks["on_step_begin"] else None
+
+    def on_step(self, state):
+        return self._hooks["on_step"](state) if self._hooks["on_step"] else None
+
+    def on_epoch(self, state):
+        return self._hooks["on_epoch"](state) if self._hooks["on_epoch"] else None
+
+
+def _call(callbacks, hook: str, state: TrainingState) -> bool:
+    stop = False
+    for callback in callbacks:  # every callback runs, even when an earlier one asks to stop
+        stop = bool(getattr(callback, hook)(state)) or stop
+    return stop
+
+
+def _as_optimizer(optimizer, model):
+    import torch
+
+    from .optim.base import GradientTransformation
+
+    if isinstance(optimizer, GradientTransformation):
+        from .optim.torch_adapter import ReferenceOptimizer
+
+        return ReferenceOptimizer([p for p in model.parameters() if p.requires_grad], optimizer)
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(
+            f"optimizer must be a torch.optim optimizer or a companion.optim transformation, got {type(optimizer).__name__}"
+        )
+    return optimizer
 
 
 def train_classifier(
@@ -71,73 +231,132 @@ def train_classifier(
     epochs: int = 1,
     batch_size: int = 64,
     loss_fn=None,
+    transform=None,
+    sampler=None,
+    collate=None,
+    metrics=("accuracy",),
+    callbacks=(),
     seed: int = 0,
     max_steps: int | None = None,
+    drop_last: bool = False,
     progress: bool = True,
     name: str | None = None,
 ) -> History:
-    """Train ``model`` with mini-batches and return its :class:`History`.
+    """Train ``model`` with mini-batches and return its :class:`~companion.history.History`.
 
-    ``optimizer`` is a ``torch.optim.Optimizer`` or a companion ``GradientTransformation`` (wrapped in
-    :class:`~companion.optim.torch_adapter.ReferenceOptimizer`). ``x_train, y_train`` are tensors on the
-    model's device. Records ``loss`` and ``seconds`` every step, ``train_loss`` (epoch mean) and, when
-    validation data is given, ``val_accuracy`` every epoch. A non-finite loss (or gradient) stops training and is
-    recorded in ``history.meta["diverged_at_step"]``.
+    ``optimizer``: a ``torch.optim.Optimizer``, or a ``companion.optim`` transformation (wrapped in
+    :class:`~companion.optim.torch_adapter.ReferenceOptimizer` over the parameters that require a
+    gradient). ``x_train`` is a tensor on the model's device; ``y_train`` a tensor or a tuple of tensors
+    of the same length, indexed together with ``x_train`` and handed to ``loss_fn(outputs, targets)``
+    (default: cross-entropy). ``transform`` maps each mini-batch of inputs before the forward pass.
+
+    For data that is not one tensor (reviews of different lengths, say): ``sampler(epoch)`` returns the
+    epoch's mini-batches as index arrays (instead of :func:`batches`), and ``collate(x_train, index)``
+    builds the model's input, a tensor or a tuple of tensors passed as ``model(*inputs)``.
+
+    Logged every step: ``loss`` and ``seconds`` (since the start); every epoch, at its last step:
+    ``train_loss`` (mean of the epoch's mini-batch losses), ``epoch`` (counting from 1) and, when
+    validation data is given, ``val_<metric>`` for each of ``metrics`` (:func:`evaluate`). Training
+    stops after ``epochs``, after ``max_steps`` optimizer steps, when a callback returns ``True``, or at
+    the first non-finite loss or gradient (``history.meta["diverged_at_step"]``).
     """
     import torch
     from tqdm import tqdm
 
-    from .optim.base import GradientTransformation, NonFiniteGradientError
+    from .optim.base import NonFiniteGradientError
 
     epochs = check_positive_int("epochs", epochs)
     batch_size = check_positive_int("batch_size", batch_size)
-    if isinstance(optimizer, GradientTransformation):
-        from .optim.torch_adapter import ReferenceOptimizer
-
-        optimizer = ReferenceOptimizer([p for p in model.parameters() if p.requires_grad], optimizer)
-    if not isinstance(optimizer, torch.optim.Optimizer):
-        raise TypeError(f"optimizer must be a torch optimizer or a GradientTransformation, got {type(optimizer).__name__}")
-    if len(x_train) != len(y_train):
-        raise ValueError(f"x_train and y_train have different lengths: {len(x_train)} vs {len(y_train)}")
+    if max_steps is not None:
+        max_steps = check_positive_int("max_steps", max_steps)
+    optimizer = _as_optimizer(optimizer, model)
+    targets = tuple(y_train) if isinstance(y_train, (tuple, list)) else (y_train,)
+    for i, target in enumerate(targets):
+        if len(target) != len(x_train):
+            where = "y_train" if len(targets) == 1 else f"y_train[{i}]"
+            raise ValueError(f"x_train and {where} have different lengths: {len(x_train)} vs {len(target)}")
+    if len(x_train) == 0:
+        raise ValueError("x_train is empty: nothing to train on")
+    if (x_val is None) != (y_val is None):
+        raise ValueError("give both x_val and y_val, or neither")
+    if transform is not None and not callable(transform):
+        raise TypeError(f"transform must be callable, got {type(transform).__name__}")
+    callbacks = list(callbacks)
+    for callback in callbacks:
+        if not all(callable(getattr(callback, hook, None)) for hook in ("on_step_begin", "on_step", "on_epoch")):
+            raise TypeError(f"callbacks must be companion.training.Callback objects, got {type(callback).__name__}")
     loss_fn = loss_fn or torch.nn.functional.cross_entropy
-    history = History(name)
-    generator = torch.Generator().manual_seed(seed)
+
+    if collate is not None and not callable(collate):
+        raise TypeError(f"collate must be callable, got {type(collate).__name__}")
     n = len(x_train)
-    steps_per_epoch = -(-n // batch_size)
-    total = epochs * steps_per_epoch if max_steps is None else min(max_steps, epochs * steps_per_epoch)
-    bar = tqdm(total=total, desc=name or "training", disable=not progress, mininterval=2.0, leave=False)
-    step, start = 0, time.perf_counter()
+    if sampler is None:
+        steps = epochs * (n // batch_size if drop_last else -(-n // batch_size))
+        plan = batches(n, batch_size, seed=seed, epochs=epochs, drop_last=drop_last)
+    elif callable(sampler):
+        epoch_plans = [[torch.as_tensor(np.asarray(index), dtype=torch.int64) for index in sampler(e)]
+                       for e in range(epochs)]
+        steps = sum(len(p) for p in epoch_plans)
+        plan = ((e, index) for e, p in enumerate(epoch_plans) for index in p)
+    else:
+        raise TypeError(f"sampler must be a callable epoch -> list of index arrays, got {type(sampler).__name__}")
+    total = steps if max_steps is None else min(max_steps, steps)
+    device = targets[0].device if torch.is_tensor(targets[0]) else x_train.device
+    history = History(name)
+    state = TrainingState(model, optimizer, history)
+    bar = tqdm(total=total, desc=name or "training", unit="step", disable=not progress, mininterval=2.0, leave=False)
+    start = time.perf_counter()
+    epoch_loss, seen, last_epoch, closed = 0.0, 0, 0, False
     model.train()
-    for epoch in range(epochs):
-        order = torch.randperm(n, generator=generator).to(x_train.device)
-        epoch_loss, seen = 0.0, 0
-        for i in range(0, n, batch_size):
-            batch = order[i : i + batch_size]
-            optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(model(x_train[batch]), y_train[batch])
-            loss.backward()
-            step += 1
-            value = loss.item()
-            diverged = not np.isfinite(value)
+    for epoch, index in plan:
+        if epoch != last_epoch:  # the previous epoch has ended
+            if _end_epoch(state, epoch_loss, seen, x_val, y_val, metrics, callbacks):
+                closed = True
+                break
+            epoch_loss, seen, last_epoch = 0.0, 0, epoch
+        state.epoch, state.batch, state.diverged = epoch, index.to(device), False
+        if _call(callbacks, "on_step_begin", state):
+            break
+        batch = state.batch
+        inputs = x_train[batch] if collate is None else collate(x_train, batch)
+        if transform is not None:
+            inputs = transform(inputs)
+        batch_targets = targets[0][batch] if len(targets) == 1 else tuple(t[batch] for t in targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(model(*inputs) if isinstance(inputs, tuple) else model(inputs), batch_targets)
+        loss.backward()
+        value = loss.item()
+        state.diverged = not np.isfinite(value)
+        if not state.diverged:
             try:
                 optimizer.step()
             except NonFiniteGradientError:  # the reference optimizers refuse NaN/inf gradients
-                diverged = True
-            history.log(step, loss=value, seconds=time.perf_counter() - start)
-            bar.update(1)
-            if diverged:  # record where, and stop (typically a too-large learning rate)
-                history.meta["diverged_at_step"] = step
-                total = step
-                break
+                state.diverged = True
+        state.step += 1
+        state.loss = value
+        history.log(state.step, loss=value, seconds=time.perf_counter() - start)
+        bar.update(1)
+        if not state.diverged:
             epoch_loss += value * len(batch)
             seen += len(batch)
-            if step >= total:
-                break
-        if seen:
-            history.log(step, train_loss=epoch_loss / seen, epoch=epoch + 1)
-        if x_val is not None:
-            history.log(step, val_accuracy=accuracy(model, x_val, y_val))
-        if step >= total:
+        stop = _call(callbacks, "on_step", state)
+        if state.diverged:  # typically a too-large learning rate: record where, and stop
+            history.meta["diverged_at_step"] = state.step
             break
+        if stop or state.step >= total:
+            break
+    if not closed:  # the last epoch, complete or cut short, is logged like the others
+        _end_epoch(state, epoch_loss, seen, x_val, y_val, metrics, callbacks)
     bar.close()
     return history
+
+
+def _end_epoch(state, epoch_loss, seen, x_val, y_val, metrics, callbacks) -> bool:
+    """Log the epoch's figures, then ask the callbacks whether to stop."""
+    if seen:
+        state.history.log(state.step, train_loss=epoch_loss / seen, epoch=state.epoch + 1)
+    if x_val is not None:
+        values = evaluate(state.model, x_val, y_val, metrics)
+        state.history.log(state.step, **{f"val_{k}": v for k, v in values.items()})
+    state.epoch += 1
+    return _call(callbacks, "on_epoch", state)

@@ -170,15 +170,15 @@ def test_bad_types_raise_type_error():
         augment.random_rotation(batch(2), 10.0, None)
 
 
-def test_train_augmented_records_history():
-    from companion.training import mlp
+def test_training_with_an_augmenter_as_transform_records_history():
+    from companion.training import mlp, train_classifier
 
     torch.manual_seed(0)
     x = torch.rand(64, 1, 28, 28)
     y = torch.randint(0, 10, (64,))
     model = mlp((784, 16, 10))
-    history = augment.train_augmented(
-        model, torch.optim.SGD(model.parameters(), lr=0.1), x, y, augment=augment.Augmenter(10, 1, seed=0),
+    history = train_classifier(
+        model, torch.optim.SGD(model.parameters(), lr=0.1), x, y, transform=augment.Augmenter(10, 1, seed=0),
         x_val=x, y_val=y, epochs=2, batch_size=32, progress=False,
     )
     assert len(history.series("loss")[1]) == 4 and len(history.series("val_accuracy")[1]) == 2

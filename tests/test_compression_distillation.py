@@ -1,6 +1,7 @@
 """companion.compression.distillation: the loss of Hinton et al. (2015) against direct computations."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -182,9 +183,9 @@ def test_train_student_with_and_without_teacher():
         assert len(histories[mode].series("val_accuracy")[1]) == 2
     # alpha=1 with a teacher is exactly training from scratch (same init, same batches).
     torch.manual_seed(1)
-    same = kd.train_student(kd.student_mlp(8), x, y, recipe, teacher_logits=logits, alpha=1.0, progress=False)
+    same = kd.train_student(kd.student_mlp(8), x, y, replace(recipe, alpha=1.0), teacher_logits=logits, progress=False)
     np.testing.assert_allclose(same.series("loss")[1], histories["scratch"].series("loss")[1], rtol=1e-6)
     with pytest.raises(ValueError, match="teacher_logits"):
         kd.train_student(kd.student_mlp(8), x, y, recipe, teacher_logits=logits[:10], progress=False)
     with pytest.raises(ValueError, match="alpha"):
-        kd.train_student(kd.student_mlp(8), x, y, recipe, teacher_logits=logits, alpha=2.0, progress=False)
+        kd.train_student(kd.student_mlp(8), x, y, replace(recipe, alpha=2.0), teacher_logits=logits, progress=False)

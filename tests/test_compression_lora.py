@@ -130,12 +130,16 @@ def test_tiny_training_run_reduces_the_loss():
     apply_lora(model, rank=4, alpha=8, trainable=["2"])
     w0 = model[0].base.weight.detach().clone()
     before = nn.functional.cross_entropy(model(x), y).item()
-    history, optimizer = train(model, x, y, lr=1e-2, epochs=20, batch_size=32)
+    history, optimizer = train(model, x, y, learning_rate=1e-2, epochs=20, batch_size=32)
     after = nn.functional.cross_entropy(model(x), y).item()
     assert after < 0.7 * before
     assert torch.equal(model[0].base.weight, w0)  # the frozen weight never moved
     assert len(history.series("loss")[1]) == 20 * 8
-    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)  # cosine decayed to zero
+    # The cosine has decayed to zero after the run's 160 steps: one more step moves nothing.
+    head = [p.detach().clone() for p in model[2].parameters()]
+    nn.functional.cross_entropy(model(x), y).backward()
+    optimizer.step()
+    assert all(torch.equal(p, q) for p, q in zip(model[2].parameters(), head))
 
 
 def test_qlora_base_is_the_dequantized_nf4_weight():
@@ -188,9 +192,8 @@ def test_finetune_recipe_runs_on_a_tiny_problem():
     assert results["lora"].trainable == lora_parameter_count(784, 32, 2) + lora_parameter_count(32, 32, 2) + 32 * 5 + 5
     assert results["lora"].trainable == results["qlora"].trainable
     assert results["qlora"].base_weight_bytes < results["lora"].base_weight_bytes / 6
-    # Adam: two float32 moments per trainable number, plus a 4-byte step counter per parameter tensor
-    # (A and B of two layers, head weight and bias: 6 tensors).
-    assert results["lora"].optimizer_state_bytes == 2 * 4 * results["lora"].trainable + 4 * 6
+    # The reference Adam: two float32 moments per trainable number (its step count is a Python int).
+    assert results["lora"].optimizer_state_bytes == 2 * 4 * results["lora"].trainable
     with pytest.raises(ValueError, match="method"):
         finetune(pretrained, "bitfit", config, xt, yt, xt, yt)
 

@@ -226,7 +226,8 @@ def test_prune_gradually_reaches_the_final_sparsity():
     model = build_mlp(recipe)
     torch.manual_seed(0)
     x, y = torch.rand(320, 28, 28), torch.randint(0, 10, (320,))
-    pruner, history = prune_gradually(model, x, y, recipe, final_sparsity=0.8, x_val=x, y_val=y, progress=False)
+    pruner, history = prune_gradually(model, x, y, replace(recipe, final_sparsity=0.8), x_val=x, y_val=y,
+                                      progress=False)
     steps, sparsity = history.series("sparsity")
     assert len(steps) == 20 and sparsity[-1] == pytest.approx(0.8, abs=1e-3)
     assert all(b >= a - 1e-9 for a, b in zip(sparsity[:-1], sparsity[1:]))  # never decreases

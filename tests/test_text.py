@@ -225,7 +225,7 @@ def test_tiny_overfit(cell):
     torch.manual_seed(0)
     seqs, labels = _toy_data()
     model = SentimentRNN(20, 16, 16, cell=cell)
-    history = train_sentiment(model, seqs, labels, epochs=20, batch_size=16, lr=1e-2, val=(seqs, labels), progress=False)
+    history = train_sentiment(model, seqs, labels, epochs=20, batch_size=16, learning_rate=1e-2, val=(seqs, labels), progress=False)
     assert history.last("val_accuracy") == 1.0
     assert history.last("loss") < 0.1
     assert accuracy_score(model, seqs, labels) == 1.0
@@ -247,7 +247,7 @@ def test_train_sentiment_is_reproducible_and_logs():
 
 @pytest.mark.parametrize(
     "kwargs, match",
-    [({"epochs": 0}, "epochs"), ({"lr": 0.0}, "lr"), ({"schedule": "cosine"}, "schedule"), ({"clip_norm": 0.0}, "clip_norm")],
+    [({"epochs": 0}, "epochs"), ({"learning_rate": 0.0}, "learning_rate"), ({"schedule": "cosine"}, "schedule"), ({"clip_norm": 0.0}, "clip_norm")],
 )
 def test_train_sentiment_rejects_bad_arguments(kwargs, match):
     seqs, labels = _toy_data(8)

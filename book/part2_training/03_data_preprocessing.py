@@ -56,7 +56,7 @@ from companion.data import load_mnist
 from companion.plotting import plot_histories, use_course_style
 from companion.preprocessing import Imputer, MinMaxScaler, Standardizer
 from companion.reproducibility import pick_device, seed_everything
-from companion.training import accuracy, as_tensors
+from companion.training import accuracy, as_tensors, train_classifier
 
 use_course_style()
 seed_everything(0)
@@ -341,7 +341,8 @@ plt.show()
 # Now the measurement. A small convolutional network trained on **1,000 MNIST images** for 15 epochs,
 # with and without random rotations of up to $\pm 12°$ and shifts of up to 2 pixels, evaluated on the full
 # 10,000-image test set; two seeds each. Both runs see the same mini-batches in the same order
-# (`augment.train_augmented`); the only difference is the augmentation.
+# (the course's `train_classifier`, with the augmentation as its `transform`); the only difference is
+# the augmentation.
 
 # %%
 X_train, Y_train = as_tensors(train_images[:, None], train_labels, device)   # (N, 1, 28, 28)
@@ -362,9 +363,9 @@ for seed in (0, 1):
         seed_everything(seed)
         model = small_cnn().to(device)
         name = f"{'augmented' if augmented else 'plain'}, seed {seed}"
-        runs[name] = augment.train_augmented(
+        runs[name] = train_classifier(
             model, torch.optim.Adam(model.parameters(), lr=1e-3), X_train, Y_train,
-            augment=augment.Augmenter(max_degrees=12, max_shift=2, seed=seed) if augmented else None,
+            transform=augment.Augmenter(max_degrees=12, max_shift=2, seed=seed) if augmented else None,
             epochs=15, batch_size=32, seed=seed, name=name)
         test_accuracy[name] = accuracy(model, X_test, Y_test)
         if augmented and seed == 0:

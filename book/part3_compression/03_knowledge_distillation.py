@@ -82,8 +82,8 @@ print(f"device: {device}; train {len(X_train)} images, test {len(X_test)} images
 # layer with dropout); the student is a multilayer perceptron with one hidden layer of 128 units. Both
 # are trained on the same **10,000** training images (a sixth of MNIST): with little labelled data a
 # small model over-fits its one-hot labels, and that is where the extra information of soft targets
-# matters most. Training the teacher is ordinary supervised learning (Adam, $\eta = 10^{-3}$, batch 64,
-# 6 epochs).
+# matters most. Training the teacher is ordinary supervised learning with the Adam of Part I
+# (`companion.optim.adam`, $\eta = 10^{-3}$, batch 64, 6 epochs) in the course's training loop.
 
 # %%
 n_teacher = count_parameters(kd.teacher_cnn())
@@ -240,7 +240,8 @@ assert scaled[i4:].max() / scaled[i4:].min() < 1.5
 #
 # A fair comparison changes one thing only. Both students start from the same weights (`torch.manual_seed(SEED)`
 # before building each), see the same mini-batches in the same order (`seed=SEED`), and use the same optimizer
-# (Adam, $\eta = 10^{-3}$, batch 64) for the same 80 epochs. The student trained alone minimises the
+# (the same Adam, $\eta = 10^{-3}$, batch 64) for the same 80 epochs. The teacher's logits travel with the
+# labels as the loop's targets, so each mini-batch brings its own soft targets. The student trained alone minimises the
 # cross-entropy; the distilled one minimises $L$ with $T = 4$ and $\alpha = 0.1$ (the values of the Keras
 # example are $T = 10$, $\alpha = 0.1$; Hinton et al. report that for small students intermediate
 # temperatures work best). The target: the distilled student recovers **at least half** of the accuracy
@@ -272,7 +273,7 @@ print(pd.Series({"teacher": acc_teacher, "student alone": acc_scratch, "student 
 print(f"recovered fraction of the gap: {recovered:.2f}")
 
 # %% tags=["remove-input"]
-# The issue's target, with its exact thresholds.
+# The chapter's claim, with its exact thresholds.
 assert n_teacher >= 10 * n_student
 assert acc_teacher > acc_scratch
 assert acc_distilled - acc_scratch >= 0.5 * (acc_teacher - acc_scratch), (acc_teacher, acc_scratch, acc_distilled)

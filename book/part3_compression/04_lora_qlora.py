@@ -141,8 +141,9 @@ assert count_parameters(adapted, trainable_only=True) == 4 * (1024 + 1024)
 #    a new linear classifier) as the floor.
 # 3. **Test** on all 4,861 test images of digits 5–9.
 #
-# Every variant sees the same images in the same order, starts from the same new head, and uses Adam
-# with a cosine-decayed learning rate; only the peak learning rate differs, each the best of a small
+# Every variant sees the same images in the same order, starts from the same new head, and uses the Adam
+# of Part I (`companion.optim.adam`) with the cosine decay of Part II (`companion.schedules.cosine_decay`);
+# only the peak learning rate differs, each the best of a small
 # sweep (adapters and a fresh head like a larger one). The recipe lives in
 # `companion.compression.lora` (`TransferConfig`, `pretrain`, `finetune`), so the benchmark script
 # `benchmarks/lora.py` runs exactly this, over three seeds.
@@ -195,7 +196,7 @@ print(f"full fine-tuning {full.test_accuracy:.2%}, LoRA {low_rank.test_accuracy:
 print(f"QLoRA {quantized.test_accuracy:.2%}; the frozen features with a new head alone: {head_only.test_accuracy:.2%}")
 
 # %% tags=["remove-input"]
-# The issue's targets, with its exact thresholds.
+# The chapter's claims, with their exact thresholds.
 assert low_rank.trainable_fraction <= 0.02
 assert full.test_accuracy - low_rank.test_accuracy <= 0.01
 # The prose: about 1.1% trained; QLoRA within half a point of LoRA; the frozen features alone stay
@@ -221,17 +222,18 @@ assert head_only.test_accuracy < 0.90 and low_rank.test_accuracy > head_only.tes
 # ## What it saves: parameters and optimizer memory, measured
 #
 # `trainable` counts the parameters with `requires_grad`; the optimizer memory is the bytes of the
-# tensors in `optimizer.state` after training (`optimizer_state_bytes`). Adam keeps two moments per
-# trained number (8 bytes in float32) plus a 4-byte step counter per parameter *tensor*:
+# tensors in the optimizer's state after training (`optimizer_state_bytes`). Adam keeps two moments per
+# trained number (8 bytes in float32); the course's Adam counts its steps in one integer for the whole
+# model (`torch.optim.Adam` adds a 4-byte counter per parameter tensor):
 
 # %%
 rows = []
 for method in ("full", "lora", "qlora"):
     r = results[method]
-    adam_formula = 2 * 4 * r.trainable + 4 * sum(1 for p in r.model.parameters() if p.requires_grad)
+    adam_formula = 2 * 4 * r.trainable
     rows.append((method, r.trainable, r.optimizer_state_bytes, adam_formula, r.base_weight_bytes))
     print(f"{method:>5}: trainable {r.trainable:>9,} | Adam state {r.optimizer_state_bytes:>11,} B "
-          f"(2 moments x 4 B x trainable + step counters = {adam_formula:,} B) | frozen/hidden weights {r.base_weight_bytes:>10,} B")
+          f"(2 moments x 4 B x trainable = {adam_formula:,} B) | frozen/hidden weights {r.base_weight_bytes:>10,} B")
 state_ratio = full.optimizer_state_bytes / low_rank.optimizer_state_bytes
 param_ratio = full.trainable / low_rank.trainable
 print(f"full / LoRA: {param_ratio:.0f}x more trainable parameters, {state_ratio:.0f}x more optimizer state")

@@ -352,7 +352,7 @@ for name, setting in variants.items():
     torch.manual_seed(0)
     net = SentimentRNN(len(vocab), 64, 64)
     net = ReadsPadding(net) if setting["wrap"] else net
-    train_sentiment(net, sub_ids, sub_y, epochs=3, batch_size=setting["batch_size"], lr=3e-3,
+    train_sentiment(net, sub_ids, sub_y, epochs=3, batch_size=setting["batch_size"], learning_rate=3e-3,
                     bucketing=setting["bucketing"], clip_norm=setting["clip_norm"], device=device, progress=False)
     pitfall_acc[name] = accuracy_score(net, val_ids, val_y, device=device)
     print(f"{name:>40}: test accuracy {pitfall_acc[name]:.3f}")
@@ -399,7 +399,7 @@ torch.manual_seed(0)
 model = SentimentRNN(len(vocab), EMBED, HIDDEN, cell="lstm", pooling="max")
 start, cpu_start = time.perf_counter(), time.process_time()
 history = train_sentiment(
-    model, fit_ids, fit_y, epochs=EPOCHS, batch_size=BATCH, lr=LR, clip_norm=1.0,
+    model, fit_ids, fit_y, epochs=EPOCHS, batch_size=BATCH, learning_rate=LR, clip_norm=1.0,
     val=(holdout_ids, holdout_y), eval_every=250, device=device, name="LSTM, max-pooling",
 )
 train_seconds, train_cpu = time.perf_counter() - start, time.process_time() - cpu_start
@@ -524,7 +524,7 @@ class MeanEmbedding(nn.Module):
 torch.manual_seed(0)
 start = time.perf_counter()
 bag = MeanEmbedding(len(vocab))
-train_sentiment(bag, train_ids, y_train, epochs=3, batch_size=128, lr=1e-2, device=device, progress=False)
+train_sentiment(bag, train_ids, y_train, epochs=3, batch_size=128, learning_rate=1e-2, device=device, progress=False)
 bag_acc = accuracy_score(bag, test_ids, y_test, device=device)
 bag_seconds = time.perf_counter() - start
 print(f"mean of embeddings: {bag_acc:.4f} in {bag_seconds:.0f} s | LSTM: {test_acc:.4f} in {train_seconds:.0f} s")
@@ -681,7 +681,7 @@ if have_encoder:
         transfer_acc["MiniLM features + logistic regression"].append(head.score(test_vectors, y_test[test_index]))
         torch.manual_seed(0)
         scratch = SentimentRNN(len(vocab), EMBED, HIDDEN, pooling="max")
-        train_sentiment(scratch, [fit_ids[i] for i in pool_index[:n]], pool_y, epochs=8, batch_size=32, lr=LR, device=device, progress=False)
+        train_sentiment(scratch, [fit_ids[i] for i in pool_index[:n]], pool_y, epochs=8, batch_size=32, learning_rate=LR, device=device, progress=False)
         transfer_acc["LSTM from scratch"].append(accuracy_score(scratch, [test_ids[i] for i in test_index], y_test[test_index], device=device))
     fig, ax = plt.subplots()
     for name, accs in transfer_acc.items():
@@ -793,7 +793,7 @@ for keep in ("first", "last"):
     te = encode_texts(test_texts[::5], tokenizer, vocab, max_len=30, keep=keep)
     torch.manual_seed(0)
     bag_ex = MeanEmbedding(len(vocab))
-    train_sentiment(bag_ex, tr, y_train[::2], epochs=3, batch_size=128, lr=1e-2, device=device, progress=False)
+    train_sentiment(bag_ex, tr, y_train[::2], epochs=3, batch_size=128, learning_rate=1e-2, device=device, progress=False)
     ends[keep] = accuracy_score(bag_ex, te, y_test[::5], device=device)
 print({k: round(v, 3) for k, v in ends.items()})
 assert ends["last"] > ends["first"]

@@ -32,10 +32,7 @@ argument checks.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
-
-import numpy as np
 
 from .._checks import check_in_range, check_positive, check_positive_int
 from ..history import History
@@ -70,6 +67,13 @@ class DistillationRecipe:
     learning_rate: float = 1e-3
     temperature: float = 4.0
     alpha: float = 0.1
+
+    def __post_init__(self):
+        for name in ("n_train", "teacher_epochs", "student_hidden", "student_epochs", "batch_size"):
+            check_positive_int(name, getattr(self, name))
+        check_positive("learning_rate", self.learning_rate)
+        _check_temperature(self.temperature)
+        check_in_range("alpha", self.alpha, 0.0, 1.0, high_inclusive=True)
 
 
 def _check_temperature(temperature) -> float:
@@ -176,79 +180,54 @@ def predict_logits(model, x, batch_size: int = 2048):
     return out
 
 
-def train_teacher(model, x_train, y_train, recipe: DistillationRecipe = DistillationRecipe(), *, seed: int = 0,
-                  x_val=None, y_val=None, progress: bool = True, name: str = "teacher") -> History:
-    """Train the teacher with Adam (``recipe.learning_rate``) for ``recipe.teacher_epochs`` on the labels."""
-    import torch
+def _adam(recipe: DistillationRecipe):
+    """The chapter's optimizer: the reference Adam of Part I (``companion.optim.adam``)."""
+    from .. import optim
 
+    return optim.adam(check_positive("learning_rate", recipe.learning_rate))
+
+
+def train_teacher(model, x_train, y_train, recipe: DistillationRecipe = DistillationRecipe(), *, seed: int = 0,
+                  x_val=None, y_val=None, optimizer=None, progress: bool = True, name: str = "teacher") -> History:
+    """Train the teacher on the labels for ``recipe.teacher_epochs`` with ``optimizer`` (default: the
+    reference Adam of ``companion.optim`` at ``recipe.learning_rate``)."""
     from ..training import train_classifier
 
-    optimizer = torch.optim.Adam(model.parameters(), lr=recipe.learning_rate)
-    return train_classifier(model, optimizer, x_train, y_train, x_val=x_val, y_val=y_val,
+    return train_classifier(model, optimizer or _adam(recipe), x_train, y_train, x_val=x_val, y_val=y_val,
                             epochs=recipe.teacher_epochs, batch_size=recipe.batch_size, seed=seed,
                             progress=progress, name=name)
 
 
 def train_student(model, x_train, y_train, recipe: DistillationRecipe = DistillationRecipe(), *,
-                  teacher_logits=None, seed: int = 0, x_val=None, y_val=None, progress: bool = True,
-                  name: str | None = None, temperature: float | None = None, alpha: float | None = None) -> History:
-    """Train a student with Adam for ``recipe.student_epochs``, with or without a teacher.
+                  teacher_logits=None, seed: int = 0, x_val=None, y_val=None, optimizer=None,
+                  progress: bool = True, name: str | None = None) -> History:
+    """Train a student for ``recipe.student_epochs``, with or without a teacher.
 
     Without ``teacher_logits`` the loss is cross-entropy on the labels (the student "from scratch");
-    with them (precomputed on ``x_train``, one row per image) it is :func:`distillation_loss` at
-    ``temperature`` and ``alpha`` (default: the recipe's). The mini-batch order depends only on
-    ``seed``, so both runs see the same batches. Records ``loss`` and ``seconds`` every step, and per
-    epoch ``train_loss``, ``epoch`` and, with validation data, ``val_accuracy``.
+    with them (precomputed on ``x_train``, one row per image) it is :func:`distillation_loss` at the
+    recipe's ``temperature`` and ``alpha`` (change them with ``dataclasses.replace(recipe, ...)``): the
+    teacher's logits travel with the labels as the targets of :func:`companion.training.train_classifier`.
+    ``optimizer`` defaults to the reference Adam at ``recipe.learning_rate``. The mini-batch order depends
+    only on ``seed``, so both runs see the same batches. Records what ``train_classifier`` records.
     """
-    import torch
     import torch.nn.functional as F
-    from tqdm import tqdm
 
-    from ..training import accuracy
+    from ..training import train_classifier
 
-    if len(x_train) != len(y_train):
-        raise ValueError(f"x_train and y_train have different lengths: {len(x_train)} vs {len(y_train)}")
-    temperature = recipe.temperature if temperature is None else temperature
-    alpha = recipe.alpha if alpha is None else alpha
-    if teacher_logits is not None:
-        _check_temperature(temperature)
-        check_in_range("alpha", alpha, 0.0, 1.0, high_inclusive=True)
+    if teacher_logits is None:
+        targets, loss_fn = y_train, F.cross_entropy
+    else:
+        _check_temperature(recipe.temperature)
+        check_in_range("alpha", recipe.alpha, 0.0, 1.0, high_inclusive=True)
         if len(teacher_logits) != len(x_train):
             raise ValueError(f"teacher_logits must have one row per training image: {len(teacher_logits)} vs {len(x_train)}")
-        teacher_logits = teacher_logits.detach()
-    epochs = check_positive_int("epochs", recipe.student_epochs)
-    batch_size = check_positive_int("batch_size", recipe.batch_size)
-    optimizer = torch.optim.Adam(model.parameters(), lr=recipe.learning_rate)
-    history = History(name)
-    generator = torch.Generator().manual_seed(seed)
-    n = len(x_train)
-    bar = tqdm(total=epochs * -(-n // batch_size), desc=name or "student", disable=not progress,
-               mininterval=2.0, leave=False)
-    step, start = 0, time.perf_counter()
-    model.train()
-    for epoch in range(epochs):
-        order = torch.randperm(n, generator=generator).to(x_train.device)
-        epoch_loss = 0.0
-        for i in range(0, n, batch_size):
-            batch = order[i : i + batch_size]
-            optimizer.zero_grad(set_to_none=True)
-            logits = model(x_train[batch])
-            if teacher_logits is None:
-                loss = F.cross_entropy(logits, y_train[batch])
-            else:
-                loss = distillation_loss(logits, teacher_logits[batch], y_train[batch],
-                                         temperature=temperature, alpha=alpha)
-            loss.backward()
-            optimizer.step()
-            step += 1
-            value = loss.item()
-            if not np.isfinite(value):
-                raise FloatingPointError(f"non-finite loss {value} at step {step}")
-            epoch_loss += value * len(batch)
-            history.log(step, loss=value, seconds=time.perf_counter() - start)
-            bar.update(1)
-        history.log(step, train_loss=epoch_loss / n, epoch=epoch + 1)
-        if x_val is not None:
-            history.log(step, val_accuracy=accuracy(model, x_val, y_val))
-    bar.close()
-    return history
+        targets = (y_train, teacher_logits.detach())
+
+        def loss_fn(student_logits, labels_and_teacher_logits):
+            labels, batch_teacher_logits = labels_and_teacher_logits
+            return distillation_loss(student_logits, batch_teacher_logits, labels,
+                                     temperature=recipe.temperature, alpha=recipe.alpha)
+
+    return train_classifier(model, optimizer or _adam(recipe), x_train, targets, x_val=x_val, y_val=y_val,
+                            epochs=recipe.student_epochs, batch_size=recipe.batch_size, loss_fn=loss_fn, seed=seed,
+                            progress=progress, name=name)

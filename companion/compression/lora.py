@@ -307,14 +307,31 @@ class TransferConfig:
     target_digits: tuple = (5, 6, 7, 8, 9)
     pretrain_examples: int = 12_000  # of the 0-4 training images
     pretrain_epochs: int = 2
-    pretrain_lr: float = 1e-3
+    pretrain_learning_rate: float = 1e-3
     finetune_examples: int = 3_000  # of the 5-9 training images
     finetune_epochs: int = 6
     batch_size: int = 64
     rank: int = 4
     alpha: float = 8.0
     # Peak Adam learning rates, each the best of a small sweep (adapters and a fresh head want more).
-    lr: dict = field(default_factory=lambda: {"full": 1e-3, "lora": 5e-3, "qlora": 5e-3, "head": 1e-2})
+    learning_rates: dict = field(default_factory=lambda: {"full": 1e-3, "lora": 5e-3, "qlora": 5e-3, "head": 1e-2})
+
+    def __post_init__(self):
+        for name in ("pretrain_examples", "pretrain_epochs", "finetune_examples", "finetune_epochs", "batch_size", "rank"):
+            check_positive_int(name, getattr(self, name))
+        for size in self.hidden:
+            check_positive_int("hidden", size)
+        check_positive("pretrain_learning_rate", self.pretrain_learning_rate)
+        check_positive("alpha", self.alpha)
+        methods = {"full", "lora", "qlora", "head"}
+        if not isinstance(self.learning_rates, dict) or set(self.learning_rates) != methods:
+            raise ValueError(f"Invalid learning_rates: {self.learning_rates!r} (one per method: {sorted(methods)})")
+        for method, rate in self.learning_rates.items():
+            check_positive(f"learning_rates[{method!r}]", rate)
+        digits = set(self.source_digits) | set(self.target_digits)
+        if not digits <= set(range(10)) or set(self.source_digits) & set(self.target_digits):
+            raise ValueError(f"Invalid digits: source {self.source_digits}, target {self.target_digits} "
+                             "(two disjoint sets of digits 0-9)")
 
 
 @dataclass
@@ -358,45 +375,30 @@ def build_mlp(config: TransferConfig, n_classes: int = 5) -> nn.Sequential:
     return nn.Sequential(OrderedDict(layers))
 
 
-def train(model: nn.Module, x, y, *, lr: float, epochs: int, batch_size: int, seed: int = 0,
-          x_val=None, y_val=None, progress: bool = False, name: str | None = None):
-    r"""Adam on the trainable parameters with a cosine-decayed learning rate; returns (history, optimizer).
+def train(model: nn.Module, x, y, *, learning_rate: float, epochs: int, batch_size: int, seed: int = 0,
+          x_val=None, y_val=None, optimizer=None, progress: bool = False, name: str | None = None):
+    r"""Train the trainable parameters with the reference Adam of ``companion.optim`` and a cosine-decayed
+    learning rate (``companion.schedules.cosine_decay``); returns ``(history, optimizer)``.
 
     :math:`\eta_t = \eta \cdot \tfrac12\bigl(1 + \cos(\pi t / T)\bigr)` over the :math:`T` steps of the
     run: the same schedule for every variant, so that no method wins by ending at a better-suited step size.
-    Logs ``loss`` every step and ``val_accuracy`` after every epoch (when validation data is given).
+    ``optimizer`` replaces that default (a ``torch.optim`` optimizer or a ``companion.optim`` chain).
+    Logs what :func:`companion.training.train_classifier` logs.
     """
-    from tqdm import tqdm
-
-    from ..history import History
-    from ..training import accuracy
+    from .. import optim, schedules
+    from ..optim.torch_adapter import ReferenceOptimizer
+    from ..training import train_classifier
 
     epochs, batch_size = check_positive_int("epochs", epochs), check_positive_int("batch_size", batch_size)
     params = trainable_parameters(model)
     if not params:
         raise ValueError("Invalid model: it has no trainable parameter")
-    optimizer = torch.optim.Adam(params, lr=check_positive("lr", lr))
-    steps = epochs * -(-len(x) // batch_size)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda t: 0.5 * (1 + math.cos(math.pi * t / steps)))
-    generator = torch.Generator().manual_seed(seed)
-    history, step = History(name), 0
-    bar = tqdm(total=steps, desc=name or "training", disable=not progress, mininterval=2.0, leave=False)
-    model.train()
-    for _ in range(epochs):
-        order = torch.randperm(len(x), generator=generator).to(x.device)
-        for i in range(0, len(x), batch_size):
-            batch = order[i : i + batch_size]
-            loss = F.cross_entropy(model(x[batch]), y[batch])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            step += 1
-            history.log(step, loss=loss.item())
-            bar.update(1)
-        if x_val is not None:
-            history.log(step, val_accuracy=accuracy(model, x_val, y_val))
-    bar.close()
+    if optimizer is None:
+        steps = epochs * -(-len(x) // batch_size)
+        adam = optim.adam(schedules.cosine_decay(check_positive("learning_rate", learning_rate), steps))
+        optimizer = ReferenceOptimizer(params, adam)
+    history = train_classifier(model, optimizer, x, y, x_val=x_val, y_val=y_val, epochs=epochs,
+                               batch_size=batch_size, seed=seed, progress=progress, name=name)
     return history, optimizer
 
 
@@ -404,7 +406,7 @@ def pretrain(config: TransferConfig, x, y, *, seed: int = 0, device="cpu", progr
     """Train :func:`build_mlp` from scratch on the source digits; returns (model, history)."""
     torch.manual_seed(seed)
     model = build_mlp(config, len(config.source_digits)).to(device)
-    history, _ = train(model, x, y, lr=config.pretrain_lr, epochs=config.pretrain_epochs,
+    history, _ = train(model, x, y, learning_rate=config.pretrain_learning_rate, epochs=config.pretrain_epochs,
                        batch_size=config.batch_size, seed=seed, progress=progress, name="pretrain")
     return model, history
 
@@ -415,7 +417,7 @@ def finetune(pretrained: nn.Module, method: str, config: TransferConfig, x, y, x
 
     ``"full"`` (every weight trained), ``"lora"`` (adapters on every hidden Linear), ``"qlora"``
     (the same on an NF4 base) or ``"head"`` (only the new head). Same data, epochs, batch order,
-    schedule and head initialization for all; Adam with peak learning rate ``config.lr[method]``.
+    schedule and head initialization for all; Adam with peak learning rate ``config.learning_rates[method]``.
     """
     from ..training import accuracy
     from .measure import optimizer_state_bytes
@@ -434,7 +436,7 @@ def finetune(pretrained: nn.Module, method: str, config: TransferConfig, x, y, x
     elif method == "head":
         for name in hidden:
             model.get_submodule(name).requires_grad_(False)
-    history, optimizer = train(model, x, y, lr=config.lr[method], epochs=config.finetune_epochs,
+    history, optimizer = train(model, x, y, learning_rate=config.learning_rates[method], epochs=config.finetune_epochs,
                                batch_size=config.batch_size, seed=seed, x_val=x_test, y_val=y_test,
                                progress=progress, name=method)
     base_bytes = 0

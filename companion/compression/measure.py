@@ -137,17 +137,21 @@ def measure_latency(fn: Callable, *args, repeats: int = 50, warmup: int = 5, **k
 
 
 def optimizer_state_bytes(optimizer) -> int:
-    """Bytes of the tensors a ``torch.optim`` optimizer keeps in its state (Adam: ``exp_avg``, ``exp_avg_sq``).
+    """Bytes of the tensors an optimizer keeps in its state: a ``torch.optim`` optimizer's per-parameter
+    state (Adam: ``exp_avg``, ``exp_avg_sq``, ``step``) or the transformation state of a
+    :class:`~companion.optim.torch_adapter.ReferenceOptimizer` (Adam: ``mu``, ``nu``, the step count).
 
     The state is created lazily, at the first ``step()``: measure after one step.
     """
     import torch
 
-    if not isinstance(optimizer, torch.optim.Optimizer):
+    from ..optim._tree import tree_leaves
+    from ..optim.torch_adapter import ReferenceOptimizer
+
+    if isinstance(optimizer, ReferenceOptimizer):
+        tensors = tree_leaves(optimizer.state_dict()["transformation_state"])
+    elif isinstance(optimizer, torch.optim.Optimizer):
+        tensors = [value for state in optimizer.state.values() for value in state.values()]
+    else:
         raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
-    total = 0
-    for state in optimizer.state.values():
-        for value in state.values():
-            if torch.is_tensor(value):
-                total += value.numel() * value.element_size()
-    return total
+    return sum(t.numel() * t.element_size() for t in tensors if torch.is_tensor(t))

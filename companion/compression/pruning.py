@@ -448,6 +448,22 @@ class PruningRecipe:
     structured_epochs: int = 2
     seed: int = 0
 
+    def __post_init__(self):
+        for name in ("train_images", "batch_size", "dense_epochs", "prune_epochs", "frequency", "structured_epochs"):
+            check_positive_int(name, getattr(self, name))
+        check_non_negative_int("seed", self.seed)
+        check_positive("learning_rate", self.learning_rate)
+        check_positive("fine_tune_learning_rate", self.fine_tune_learning_rate)
+        for name in ("initial_sparsity", "final_sparsity", "structured_amount"):
+            _check_sparsity(name, getattr(self, name))
+        check_in_range("ramp_fraction", self.ramp_fraction, 0.0, 1.0, high_inclusive=True)
+        if self.ramp_fraction == 0.0:
+            raise ValueError("Invalid ramp_fraction: 0.0 (the schedule needs at least one step to ramp)")
+        if self.initial_sparsity > self.final_sparsity:
+            raise ValueError(f"Invalid initial_sparsity: {self.initial_sparsity} (above final_sparsity={self.final_sparsity})")
+        for size in self.sizes:
+            check_positive_int("sizes", size)
+
     def schedule(self, steps: int, final_sparsity=None, initial_sparsity=None) -> PolynomialDecay:
         """The pruning schedule over ``steps`` fine-tuning steps; ``end_step`` is a multiple of ``frequency``
         (so that the last mask update happens exactly at the final sparsity). ``initial_sparsity`` equal to
@@ -469,17 +485,51 @@ def build_mlp(recipe: PruningRecipe = PruningRecipe(), device="cpu"):
     return mlp(tuple(recipe.sizes)).to(device)
 
 
-def train_dense(model, x, y, recipe: PruningRecipe = PruningRecipe(), *, epochs=None, x_val=None, y_val=None,
-                progress=True, name="dense") -> History:
-    """Train ``model`` with Adam(``recipe.learning_rate``) for ``epochs`` (default ``recipe.dense_epochs``)."""
-    import torch
+def _adam(learning_rate: float):
+    """The chapter's optimizer: the reference Adam of Part I (``companion.optim.adam``)."""
+    from .. import optim
 
+    return optim.adam(check_positive("learning_rate", learning_rate))
+
+
+def train_dense(model, x, y, recipe: PruningRecipe = PruningRecipe(), *, epochs=None, x_val=None, y_val=None,
+                optimizer=None, progress=True, name="dense") -> History:
+    """Train ``model`` for ``epochs`` (default ``recipe.dense_epochs``) with ``optimizer`` (default: the
+    reference Adam of ``companion.optim`` at ``recipe.learning_rate``)."""
     from ..training import train_classifier
 
     epochs = recipe.dense_epochs if epochs is None else epochs
-    optimizer = torch.optim.Adam(model.parameters(), lr=recipe.learning_rate)
-    return train_classifier(model, optimizer, x, y, x_val=x_val, y_val=y_val, epochs=epochs,
-                            batch_size=recipe.batch_size, seed=recipe.seed, progress=progress, name=name)
+    return train_classifier(model, optimizer or _adam(recipe.learning_rate), x, y, x_val=x_val, y_val=y_val,
+                            epochs=epochs, batch_size=recipe.batch_size, seed=recipe.seed, progress=progress,
+                            name=name)
+
+
+class GradualPruning:
+    """The :class:`~companion.training.Callback` that prunes during training, as tfmot's ``UpdatePruningStep``.
+
+    Before a step: when ``schedule(step)`` says so, recompute the masks at its sparsity. After the
+    optimizer step: re-apply the masks (the optimizer moved the pruned weights), and log ``sparsity``.
+    """
+
+    def __init__(self, pruner: MagnitudePruner, schedule):
+        if not callable(schedule):
+            raise TypeError(f"schedule must be a callable step -> (update, sparsity), got {type(schedule).__name__}")
+        self.pruner, self.schedule = pruner, schedule
+        self.updated, self.current = False, pruner.sparsity
+
+    def on_step_begin(self, state):
+        self.updated, sparsity = self.schedule(state.step)
+        if self.updated:
+            self.pruner.update_masks(sparsity)
+
+    def on_step(self, state):
+        self.pruner.apply()
+        if self.updated:
+            self.current = self.pruner.sparsity
+        state.history.log(state.step, sparsity=self.current)
+
+    def on_epoch(self, state):
+        return None
 
 
 def prune_gradually(
@@ -488,59 +538,29 @@ def prune_gradually(
     y,
     recipe: PruningRecipe = PruningRecipe(),
     *,
-    final_sparsity=None,
-    initial_sparsity=None,
     scope="layer",
-    epochs=None,
     x_val=None,
     y_val=None,
+    optimizer=None,
     progress=True,
     name="gradual pruning",
 ):
     """Fine-tune ``model`` while pruning it by magnitude along ``recipe.schedule``; return ``(pruner, history)``.
 
-    Every step: recompute the masks when the schedule says so, take an Adam step, re-apply the masks.
-    The history records ``loss`` and ``sparsity`` per step and ``val_accuracy`` per epoch. With
-    ``initial_sparsity=final_sparsity`` the model is pruned at once (one-shot) and then fine-tuned with the
-    same number of steps.
+    The loop is :func:`companion.training.train_classifier` with a :class:`GradualPruning` callback and, by
+    default, the reference Adam at ``recipe.fine_tune_learning_rate``, for ``recipe.prune_epochs``. The
+    history records ``loss`` and ``sparsity`` per step and ``val_accuracy`` per epoch. With
+    ``initial_sparsity == final_sparsity`` (``dataclasses.replace(recipe, initial_sparsity=0.9)``) the model
+    is pruned at once (one-shot) and then fine-tuned for the same number of steps.
     """
-    import torch
-    import torch.nn.functional as F
-    from tqdm import tqdm
+    from ..training import train_classifier
 
-    from ..training import accuracy
-
-    epochs = check_positive_int("epochs", recipe.prune_epochs if epochs is None else epochs)
+    epochs = check_positive_int("prune_epochs", recipe.prune_epochs)
     pruner = MagnitudePruner(model, scope=scope)
-    optimizer = torch.optim.Adam(model.parameters(), lr=recipe.fine_tune_learning_rate)
-    n = len(x)
-    steps_per_epoch = -(-n // recipe.batch_size)
-    schedule = recipe.schedule(epochs * steps_per_epoch, final_sparsity, initial_sparsity)
-    generator = torch.Generator().manual_seed(recipe.seed + 1)
-    history = History(name)
-    bar = tqdm(total=epochs * steps_per_epoch, desc=name, disable=not progress, mininterval=2.0, leave=False)
-    step, current = 0, pruner.sparsity
-    model.train()
-    for epoch in range(epochs):
-        order = torch.randperm(n, generator=generator).to(x.device)
-        for i in range(0, n, recipe.batch_size):
-            update, sparsity = schedule(step)
-            if update:
-                pruner.update_masks(sparsity)
-            batch = order[i : i + recipe.batch_size]
-            optimizer.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(model(x[batch]), y[batch])
-            loss.backward()
-            optimizer.step()
-            pruner.apply()
-            step += 1
-            if update:
-                current = pruner.sparsity
-            history.log(step, loss=loss.item(), sparsity=current)
-            bar.update(1)
-        if x_val is not None:
-            history.log(step, val_accuracy=accuracy(model, x_val, y_val), epoch=epoch + 1)
-    bar.close()
+    schedule = recipe.schedule(epochs * -(-len(x) // recipe.batch_size))
+    history = train_classifier(model, optimizer or _adam(recipe.fine_tune_learning_rate), x, y, x_val=x_val,
+                               y_val=y_val, epochs=epochs, batch_size=recipe.batch_size, seed=recipe.seed + 1,
+                               callbacks=[GradualPruning(pruner, schedule)], progress=progress, name=name)
     return pruner, history
 
 

@@ -42,7 +42,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.ao.quantization import DeQuantStub, QuantStub
 
-from .._checks import check_positive_int
+from .._checks import check_positive, check_positive_int
 from .nf4 import NF4Tensor, quantize_nf4
 
 __all__ = [
@@ -296,10 +296,18 @@ class TrainConfig:
     sizes: tuple = (784, 512, 512, 10)
     epochs: int = 2
     batch_size: int = 128
-    lr: float = 1e-3
+    learning_rate: float = 1e-3
     qat_steps: int = 150
-    qat_lr: float = 1e-4
+    qat_learning_rate: float = 1e-4
     calibration_size: int = 1000
+
+    def __post_init__(self):
+        for name in ("epochs", "batch_size", "qat_steps", "calibration_size"):
+            check_positive_int(name, getattr(self, name))
+        check_positive("learning_rate", self.learning_rate)
+        check_positive("qat_learning_rate", self.qat_learning_rate)
+        for size in self.sizes:
+            check_positive_int("sizes", size)
 
 
 def train_float(x_train, y_train, *, x_val=None, y_val=None, seed: int = 0, config: TrainConfig = TrainConfig(), progress: bool = True):
@@ -313,7 +321,7 @@ def train_float(x_train, y_train, *, x_val=None, y_val=None, seed: int = 0, conf
     model = QuantizableMLP(config.sizes).to(x_train.device)
     history = train_classifier(
         model,
-        torch.optim.Adam(model.parameters(), lr=config.lr),
+        torch.optim.Adam(model.parameters(), lr=config.learning_rate),
         x_train,
         y_train,
         x_val=x_val,
@@ -384,7 +392,7 @@ def qat_int8(model, x_train, y_train, *, seed: int = 0, config: TrainConfig = Tr
     torch.manual_seed(seed)
     train_classifier(
         prepared,
-        torch.optim.Adam(prepared.parameters(), lr=config.qat_lr),
+        torch.optim.Adam(prepared.parameters(), lr=config.qat_learning_rate),
         x_train.cpu(),
         y_train.cpu(),
         epochs=1,
