@@ -385,6 +385,12 @@ assert acc_values[2] > max(acc_values[:2]) + 0.05
 #   steps, then anneal to almost zero, which lets three epochs end at a well-settled minimum.
 # * **Gradient clipping** to norm 1: $g \leftarrow g \cdot \min(1, 1/\lVert g \rVert_2)$.
 #
+# These are the tools of Parts I and II, chained as one optimizer and run by the course's training loop:
+# `train_sentiment` builds `optim.chain(clipping.clip_by_global_norm(1.0),
+# optim.adam(schedules.one_cycle(3e-3, steps)))` and hands it to `companion.training.train_classifier`,
+# with the length buckets as its sampler. (Unlike `torch.optim.lr_scheduler.OneCycleLR`, the course's
+# one-cycle schedule leaves Adam's $\beta_1$ fixed.)
+#
 # We hold out 1,000 training reviews to follow validation accuracy during training; the test set is
 # touched once, at the end.
 
