@@ -20,6 +20,7 @@ import contextlib
 import math
 
 import numpy as np
+import torch.nn as nn
 
 from ._checks import check_in_range, check_positive
 
@@ -93,8 +94,6 @@ def gradient_check(f, grad_f, x, eps: float = 1e-6, floor: float = 1e-8) -> floa
 
 
 def _activation_kinds():
-    import torch.nn as nn
-
     # The outputs that can be dead (exactly 0 for negative inputs) or saturated (near an asymptote).
     return {nn.ReLU: "relu", nn.ReLU6: "relu", nn.Tanh: "tanh", nn.Sigmoid: "sigmoid", nn.Hardtanh: "tanh"}
 
@@ -117,8 +116,6 @@ class ActivationMonitor:
     """
 
     def __init__(self, model, saturation: float = 0.99):
-        import torch.nn as nn
-
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         self.saturation = check_in_range("saturation", saturation, 0.0, 1.0)

@@ -24,6 +24,9 @@ from __future__ import annotations
 
 import copy
 import math
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
 
 from ._checks import check_in_range, check_non_negative, check_non_negative_int
 
@@ -41,7 +44,6 @@ __all__ = [
 def penalized_parameters(model, include_biases: bool = False) -> list:
     """The parameters a penalty applies to: every trainable one with ``ndim >= 2`` (weights of linear
     and convolution layers), plus the 1-D ones (biases, normalization scales) if ``include_biases``."""
-    import torch
 
     if isinstance(model, torch.nn.Module):
         params = list(model.parameters())
@@ -79,7 +81,6 @@ def inverted_dropout(x, p: float, training: bool = True, generator=None):
     ``generator`` is an optional ``torch.Generator`` (for reproducible masks); it may live on the CPU
     while ``x`` is on a GPU.
     """
-    import torch
 
     p = check_in_range("p", p, 0.0, 1.0)
     if not isinstance(x, torch.Tensor):
@@ -91,31 +92,19 @@ def inverted_dropout(x, p: float, training: bool = True, generator=None):
     return x * keep / (1.0 - p)
 
 
-class InvertedDropout:
-    """:func:`inverted_dropout` as a layer: ``InvertedDropout(0.5)`` behaves like ``nn.Dropout(0.5)``.
+class InvertedDropout(nn.Module):
+    """:func:`inverted_dropout` as a layer: ``InvertedDropout(0.5)`` behaves like ``nn.Dropout(0.5)``."""
 
-    Built lazily as an ``nn.Module`` subclass (``import companion.regularization`` does not import torch).
-    """
+    def __init__(self, p: float = 0.5, generator=None):
+        super().__init__()
+        self.p = check_in_range("p", p, 0.0, 1.0)
+        self.generator = generator
 
-    def __new__(cls, p: float = 0.5, generator=None):
-        import torch.nn as nn
+    def forward(self, x):
+        return inverted_dropout(x, self.p, self.training, self.generator)
 
-        p = check_in_range("p", p, 0.0, 1.0)
-
-        class _InvertedDropout(nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.p = p
-                self.generator = generator
-
-            def forward(self, x):
-                return inverted_dropout(x, self.p, self.training, self.generator)
-
-            def extra_repr(self):
-                return f"p={self.p}"
-
-        _InvertedDropout.__name__ = _InvertedDropout.__qualname__ = "InvertedDropout"
-        return _InvertedDropout()
+    def extra_repr(self):
+        return f"p={self.p}"
 
 
 class EarlyStopping:
@@ -211,7 +200,6 @@ def fit_with_validation(
     mini-batch; ``early_stopping`` an :class:`EarlyStopping` fed the validation loss (the model is left with
     the best epoch's weights if it restores them).
     """
-    import torch.nn.functional as F
 
     from .history import History
     from .training import LambdaCallback, evaluate, train_classifier

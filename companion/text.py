@@ -15,7 +15,6 @@ be read and tested on its own:
 - :func:`train_sentiment`, :func:`predict_proba`, :func:`accuracy_score`: the training loop
   (mini-batches, one-cycle learning rate, gradient clipping) and evaluation.
 
-PyTorch is imported inside the functions that need it, so ``import companion.text`` is light.
 The tests check the encoding round trip, the padding masks, that packed and unpacked runs agree
 on sequences of equal length, and that the model overfits a tiny data set.
 """
@@ -28,6 +27,9 @@ from collections import Counter
 from typing import Iterable, Optional, Sequence
 
 import numpy as np
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ._checks import check_positive, check_positive_int
 from .history import History
@@ -234,127 +236,109 @@ def check_labels(labels) -> np.ndarray:
     return labels.astype(np.float32)
 
 
-def _torch_rnn_module():
-    import torch
-    from torch import nn
-    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+class SentimentRNN(nn.Module):
+    r"""Embedding, a recurrent layer (LSTM or GRU), and a linear layer giving one logit per review.
 
-    class SentimentRNN(nn.Module):
-        r"""Embedding, a recurrent layer (LSTM or GRU), and a linear layer giving one logit per review.
+    The fixes to the popular snippet are built in: inputs are ``(batch, time)``
+    (``batch_first=True``), and the lengths are used so that padding is never read: the
+    batch is either *packed* (the recurrence stops at each review's last real token) or run
+    whole with the padding masked out afterwards (see :meth:`forward`). The
+    review's summary is either the final hidden state (``pooling="last"``; both directions
+    when bidirectional) or the element-wise maximum of the outputs over real time steps
+    (``pooling="max"``). An LSTM cell updates (Hochreiter & Schmidhuber, 1997)
 
-        The fixes to the popular snippet are built in: inputs are ``(batch, time)``
-        (``batch_first=True``), and the lengths are used so that padding is never read: the
-        batch is either *packed* (the recurrence stops at each review's last real token) or run
-        whole with the padding masked out afterwards (see :meth:`forward`). The
-        review's summary is either the final hidden state (``pooling="last"``; both directions
-        when bidirectional) or the element-wise maximum of the outputs over real time steps
-        (``pooling="max"``). An LSTM cell updates (Hochreiter & Schmidhuber, 1997)
+    $$c_t = f_t \odot c_{t-1} + i_t \odot \tanh(W_c x_t + U_c h_{t-1} + b_c),\quad
+      h_t = o_t \odot \tanh(c_t),$$
 
-        $$c_t = f_t \odot c_{t-1} + i_t \odot \tanh(W_c x_t + U_c h_{t-1} + b_c),\quad
-          h_t = o_t \odot \tanh(c_t),$$
+    a GRU (Cho et al., 2014) has two gates and no cell state. Tested against the unpacked
+    computation on sequences of equal length.
+    """
 
-        a GRU (Cho et al., 2014) has two gates and no cell state. Tested against the unpacked
-        computation on sequences of equal length.
+    def __init__(
+        self,
+        vocab_size: int,
+        embed_dim: int = 100,
+        hidden_size: int = 128,
+        *,
+        num_layers: int = 1,
+        cell: str = "lstm",
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+        pooling: str = "last",
+        pad_id: int = 0,
+    ):
+        super().__init__()
+        for name, value in (("vocab_size", vocab_size), ("embed_dim", embed_dim), ("hidden_size", hidden_size), ("num_layers", num_layers)):
+            if not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if cell not in ("lstm", "gru"):
+            raise ValueError(f"cell must be 'lstm' or 'gru', got {cell!r}")
+        if pooling not in ("last", "max"):
+            raise ValueError(f"pooling must be 'last' or 'max', got {pooling!r}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        self.cell, self.pooling, self.bidirectional = cell, pooling, bool(bidirectional)
+        self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_id)
+        rnn = nn.LSTM if cell == "lstm" else nn.GRU
+        self.rnn = rnn(
+            embed_dim,
+            hidden_size,
+            num_layers=num_layers,
+            batch_first=True,
+            bidirectional=self.bidirectional,
+            dropout=dropout if num_layers > 1 else 0.0,
+        )
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(hidden_size * (2 if self.bidirectional else 1), 1)
+
+    def forward(self, ids, lengths=None, *, pack: bool = False):
+        """``ids``: ``(batch, time)`` right-padded token ids; ``lengths``: real lengths (default: all full).
+
+        Returns logits ``(batch,)``. With ``pack=True`` the batch goes through
+        ``pack_padded_sequence``; with ``pack=False`` (the default, several times faster to
+        train on a CPU) the padded batch is run whole and the padding is masked out
+        afterwards: the output at step ``length - 1`` of a forward recurrence has seen only
+        real tokens, so both give the same result for a unidirectional network. A
+        bidirectional network needs ``pack=True`` to keep padding out of its backward
+        direction.
         """
-
-        def __init__(
-            self,
-            vocab_size: int,
-            embed_dim: int = 100,
-            hidden_size: int = 128,
-            *,
-            num_layers: int = 1,
-            cell: str = "lstm",
-            bidirectional: bool = False,
-            dropout: float = 0.0,
-            pooling: str = "last",
-            pad_id: int = 0,
-        ):
-            super().__init__()
-            for name, value in (("vocab_size", vocab_size), ("embed_dim", embed_dim), ("hidden_size", hidden_size), ("num_layers", num_layers)):
-                if not isinstance(value, int) or value <= 0:
-                    raise ValueError(f"{name} must be a positive int, got {value!r}")
-            if cell not in ("lstm", "gru"):
-                raise ValueError(f"cell must be 'lstm' or 'gru', got {cell!r}")
-            if pooling not in ("last", "max"):
-                raise ValueError(f"pooling must be 'last' or 'max', got {pooling!r}")
-            if not 0.0 <= dropout < 1.0:
-                raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-            self.cell, self.pooling, self.bidirectional = cell, pooling, bool(bidirectional)
-            self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_id)
-            rnn = nn.LSTM if cell == "lstm" else nn.GRU
-            self.rnn = rnn(
-                embed_dim,
-                hidden_size,
-                num_layers=num_layers,
-                batch_first=True,
-                bidirectional=self.bidirectional,
-                dropout=dropout if num_layers > 1 else 0.0,
-            )
-            self.dropout = nn.Dropout(dropout)
-            self.head = nn.Linear(hidden_size * (2 if self.bidirectional else 1), 1)
-
-        def forward(self, ids, lengths=None, *, pack: bool = False):
-            """``ids``: ``(batch, time)`` right-padded token ids; ``lengths``: real lengths (default: all full).
-
-            Returns logits ``(batch,)``. With ``pack=True`` the batch goes through
-            ``pack_padded_sequence``; with ``pack=False`` (the default, several times faster to
-            train on a CPU) the padded batch is run whole and the padding is masked out
-            afterwards: the output at step ``length - 1`` of a forward recurrence has seen only
-            real tokens, so both give the same result for a unidirectional network. A
-            bidirectional network needs ``pack=True`` to keep padding out of its backward
-            direction.
-            """
-            if ids.dim() != 2:
-                raise ValueError(f"ids must be (batch, time), got shape {tuple(ids.shape)}")
-            if lengths is None:
-                lengths = torch.full((ids.shape[0],), ids.shape[1], dtype=torch.long)
-            lengths = torch.as_tensor(lengths, dtype=torch.long).cpu()  # pack wants lengths on the CPU
-            if int(lengths.min()) < 1 or int(lengths.max()) > ids.shape[1]:
-                raise ValueError(f"lengths must lie in [1, {ids.shape[1]}], got {int(lengths.min())}..{int(lengths.max())}")
-            x = self.dropout(self.embedding(ids))
-            if pack:
-                packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-                out, state = self.rnn(packed)
-                if self.pooling == "last":
-                    h = state[0] if self.cell == "lstm" else state
-                    # h: (layers * directions, batch, hidden); a packed run stops at each real end
-                    summary = torch.cat([h[-2], h[-1]], dim=1) if self.bidirectional else h[-1]
-                else:
-                    out, _ = pad_packed_sequence(out, batch_first=True, padding_value=float("-inf"))
-                    summary = out.max(dim=1).values
+        if ids.dim() != 2:
+            raise ValueError(f"ids must be (batch, time), got shape {tuple(ids.shape)}")
+        if lengths is None:
+            lengths = torch.full((ids.shape[0],), ids.shape[1], dtype=torch.long)
+        lengths = torch.as_tensor(lengths, dtype=torch.long).cpu()  # pack wants lengths on the CPU
+        if int(lengths.min()) < 1 or int(lengths.max()) > ids.shape[1]:
+            raise ValueError(f"lengths must lie in [1, {ids.shape[1]}], got {int(lengths.min())}..{int(lengths.max())}")
+        x = self.dropout(self.embedding(ids))
+        if pack:
+            packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+            out, state = self.rnn(packed)
+            if self.pooling == "last":
+                h = state[0] if self.cell == "lstm" else state
+                # h: (layers * directions, batch, hidden); a packed run stops at each real end
+                summary = torch.cat([h[-2], h[-1]], dim=1) if self.bidirectional else h[-1]
             else:
-                out, _ = self.rnn(x)  # (batch, time, directions * hidden)
-                if self.pooling == "last":
-                    last = (lengths - 1).to(out.device)
-                    forward_last = out[torch.arange(out.shape[0], device=out.device), last]
-                    if self.bidirectional:
-                        hidden = out.shape[2] // 2
-                        # forward half at the last real step, backward half at step 0
-                        summary = torch.cat([forward_last[:, :hidden], out[:, 0, hidden:]], dim=1)
-                    else:
-                        summary = forward_last
+                out, _ = pad_packed_sequence(out, batch_first=True, padding_value=float("-inf"))
+                summary = out.max(dim=1).values
+        else:
+            out, _ = self.rnn(x)  # (batch, time, directions * hidden)
+            if self.pooling == "last":
+                last = (lengths - 1).to(out.device)
+                forward_last = out[torch.arange(out.shape[0], device=out.device), last]
+                if self.bidirectional:
+                    hidden = out.shape[2] // 2
+                    # forward half at the last real step, backward half at step 0
+                    summary = torch.cat([forward_last[:, :hidden], out[:, 0, hidden:]], dim=1)
                 else:
-                    mask = torch.arange(out.shape[1])[None, :] < lengths[:, None]
-                    out = out.masked_fill(~mask.to(out.device)[:, :, None], float("-inf"))
-                    summary = out.max(dim=1).values
-            return self.head(self.dropout(summary)).squeeze(1)
-
-    return SentimentRNN
-
-
-def __getattr__(name):
-    # SentimentRNN subclasses torch.nn.Module; build it on first use so importing this module stays light.
-    if name == "SentimentRNN":
-        cls = _torch_rnn_module()
-        globals()["SentimentRNN"] = cls
-        return cls
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+                    summary = forward_last
+            else:
+                mask = torch.arange(out.shape[1])[None, :] < lengths[:, None]
+                out = out.masked_fill(~mask.to(out.device)[:, :, None], float("-inf"))
+                summary = out.max(dim=1).values
+        return self.head(self.dropout(summary)).squeeze(1)
 
 
 def _as_batch(seqs, index, device):
-    import torch
-
     ids, lengths = pad_batch([seqs[i] for i in index])
     return torch.from_numpy(ids).to(device), torch.from_numpy(lengths)
 
@@ -364,7 +348,6 @@ def predict_proba(model, seqs: Sequence[np.ndarray], *, batch_size: int = 1024, 
 
     Reviews are batched by length (sorted), so large batches waste almost nothing on padding.
     """
-    import torch
 
     if len(seqs) == 0:
         raise ValueError("seqs is empty")
@@ -420,7 +403,6 @@ def train_sentiment(
     ``BCEWithLogitsLoss`` on raw logits. Logged: what :func:`companion.training.train_classifier` logs
     and, when ``val=(seqs, labels)`` is given, ``val_accuracy`` every ``eval_every`` steps and at the end.
     """
-    import torch
 
     from . import clipping, optim, schedules
     from .training import LambdaCallback, train_classifier

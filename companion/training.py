@@ -30,10 +30,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from tqdm import tqdm
 
-from ._checks import check_positive_int
+from ._checks import check_non_negative_int, check_positive_int
 from .history import History
 
 __all__ = [
@@ -45,13 +50,13 @@ __all__ = [
     "batches",
     "evaluate",
     "mlp",
+    "mnist_tensors",
     "train_classifier",
 ]
 
 
 def mlp(sizes=(784, 128, 10), activation: str = "relu"):
     """A multilayer perceptron ``Flatten -> Linear -> act -> ... -> Linear`` (logits out, no softmax)."""
-    import torch.nn as nn
 
     activations = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
     if activation not in activations:
@@ -68,13 +73,57 @@ def mlp(sizes=(784, 128, 10), activation: str = "relu"):
 
 def as_tensors(x, y, device="cpu"):
     """NumPy arrays to (float32, int64) torch tensors on ``device``."""
-    import torch
 
     x = torch.as_tensor(np.asarray(x), dtype=torch.float32, device=device)
     y = torch.as_tensor(np.asarray(y), dtype=torch.int64, device=device)
     if len(x) != len(y):
         raise ValueError(f"x and y have different lengths: {len(x)} vs {len(y)}")
     return x, y
+
+
+class MnistTensors(NamedTuple):
+    """MNIST splits as tensors; unpack as ``x_train, y_train, x_val, y_val, x_test, y_test``."""
+
+    x_train: object
+    y_train: object
+    x_val: object
+    y_val: object
+    x_test: object
+    y_test: object
+
+
+_MNIST_SHAPES = {"image": (28, 28), "channel": (1, 28, 28), "flat": (784,)}
+
+
+def mnist_tensors(train: int, *, val: int = 0, test: int | None = 10_000, shape: str = "image",
+                  device="cpu") -> MnistTensors:
+    """The course's MNIST subsets as float32 images in [0, 1] and int64 labels on ``device``.
+
+    ``x_train`` holds the first ``train`` training images; ``x_val`` the next ``val`` ones (a validation
+    split carved from the training file, never from the test set; ``None`` when ``val=0``); ``x_test``
+    the first ``test`` test images (all 10,000 by default; ``None`` when ``test=0``). ``shape`` is
+    ``"image"`` (n, 28, 28), ``"channel"`` (n, 1, 28, 28, for convolutions) or ``"flat"`` (n, 784).
+    """
+    from .data import load_mnist
+
+    train = check_positive_int("train", train)
+    val = check_non_negative_int("val", val)
+    test = check_non_negative_int("test", test)
+    if train + val > 60_000:
+        raise ValueError(f"Invalid train + val: {train} + {val} (MNIST has 60,000 training images)")
+    if test > 10_000:
+        raise ValueError(f"Invalid test: {test} (MNIST has 10,000 test images)")
+    if shape not in _MNIST_SHAPES:
+        raise ValueError(f"Unknown shape: {shape!r} (expected one of {', '.join(map(repr, _MNIST_SHAPES))})")
+
+    def tensors(images, labels):
+        return as_tensors(images.reshape((len(images),) + _MNIST_SHAPES[shape]), labels, device)
+
+    images, labels = load_mnist("train", limit=train + val)
+    x_train, y_train = tensors(images[:train], labels[:train])
+    x_val, y_val = tensors(images[train:], labels[train:]) if val else (None, None)
+    x_test, y_test = tensors(*load_mnist("test", limit=test)) if test else (None, None)
+    return MnistTensors(x_train, y_train, x_val, y_val, x_test, y_test)
 
 
 def batches(n: int, batch_size: int, *, seed: int = 0, epochs: int | None = None, drop_last: bool = False):
@@ -85,7 +134,6 @@ def batches(n: int, batch_size: int, *, seed: int = 0, epochs: int | None = None
     ``index`` is a CPU ``int64`` tensor; the last batch of an epoch is smaller unless ``drop_last``.
     ``epochs=None`` goes on for ever. Epochs count from 0.
     """
-    import torch
 
     n = check_positive_int("n", n)
     batch_size = check_positive_int("batch_size", batch_size)
@@ -110,8 +158,6 @@ def evaluate(model, x, y, metrics=("loss", "accuracy"), *, loss_fn=None, batch_s
     batch with ``reduction="sum"``; ``"accuracy"`` the share of correct arg-max predictions. The model's
     train/eval mode is restored afterwards.
     """
-    import torch
-    import torch.nn.functional as F
 
     unknown = [m for m in metrics if m not in ("loss", "accuracy")]
     if isinstance(metrics, str) or unknown:
@@ -205,8 +251,6 @@ def _call(callbacks, hook: str, state: TrainingState) -> bool:
 
 
 def _as_optimizer(optimizer, model):
-    import torch
-
     from .optim.base import GradientTransformation
 
     if isinstance(optimizer, GradientTransformation):
@@ -260,8 +304,6 @@ def train_classifier(
     stops after ``epochs``, after ``max_steps`` optimizer steps, when a callback returns ``True``, or at
     the first non-finite loss or gradient (``history.meta["diverged_at_step"]``).
     """
-    import torch
-    from tqdm import tqdm
 
     from .optim.base import NonFiniteGradientError
 

@@ -20,19 +20,20 @@ Tested in ``tests/test_vision.py``: shapes and argument checks with ``weights=No
 inputs; :func:`multiply_adds` against a hand count; :func:`extract_features` against calling the
 model directly.
 
-``import companion.vision`` imports NumPy only; Keras, TensorFlow and Pillow are imported inside the
-functions that need them.
+``import companion.vision`` imports Keras (its readers use it); :func:`load_image_folder` lives in
+:mod:`companion.data.images` and needs only Pillow.
 """
 
 from __future__ import annotations
 
 import numbers
 import time
-from pathlib import Path
 
+import keras
 import numpy as np
 
 from ._checks import check_choice, check_in_range, check_positive_int
+from .data.images import IMAGE_EXTENSIONS, _check_image_size, load_image_folder
 from .history import History
 
 __all__ = [
@@ -51,79 +52,6 @@ __all__ = [
 
 #: The three ways of reusing a pretrained network.
 REGIMES = ("scratch", "feature_extraction", "fine_tuning")
-#: File endings read by :func:`load_image_folder` (those of ``keras.utils.image_dataset_from_directory``).
-IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
-
-
-def _check_image_size(image_size) -> int:
-    if isinstance(image_size, bool) or not isinstance(image_size, numbers.Integral):
-        raise ValueError(f"image_size must be a positive integer, got {image_size!r}")
-    if image_size < 1:
-        raise ValueError(f"image_size must be a positive integer, got {image_size}")
-    return int(image_size)
-
-
-def _load_image(path: Path, image_size: int) -> np.ndarray:
-    """Decode one file to RGB, resize its shorter side to ``image_size``, center-crop a square."""
-    from PIL import Image
-
-    with Image.open(path) as image:
-        image = image.convert("RGB")  # grayscale, palette (GIF) and CMYK files become RGB
-        width, height = image.size
-        scale = image_size / min(width, height)
-        new_w, new_h = max(image_size, round(width * scale)), max(image_size, round(height * scale))
-        image = image.resize((new_w, new_h), Image.Resampling.BILINEAR, reducing_gap=3.0)
-        left, top = (new_w - image_size) // 2, (new_h - image_size) // 2
-        image = image.crop((left, top, left + image_size, top + image_size))
-        return np.asarray(image, dtype=np.uint8)
-
-
-def load_image_folder(root, image_size: int = 224, *, class_names=None, exclude=()):
-    """Read ``root/<class>/<image>`` into ``uint8`` arrays, one class per sub-folder.
-
-    Parameters
-    ----------
-    root:
-        Folder with one sub-folder per class.
-    image_size:
-        Side of the square output: each image's shorter side is resized to it, then center-cropped.
-    class_names:
-        Sub-folders to read, in label order; default: every sub-folder, sorted by name.
-    exclude:
-        File names to skip (e.g. a known placeholder image).
-
-    Returns
-    -------
-    images, labels, paths:
-        ``(n, image_size, image_size, 3)`` ``uint8``, ``(n,)`` ``int64`` labels, and the file paths.
-    """
-    image_size = _check_image_size(image_size)
-    root = Path(root)
-    if not root.is_dir():
-        raise ValueError(f"root must be an existing folder, got {str(root)!r}")
-    if class_names is None:
-        class_names = sorted(p.name for p in root.iterdir() if p.is_dir())
-    class_names = list(class_names)
-    if not class_names:
-        raise ValueError(f"root {str(root)!r} has no class sub-folders")
-    exclude = set(exclude)
-    paths, labels = [], []
-    for label, name in enumerate(class_names):
-        folder = root / name
-        if not folder.is_dir():
-            raise ValueError(f"class_names: {name!r} is not a sub-folder of {str(root)!r}")
-        files = sorted(
-            p for p in folder.iterdir()
-            if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and p.name not in exclude
-        )
-        paths += files
-        labels += [label] * len(files)
-    images = np.empty((len(paths), image_size, image_size, 3), dtype=np.uint8)
-    for i, path in enumerate(paths):
-        images[i] = _load_image(path, image_size)
-    return images, np.asarray(labels, dtype=np.int64), paths
-
-
 def _check_regime(regime) -> str:
     return check_choice("regime", regime, REGIMES)
 
@@ -136,7 +64,6 @@ def build_base(regime: str, image_size: int = 224, *, weights="imagenet"):
     frozen (``base.trainable = False``): fine-tuning unfreezes the top with :func:`unfreeze_top`
     once the new head has converged.
     """
-    import keras
 
     regime = _check_regime(regime)
     image_size = _check_image_size(image_size)
@@ -156,7 +83,6 @@ def build_head(num_features: int, num_classes: int, *, hidden_units: int = 0, dr
 
     Outputs logits (no softmax): train it with ``SparseCategoricalCrossentropy(from_logits=True)``.
     """
-    import keras
 
     num_features = check_positive_int("num_features", num_features)
     num_classes = check_positive_int("num_classes", num_classes)
@@ -180,7 +106,6 @@ def build_transfer_model(base, head, regime: str, *, augmentation=None):
     the BatchNorm layers frozen). From scratch the BatchNorm layers must learn their statistics, so
     the base follows the training flag.
     """
-    import keras
 
     regime = _check_regime(regime)
     shape = tuple(base.input_shape[1:])
@@ -202,7 +127,6 @@ def unfreeze_top(base, first_trainable: str):
     Returns the number of trainable weight tensors. Recompile the model afterwards (with a 10-100
     times smaller learning rate) for the change to take effect.
     """
-    import keras
 
     names = [layer.name for layer in base.layers]
     if first_trainable not in names:
@@ -245,7 +169,6 @@ def multiply_adds(model) -> int:
     (:math:`H_{out} W_{out} k_h k_w C`) and ``Dense`` (:math:`n_{in} n_{out}`); BatchNorm, activations
     and pooling are comparatively free and ignored. Nested models are counted recursively.
     """
-    import keras
 
     total = 0
     for layer in model.layers:
@@ -265,8 +188,8 @@ def multiply_adds(model) -> int:
     return int(total)
 
 
-def EpochHistory(name: str, history: History | None = None, *, step_offset: int = 0, validate=None):  # noqa: N802
-    """A Keras callback that records each epoch into a :class:`~companion.history.History`.
+class EpochHistory(keras.callbacks.Callback):
+    """A Keras callback that records each epoch into a :class:`~companion.history.History` (``.history_``).
 
     Logs ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy`` (whatever Keras reports) and the
     cumulative ``seconds``, at step = epoch number (plus ``step_offset``, to continue a curve).
@@ -274,26 +197,25 @@ def EpochHistory(name: str, history: History | None = None, *, step_offset: int 
     ``validate``, a function returning ``{name: value}``, adds measurements of its own (for example
     the head's accuracy on cached validation features); its time is not counted in ``seconds``.
     """
-    import keras
 
-    class _Callback(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.history_ = history if history is not None else History(name)
-            self.offset = step_offset
-            self.spent = self.history_.last("seconds") if "seconds" in self.history_ else 0.0
+    def __init__(self, name: str, history: History | None = None, *, step_offset: int = 0, validate=None):
+        super().__init__()
+        if validate is not None and not callable(validate):
+            raise TypeError(f"validate must be a callable returning {{name: value}}, got {type(validate).__name__}")
+        self.history_ = history if history is not None else History(name)
+        self.offset = step_offset
+        self.validate = validate
+        self.spent = self.history_.last("seconds") if "seconds" in self.history_ else 0.0
 
-        def on_epoch_begin(self, epoch, logs=None):
-            self._start = time.perf_counter()
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
 
-        def on_epoch_end(self, epoch, logs=None):
-            self.spent += time.perf_counter() - self._start
-            values = {k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"}
-            if validate is not None:
-                values.update(validate())
-            self.history_.log(self.offset + epoch + 1, seconds=self.spent, **values)
-
-    return _Callback()
+    def on_epoch_end(self, epoch, logs=None):
+        self.spent += time.perf_counter() - self._start
+        values = {k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"}
+        if self.validate is not None:
+            values.update(self.validate())
+        self.history_.log(self.offset + epoch + 1, seconds=self.spent, **values)
 
 
 def plot_misclassified(images, labels, predictions, class_names, *, probabilities=None, max_images: int = 8, title=None):

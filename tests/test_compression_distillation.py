@@ -167,7 +167,7 @@ def test_train_student_with_and_without_teacher():
     g = torch.Generator().manual_seed(0)
     x = torch.rand(96, 1, 28, 28, generator=g)
     y = torch.randint(0, 10, (96,), generator=g)
-    recipe = kd.DistillationRecipe(student_hidden=8, student_epochs=2, batch_size=32)
+    recipe = kd.DistillationConfig(student_hidden=8, student_epochs=2, batch_size=32)
     torch.manual_seed(0)
     teacher = kd.student_mlp(16)
     logits = kd.predict_logits(teacher, x, batch_size=40)

@@ -17,7 +17,7 @@ from torch.nn.utils import prune  # noqa: E402
 from companion.compression.pruning import (  # noqa: E402
     MagnitudePruner,
     PolynomialDecay,
-    PruningRecipe,
+    PruningConfig,
     build_mlp,
     channel_norms,
     compare_latency,
@@ -106,7 +106,7 @@ def test_polynomial_decay_by_hand():
 
 
 def test_recipe_schedule_ends_on_an_update_step():
-    recipe = PruningRecipe(frequency=20, ramp_fraction=0.6)
+    recipe = PruningConfig(frequency=20, ramp_fraction=0.6)
     schedule = recipe.schedule(705)
     assert schedule.end_step % 20 == 0 and schedule.end_step < 705
     assert schedule(schedule.end_step) == (True, pytest.approx(recipe.final_sparsity))
@@ -222,7 +222,7 @@ def test_shrink_with_explicit_indices_and_dropout():
 
 
 def test_prune_gradually_reaches_the_final_sparsity():
-    recipe = replace(PruningRecipe(), sizes=(784, 32, 10), batch_size=32, prune_epochs=2, frequency=5)
+    recipe = replace(PruningConfig(), sizes=(784, 32, 10), batch_size=32, prune_epochs=2, frequency=5)
     model = build_mlp(recipe)
     torch.manual_seed(0)
     x, y = torch.rand(320, 28, 28), torch.randint(0, 10, (320,))

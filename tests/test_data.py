@@ -351,3 +351,34 @@ def test_mnist_limit_returns_the_first_examples():
     assert images.shape == (10, 28, 28) and labels.tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
     full, _ = load_mnist("train", as_float=False, limit=100)
     np.testing.assert_allclose(images, full[:10] / 255.0, rtol=0, atol=1e-7)
+
+
+@needs_mnist
+def test_mnist_tensors_carves_validation_from_training_images_and_shapes_them():
+    torch = pytest.importorskip("torch")
+    from companion.training import mnist_tensors
+
+    x_train, y_train, x_val, y_val, x_test, y_test = mnist_tensors(100, val=20, test=30, shape="channel")
+    images, labels = load_mnist("train", limit=120)
+    test_images, test_labels = load_mnist("test", limit=30)
+    assert x_train.shape == (100, 1, 28, 28) and x_train.dtype == torch.float32 and y_train.dtype == torch.int64
+    np.testing.assert_array_equal(x_train[:, 0].numpy(), images[:100])
+    np.testing.assert_array_equal(x_val[:, 0].numpy(), images[100:])  # the next 20, not test images
+    np.testing.assert_array_equal(y_val.numpy(), labels[100:])
+    np.testing.assert_array_equal(x_test[:, 0].numpy(), test_images)
+    np.testing.assert_array_equal(y_test.numpy(), test_labels)
+    flat = mnist_tensors(5, test=0, shape="flat")
+    assert flat.x_train.shape == (5, 784) and flat.x_val is None and flat.x_test is None
+    assert mnist_tensors(5).x_test.shape == (10_000, 28, 28)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"train": 0}, "train"), ({"train": 59_990, "val": 20}, "train"), ({"train": 5, "test": 10_001}, "test"),
+    ({"train": 5, "val": -1}, "val"), ({"train": 5, "shape": "nchw"}, "shape"),
+])
+def test_mnist_tensors_rejects_bad_arguments(kwargs, match):
+    pytest.importorskip("torch")
+    from companion.training import mnist_tensors
+
+    with pytest.raises(ValueError, match=match):
+        mnist_tensors(**kwargs)

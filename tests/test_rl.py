@@ -198,6 +198,16 @@ def test_training_smoke_run_learns_and_repeats():
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
+def test_training_restores_the_thread_count_even_when_it_fails():
+    before = torch.get_num_threads()
+    target = 1 if before != 1 else 2
+    run = train_dqn(DQNConfig(seed=0, threads=target, **{**SMOKE, "total_steps": 600, "eval_every": 0}), progress=False)
+    assert torch.get_num_threads() == before and run.policy()(np.zeros(4, dtype=np.float32)) in (0, 1)
+    with pytest.raises(Exception):
+        train_dqn(DQNConfig(seed=0, threads=target, env_id="NoSuchEnv-v0"), progress=False)
+    assert torch.get_num_threads() == before
+
+
 def test_training_switches_run():
     for kwargs in ({"double_dqn": True, "tau": 0.5}, {"target_network": False}):
         run = train_dqn(DQNConfig(seed=0, **{**SMOKE, "total_steps": 1_000, "eval_every": 0}, **kwargs), progress=False)
@@ -214,3 +224,6 @@ def test_keras_agent_smoke_run():
     assert run.env_steps == 1_000 and np.all(np.isfinite(run.history.series("loss")[1]))
     assert run.history.series("eval_return")[1].shape == (1,)
     assert run.policy()(np.zeros(4, dtype=np.float32)) in (0, 1)
+    from companion.rl import DQNRun
+
+    assert type(run) is DQNRun  # one run type for both frameworks

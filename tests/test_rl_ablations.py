@@ -19,7 +19,7 @@ from companion.rl.ablations import (  # noqa: E402
     plot_ablation,
     run_ablation,
 )
-from companion.rl.benchmark import ABLATIONS as BENCH_ABLATIONS  # noqa: E402
+from companion.benchmarks.dqn import ABLATIONS as BENCH_ABLATIONS  # noqa: E402
 
 TINY = dict(total_steps=1_000, learning_starts=200, train_every=50, gradient_steps=5, hidden=(16,),
             buffer_size=500, eval_every=0, stop_when_solved=False)

@@ -100,9 +100,27 @@ def test_seed_everything_makes_numpy_and_torch_repeat():
 
 def test_optimizer_benchmark_measures_both_optimizers():
     pytest.importorskip("torch")
-    from companion.bench import bench_optim
+    from companion.benchmarks.optim import bench_optim
 
     result = bench_optim(parameters=20_000, repeats=3, warmup=1, device="cpu")
     assert result["parameters"] > 19_000
     assert result["reference_ms"] > 0 and result["torch_ms"] > 0
     assert result["ratio"] == pytest.approx(result["reference_ms"] / result["torch_ms"])
+
+
+def test_benchmark_entry_point_runs_by_name_and_exits_non_zero_on_a_missed_target(capsys):
+    pytest.importorskip("torch")
+    from companion import bench
+    from companion.benchmarks import BENCHMARKS
+
+    small = ["--parameters", "20000", "--repeats", "3", "--device", "cpu"]
+    assert bench.main(["optim", *small, "--target", "1000"]) == 0
+    assert "PASS" in capsys.readouterr().out
+    assert bench.main(["optim", *small, "--target", "1e-9"]) == 1  # no step takes zero time: the target fails
+    assert "FAIL" in capsys.readouterr().out
+    assert bench.main(["no-such-benchmark"]) == 2
+    assert bench.main(["--list"]) == 0
+    listing = capsys.readouterr().out
+    assert all(name in listing for name in BENCHMARKS)
+    with pytest.raises(ValueError, match="benchmark"):
+        bench.run("nope")

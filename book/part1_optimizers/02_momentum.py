@@ -517,13 +517,12 @@ assert torch_gap < 1e-12
 # $\eta = 0.5 = 0.05/(1-\mu)$, the "effective" learning rate of momentum.
 
 # %%
-from companion.data import load_mnist
 from companion.reproducibility import pick_device
-from companion.training import as_tensors, mlp, train_classifier
+from companion.training import mlp, mnist_tensors, train_classifier
 
 device = pick_device()
-x_train, y_train = as_tensors(*load_mnist("train", limit=10_000), device=device)
-x_val, y_val = as_tensors(*load_mnist("test", limit=5_000), device=device)
+# 10,000 training images, and the next 5,000 as a validation split (the test set stays untouched).
+x_train, y_train, x_val, y_val, _, _ = mnist_tensors(10_000, val=5_000, test=0, device=device)
 
 settings = {
     "SGD, lr 0.05": dict(lr=0.05),

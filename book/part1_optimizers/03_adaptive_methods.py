@@ -64,9 +64,9 @@ device = pick_device()
 # 10,000 training images, 5,000 more to choose learning rates on, and the full 10,000-image test set.
 images, labels = load_mnist("train", limit=15_000)
 test_images, test_labels = load_mnist("test")
-X_train, Y_train = as_tensors(images[:10_000], labels[:10_000], device)
-X_val, Y_val = as_tensors(images[10_000:], labels[10_000:], device)
-X_test, Y_test = as_tensors(test_images, test_labels, device)
+x_train, y_train = as_tensors(images[:10_000], labels[:10_000], device)
+x_val, y_val = as_tensors(images[10_000:], labels[10_000:], device)
+x_test, y_test = as_tensors(test_images, test_labels, device)
 
 # Pixels that are 0 in every training image: their first-layer weights never receive a gradient.
 live_pixels = torch.as_tensor(images[:10_000].reshape(10_000, -1).max(axis=0) > 0, device=device)
@@ -85,8 +85,8 @@ def batches(seed=0, batch_size=128):
     """An endless stream of random mini-batches of the training subset (reproducible)."""
     generator = torch.Generator().manual_seed(seed)
     while True:
-        index = torch.randint(len(X_train), (batch_size,), generator=generator).to(device)
-        yield X_train[index], Y_train[index]
+        index = torch.randint(len(x_train), (batch_size,), generator=generator).to(device)
+        yield x_train[index], y_train[index]
 
 
 seed_everything(0)
@@ -592,7 +592,7 @@ for method, (make, base) in BASE_LR.items():
         seed_everything(0)
         model = mlp().to(device)
         history = train_classifier(
-            model, make(learning_rate=lr), X_train, Y_train, x_val=X_val, y_val=Y_val,
+            model, make(learning_rate=lr), x_train, y_train, x_val=x_val, y_val=y_val,
             epochs=2, batch_size=128, progress=False, name=method,
         )
         sweep[method, lr] = (history, model)
@@ -621,7 +621,7 @@ plt.show()
 results = pd.DataFrame(
     [
         dict(method=m, learning_rate=lr, val_accuracy=h.last("val_accuracy"),
-             test_accuracy=accuracy(model, X_test, Y_test), seconds=h.last("seconds"),
+             test_accuracy=accuracy(model, x_test, y_test), seconds=h.last("seconds"),
              ms_per_step=1000 * np.median(np.diff(h.series("seconds")[1])))
         for m, (lr, h, model) in chosen.items()
     ]
@@ -729,7 +729,7 @@ adadelta_runs = {}
 for convention in ("torch", "keras"):
     seed_everything(0)
     adadelta_runs[f"AdaDelta, {convention} defaults ({fmt(optim.DEFAULTS['adadelta'][convention])})"] = train_classifier(
-        mlp().to(device), optim.adadelta(convention=convention), X_train, Y_train,
+        mlp().to(device), optim.adadelta(convention=convention), x_train, y_train,
         epochs=2, batch_size=128, progress=False,
     )
 
@@ -972,10 +972,10 @@ for eps in (1e-8, 1e-4, 1e-2, 1.0):
     lr = 1e-3 if eps < 1e-3 else ratio * eps
     seed_everything(0)
     eps_runs[f"Adam, eps={eps:g}, lr={lr:g}"] = train_classifier(
-        mlp().to(device), optim.adam(lr, eps=eps), X_train, Y_train, epochs=1, batch_size=128, progress=False)
+        mlp().to(device), optim.adam(lr, eps=eps), x_train, y_train, epochs=1, batch_size=128, progress=False)
 seed_everything(0)
 eps_runs[f"SGD, momentum 0.9, lr={ratio * (1 - 0.9):g}"] = train_classifier(
-    mlp().to(device), optim.sgd(ratio * (1 - 0.9), momentum=0.9), X_train, Y_train, epochs=1, batch_size=128,
+    mlp().to(device), optim.sgd(ratio * (1 - 0.9), momentum=0.9), x_train, y_train, epochs=1, batch_size=128,
     progress=False)
 for name, h in eps_runs.items():
     print(f"{name:32s} final loss (mean of last 10 batches) {np.mean(h.series('loss')[1][-10:]):.3f}")

@@ -56,7 +56,7 @@ from companion import optim, schedules
 from companion.data import load_mnist
 from companion.plotting import plot_histories, use_course_style
 from companion.reproducibility import pick_device, seed_everything
-from companion.training import accuracy, as_tensors, mlp, train_classifier
+from companion.training import accuracy, mlp, mnist_tensors, train_classifier
 
 use_course_style()
 seed_everything(0)
@@ -65,10 +65,7 @@ torch.set_num_threads(1)
 device = pick_device()
 
 # 20,000 training images and the full 10,000-image test set.
-images, labels = load_mnist("train", limit=20_000)
-test_images, test_labels = load_mnist("test")
-X_train, Y_train = as_tensors(images, labels, device)
-X_test, Y_test = as_tensors(test_images, test_labels, device)
+x_train, y_train, _, _, x_test, y_test = mnist_tensors(20_000, device=device)
 
 # %% [markdown]
 # ## A schedule is a function of the step
@@ -151,8 +148,9 @@ keras_model = keras.Sequential(
 )
 # The last layer outputs logits, so the loss must be told: from_logits=True.
 keras_model.compile(optimizer=keras.optimizers.SGD(0.1), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+images, labels = load_mnist("train", limit=2000)  # Keras takes the NumPy arrays
 keras_history = keras_model.fit(
-    images[:2000], labels[:2000], batch_size=100, epochs=20, verbose=0,
+    images, labels, batch_size=100, epochs=20, verbose=0,
     callbacks=[keras.callbacks.LearningRateScheduler(scheduler)],
 )
 keras_lr = np.array(keras_history.history["learning_rate"])
@@ -254,7 +252,7 @@ def sgd_momentum(learning_rate):
 
 
 finder_lrs, finder_losses, suggested_lr = schedules.lr_range_test(
-    mnist_mlp, sgd_momentum, X_train, Y_train, min_lr=1e-4, max_lr=10.0, num_steps=200, batch_size=128
+    mnist_mlp, sgd_momentum, x_train, y_train, min_lr=1e-4, max_lr=10.0, num_steps=200, batch_size=128
 )
 lr_at_minimum = finder_lrs[np.argmin(finder_losses)]
 
@@ -280,16 +278,16 @@ assert finder_losses[-1] > 2 * finder_losses.min()
 
 # %%
 BATCH, EPOCHS = 128, 3
-total_steps = EPOCHS * math.ceil(len(X_train) / BATCH)
+total_steps = EPOCHS * math.ceil(len(x_train) / BATCH)
 
 
 def run(learning_rate, name):
     model = mnist_mlp()
     history = train_classifier(
-        model, sgd_momentum(learning_rate), X_train, Y_train, epochs=EPOCHS, batch_size=BATCH, seed=0,
+        model, sgd_momentum(learning_rate), x_train, y_train, epochs=EPOCHS, batch_size=BATCH, seed=0,
         progress=False, name=name,
     )
-    history.meta["test_accuracy"] = accuracy(model, X_test, Y_test)
+    history.meta["test_accuracy"] = accuracy(model, x_test, y_test)
     return history
 
 
@@ -463,7 +461,7 @@ by_batch = {}
 fig, ax = plt.subplots()
 for batch_size in (16, 1024):
     lrs, losses, suggestion = schedules.lr_range_test(
-        mnist_mlp, sgd_momentum, X_train, Y_train, min_lr=1e-4, max_lr=10.0, num_steps=150, batch_size=batch_size
+        mnist_mlp, sgd_momentum, x_train, y_train, min_lr=1e-4, max_lr=10.0, num_steps=150, batch_size=batch_size
     )
     by_batch[batch_size] = suggestion
     ax.semilogx(lrs, losses, label=f"batch {batch_size}: suggestion {suggestion:.3f}")

@@ -52,10 +52,9 @@ import numpy as np
 import torch
 
 from companion import init, optim
-from companion.data import load_mnist
 from companion.plotting import plot_histories, use_course_style
 from companion.reproducibility import pick_device, seed_everything
-from companion.training import accuracy, as_tensors, mlp, train_classifier
+from companion.training import accuracy, mlp, mnist_tensors, train_classifier
 
 use_course_style()
 seed_everything(0)
@@ -63,10 +62,8 @@ seed_everything(0)
 torch.set_num_threads(1)
 device = pick_device()
 
-images, labels = load_mnist("train", limit=10_000)
-test_images, test_labels = load_mnist("test")
-X_train, Y_train = as_tensors(images, labels, device)
-X_test, Y_test = as_tensors(test_images, test_labels, device)
+# 10,000 training images and the full 10,000-image test set, as tensors on the device.
+x_train, y_train, _, _, x_test, y_test = mnist_tensors(10_000, device=device)
 
 # %% [markdown]
 # ## The variance argument
@@ -169,7 +166,7 @@ scales = {
     "He normal": (init.he_normal, {}),
     "N(0, 1): too large": (torch.nn.init.normal_, dict(std=1.0)),
 }
-x_batch, y_batch = X_train[:512], Y_train[:512]
+x_batch, y_batch = x_train[:512], y_train[:512]
 
 
 def statistics(activation, initializer, **kwargs):
@@ -324,9 +321,9 @@ def train_deep(kind):
         init.apply_initializer(model, init.glorot_uniform, rng=0)
     elif kind == "He normal":
         init.apply_initializer(model, init.he_normal, rng=0)
-    history = train_classifier(model, optim.sgd(0.01, momentum=0.9), X_train, Y_train, epochs=2, batch_size=128,
+    history = train_classifier(model, optim.sgd(0.01, momentum=0.9), x_train, y_train, epochs=2, batch_size=128,
                                seed=0, progress=False, name=kind)
-    history.meta["test_accuracy"] = accuracy(model, X_test, Y_test)
+    history.meta["test_accuracy"] = accuracy(model, x_test, y_test)
     return history
 
 
@@ -450,9 +447,9 @@ for label, (fn, kwargs) in {
 }.items():
     torch.manual_seed(0)
     model = init.apply_initializer(mlp(train_sizes, "tanh").to(device), fn, rng=0, **kwargs)
-    tanh_runs[label] = train_classifier(model, optim.sgd(0.01, momentum=0.9), X_train, Y_train, epochs=1,
+    tanh_runs[label] = train_classifier(model, optim.sgd(0.01, momentum=0.9), x_train, y_train, epochs=1,
                                         batch_size=128, seed=0, progress=False, name=label)
-    tanh_runs[label].meta["test_accuracy"] = accuracy(model, X_test, Y_test)
+    tanh_runs[label].meta["test_accuracy"] = accuracy(model, x_test, y_test)
     print(f"{label:>18}: test accuracy {tanh_runs[label].meta['test_accuracy']:.3f}")
 plot_histories(tanh_runs, "loss", smooth=10, ylabel="training loss (running mean of 10 batches)",
                title="tanh: Glorot trains, a saturating N(0, 1) does not")

@@ -59,7 +59,7 @@ from companion.regularization import (
     l2_penalty,
 )
 from companion.reproducibility import pick_device, seed_everything
-from companion.training import accuracy, as_tensors
+from companion.training import accuracy, mnist_tensors
 
 use_course_style()
 seed_everything(0)
@@ -70,13 +70,9 @@ device = pick_device()
 
 # 1,000 training images (a small data set: easy to over-fit), 2,000 validation images to watch
 # over-fitting and choose remedies, and the full 10,000-image test set for the final table only.
-images, labels = load_mnist("train", limit=3_000)
-test_images, test_labels = load_mnist("test")
-X_train, Y_train = as_tensors(images[:1_000, None], labels[:1_000], device)
-X_val, Y_val = as_tensors(images[1_000:, None], labels[1_000:], device)
-X_test, Y_test = as_tensors(test_images[:, None], test_labels, device)
+x_train, y_train, x_val, y_val, x_test, y_test = mnist_tensors(1_000, val=2_000, shape="channel", device=device)
 EPOCHS = 30
-print(f"device: {device}; train {len(X_train)}, validation {len(X_val)}, test {len(X_test)} images")
+print(f"device: {device}; train {len(x_train)}, validation {len(x_val)}, test {len(x_test)} images")
 
 # %% [markdown]
 # ## A model that over-fits
@@ -104,7 +100,7 @@ def wide_mlp(dropout=0.0, batch_norm=False, width=512):
 def train(name, model, optimizer=None, **kwargs):
     """Train with Adam(1e-3) unless told otherwise; return the History (the model is kept in `models`)."""
     optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=1e-3)
-    history = fit_with_validation(model, optimizer, X_train, Y_train, X_val, Y_val, epochs=EPOCHS,
+    history = fit_with_validation(model, optimizer, x_train, y_train, x_val, y_val, epochs=EPOCHS,
                                   batch_size=64, name=name, **kwargs)
     models[name] = model
     return history
@@ -245,6 +241,7 @@ keras_model = keras.Sequential([
 ])
 keras_model.compile(optimizer=keras.optimizers.Adam(1e-3),
                     loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+images, labels = load_mnist("train", limit=3_000)  # the same split as NumPy arrays, for Keras
 keras_history = keras_model.fit(images[:1_000], labels[:1_000], validation_data=(images[1_000:], labels[1_000:]),
                                 epochs=10, batch_size=64, verbose=0)
 print(f"Keras MLP with Dropout(0.5), 10 epochs: validation accuracy {keras_history.history['val_accuracy'][-1]:.3f}")
@@ -303,19 +300,19 @@ plot_curves({k: histories[k] for k in ("baseline", "batch norm")},
 # set is sorted by label) are normalised with their own statistics.
 bn_model = models["batch norm"]
 saved_state = {k: v.clone() for k, v in bn_model.state_dict().items()}  # to undo the damage afterwards
-order = torch.argsort(Y_val)
-eval_mode_accuracy = accuracy(bn_model, X_val, Y_val)
+order = torch.argsort(y_val)
+eval_mode_accuracy = accuracy(bn_model, x_val, y_val)
 running_mean_before = bn_model[2].running_mean.clone()
 bn_model.train()  # the bug
 correct = 0
 with torch.no_grad():
     for i in range(0, len(order), 16):
         batch = order[i : i + 16]
-        correct += (bn_model(X_val[batch]).argmax(1) == Y_val[batch]).sum().item()
+        correct += (bn_model(x_val[batch]).argmax(1) == y_val[batch]).sum().item()
 train_mode_accuracy = correct / len(order)
 drift = (bn_model[2].running_mean - running_mean_before).abs().max().item()
 bn_model.eval()
-damaged_accuracy = accuracy(bn_model, X_val, Y_val)
+damaged_accuracy = accuracy(bn_model, x_val, y_val)
 print(f"batch-norm model, sorted validation set in batches of 16: eval mode {eval_mode_accuracy:.3f}, "
       f"train mode {train_mode_accuracy:.3f}")
 print(f"...and the train-mode passes also overwrote the running mean (largest change {drift:.2f}): "
@@ -348,7 +345,7 @@ seed_everything(0)
 stopper = EarlyStopping(patience=5)
 histories["early stopping"] = train("early stopping", wide_mlp(), early_stopping=stopper)
 es_epochs, es_val_loss = histories["early stopping"].series("val_loss")
-restored_val_loss = F.cross_entropy(models["early stopping"].eval()(X_val), Y_val).item()
+restored_val_loss = F.cross_entropy(models["early stopping"].eval()(x_val), y_val).item()
 
 fig, ax = plt.subplots()
 ax.plot(base_epochs, base_val_loss, color="C0", label="baseline (30 epochs)")
@@ -394,15 +391,15 @@ rows = []
 for name, h in histories.items():
     model = models[name].eval()
     with torch.no_grad():
-        val_loss = F.cross_entropy(model(X_val), Y_val).item()
+        val_loss = F.cross_entropy(model(x_val), y_val).item()
     rows.append({
         "method": name,
         "epochs": len(h.series("val_accuracy")[1]),
-        "train accuracy": accuracy(model, X_train, Y_train),
+        "train accuracy": accuracy(model, x_train, y_train),
         "best val. accuracy (any epoch)": h.series("val_accuracy")[1].max(),
-        "final val. accuracy": accuracy(model, X_val, Y_val),
+        "final val. accuracy": accuracy(model, x_val, y_val),
         "final val. loss": val_loss,
-        "test accuracy": accuracy(model, X_test, Y_test),
+        "test accuracy": accuracy(model, x_test, y_test),
     })
 table = pd.DataFrame(rows).set_index("method")
 print(table.round(3).to_string())

@@ -48,7 +48,7 @@ from companion.debugging import ActivationMonitor, gradient_check, register_heal
 from companion.history import History
 from companion.plotting import plot_histories, use_course_style
 from companion.reproducibility import pick_device, seed_everything
-from companion.training import as_tensors, mlp
+from companion.training import mlp, mnist_tensors
 
 use_course_style()
 seed_everything(0)
@@ -58,9 +58,7 @@ device = pick_device()
 torch.set_num_threads(1)
 print("device:", device)
 
-images, labels = load_mnist("train", limit=6000)
-x_train, y_train = as_tensors(images[:5000].reshape(5000, -1), labels[:5000], device)
-x_val, y_val = as_tensors(images[5000:].reshape(1000, -1), labels[5000:], device)
+x_train, y_train, x_val, y_val, _, _ = mnist_tensors(5000, val=1000, test=0, shape="flat", device=device)
 print("training images:", tuple(x_train.shape), " validation images:", tuple(x_val.shape))
 
 # %% [markdown]
@@ -365,6 +363,7 @@ keras.utils.set_random_seed(0)
 keras_model = keras.Sequential([keras.Input(shape=(784,)), keras.layers.Dense(128, activation="relu"), keras.layers.Dense(10)])
 keras_model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1),
                     loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+images, labels = load_mnist("train", limit=6000)  # the same split as NumPy arrays, for Keras
 keras_model.fit(images[:5000].reshape(5000, -1), labels[:5000], validation_data=(images[5000:].reshape(1000, -1), labels[5000:]),
                 batch_size=64, epochs=3, verbose=0, callbacks=[keras.callbacks.TensorBoard(os.path.join(log_dir, "keras"))])
 

@@ -31,7 +31,7 @@
 #   falls when whole neurons are removed and the model becomes a smaller dense one.
 #
 # The reference code is `companion.compression.pruning` (masks, schedule, `MagnitudePruner`,
-# `remove_neurons`, and the chapter's training recipe, which `benchmarks/pruning.py` re-runs) and
+# `remove_neurons`, and the chapter's training recipe, which `python -m companion.bench pruning` re-runs) and
 # `companion.compression.measure` (sizes and latency).
 
 # %%
@@ -63,7 +63,7 @@ from torch.nn.utils import prune
 from companion.compression.measure import count_parameters, model_size
 from companion.compression.pruning import (
     MagnitudePruner,
-    PruningRecipe,
+    PruningConfig,
     build_mlp,
     compare_latency,
     global_magnitude_masks,
@@ -77,7 +77,7 @@ from companion.compression.pruning import (
 from companion.data import load_mnist
 from companion.plotting import use_course_style
 from companion.reproducibility import pick_device, seed_everything
-from companion.training import accuracy, as_tensors
+from companion.training import accuracy, mnist_tensors
 
 use_course_style()
 seed_everything(0)
@@ -86,12 +86,9 @@ seed_everything(0)
 torch.set_num_threads(1)
 device = pick_device()
 
-recipe = PruningRecipe()
-images, labels = load_mnist("train", limit=recipe.train_images)
-test_images, test_labels = load_mnist("test")
-X_train, Y_train = as_tensors(images, labels, device)
-X_test, Y_test = as_tensors(test_images, test_labels, device)  # the full 10,000-image test set
-print(f"device: {device}; train {len(X_train)}, test {len(X_test)} images")
+recipe = PruningConfig()
+x_train, y_train, _, _, x_test, y_test = mnist_tensors(recipe.train_images, device=device)  # full test set
+print(f"device: {device}; train {len(x_train)}, test {len(x_test)} images")
 print(recipe)
 
 # %% [markdown]
@@ -104,8 +101,8 @@ print(recipe)
 
 # %%
 dense = build_mlp(recipe, device)
-train_dense(dense, X_train, Y_train, recipe, name="dense")
-dense_accuracy = accuracy(dense, X_test, Y_test)
+train_dense(dense, x_train, y_train, recipe, name="dense")
+dense_accuracy = accuracy(dense, x_test, y_test)
 print(f"dense: {count_parameters(dense):,} parameters, test accuracy {dense_accuracy:.4f}")
 
 # %% [markdown]
@@ -142,13 +139,13 @@ def linear_weights(model):
 
 
 sweep = [0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98]
-one_shot = {scope: [accuracy(pruned_copy(dense, s, scope), X_test, Y_test) for s in sweep]
+one_shot = {scope: [accuracy(pruned_copy(dense, s, scope), x_test, y_test) for s in sweep]
             for scope in ("layer", "global")}
 amounts = [0.0, 0.25, 0.5, 0.7, 0.8, 0.9, 0.95]
 structured_points = []
 for amount in amounts:
     smaller = remove_neurons(dense, amount)
-    structured_points.append((1 - linear_weights(smaller) / linear_weights(dense), accuracy(smaller, X_test, Y_test)))
+    structured_points.append((1 - linear_weights(smaller) / linear_weights(dense), accuracy(smaller, x_test, y_test)))
 print(pd.DataFrame({"sparsity": sweep, "per layer": one_shot["layer"], "global": one_shot["global"]})
       .round(4).to_string(index=False))
 print("structured:", [(round(f, 3), round(a, 4)) for f, a in structured_points])
@@ -177,12 +174,12 @@ for final in (0.9, 0.98):
     for method, initial in (("gradual", recipe.initial_sparsity), ("one-shot + fine-tune", final)):
         model = copy.deepcopy(dense)
         schedule = replace(recipe, final_sparsity=final, initial_sparsity=initial)
-        _, histories[method, final] = prune_gradually(model, X_train, Y_train, schedule, name=f"{method} {final:.0%}")
+        _, histories[method, final] = prune_gradually(model, x_train, y_train, schedule, name=f"{method} {final:.0%}")
         fine_tuned[method, final] = model
         print(f"{method:>21} to {final:.0%}: sparsity {sparsity_of(model):.4f}, "
-              f"test accuracy {accuracy(model, X_test, Y_test):.4f}", flush=True)
+              f"test accuracy {accuracy(model, x_test, y_test):.4f}", flush=True)
 pruned = fine_tuned["gradual", 0.9]
-pruned_accuracy = accuracy(pruned, X_test, Y_test)
+pruned_accuracy = accuracy(pruned, x_test, y_test)
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
@@ -207,7 +204,7 @@ axes[1].plot(sweep, one_shot["global"], "s-", label="one-shot, global, no fine-t
 axes[1].plot(*zip(*structured_points), "^-", label="structured (neurons), no fine-tuning")
 for (method, final), model in fine_tuned.items():
     gradual = method == "gradual"
-    axes[1].plot(final, accuracy(model, X_test, Y_test), "*" if gradual else "D", ms=13 if gradual else 8,
+    axes[1].plot(final, accuracy(model, x_test, y_test), "*" if gradual else "D", ms=13 if gradual else 8,
                  color="C4" if gradual else "C5", zorder=5 if gradual else 4,
                  label=f"{method} (3 epochs)" if final == 0.9 else None)
 axes[1].axhline(dense_accuracy, color="gray", ls=":", label="dense model")
@@ -218,7 +215,7 @@ plt.tight_layout()
 plt.show()
 
 # %% tags=["remove-input"]
-acc = {key: accuracy(model, X_test, Y_test) for key, model in fine_tuned.items()}
+acc = {key: accuracy(model, x_test, y_test) for key, model in fine_tuned.items()}
 # one-shot without fine-tuning: harmless at 50%, costly at 90% (per layer)
 assert one_shot["layer"][sweep.index(0.5)] > dense_accuracy - 0.005
 assert one_shot["layer"][sweep.index(0.9)] < dense_accuracy - 0.05
@@ -356,17 +353,17 @@ assert global_sparsity["1"] > 0.9 > global_sparsity["5"]
 # %%
 seed_everything(0)
 structured = remove_neurons(dense, recipe.structured_amount)
-structured_one_shot = accuracy(structured, X_test, Y_test)
-train_dense(structured, X_train, Y_train, recipe, epochs=recipe.structured_epochs, name="structured fine-tune")
-structured_accuracy = accuracy(structured, X_test, Y_test)
+structured_one_shot = accuracy(structured, x_test, y_test)
+train_dense(structured, x_train, y_train, recipe, epochs=recipe.structured_epochs, name="structured fine-tune")
+structured_accuracy = accuracy(structured, x_test, y_test)
 print(f"structured: {[m.out_features for m in structured if isinstance(m, nn.Linear)]}, "
       f"{count_parameters(structured):,} parameters; test accuracy {structured_one_shot:.4f} right after "
       f"removal, {structured_accuracy:.4f} after fine-tuning")
 
 models = {"dense": dense, "unstructured 90%": pruned, "structured 50% neurons": structured}
-latency = compare_latency(models, X_test[:256])
+latency = compare_latency(models, x_test[:256])
 table = pd.DataFrame({
-    "test accuracy": [accuracy(m, X_test, Y_test) for m in models.values()],
+    "test accuracy": [accuracy(m, x_test, y_test) for m in models.values()],
     "parameters": [count_parameters(m) for m in models.values()],
     "file (MB)": [model_size(m).bytes / 1e6 for m in models.values()],
     "gzipped (MB)": [model_size(m).gzipped_bytes / 1e6 for m in models.values()],
@@ -428,7 +425,7 @@ assert model_size(structured).bytes < 0.5 * dense_size.bytes
 # `prune_low_magnitude` wraps every layer in a wrapper that holds a mask next to its kernel; the
 # `UpdatePruningStep` callback advances the step counter the schedule reads (without it, `fit` stops with an
 # error); `strip_pruning` removes the wrappers so that the saved model holds plain layers with zeros in
-# their kernels. `companion.compression.pruning_keras.prune_with_tfmot` is exactly this, with the
+# their kernels. `companion.compression.keras_pruning.prune_with_tfmot` is exactly this, with the
 # hyperparameters of our recipe (same model, data, epochs, schedule).
 #
 # **Why `TF_USE_LEGACY_KERAS=1`.** tfmot wraps tf.keras **2** layers. Since TensorFlow 2.16 the default
@@ -452,7 +449,7 @@ import keras  # noqa: E402  (Keras 3: the package named keras)
 import tensorflow as tf  # noqa: E402
 import tensorflow_model_optimization as tfmot  # noqa: E402
 
-from companion.compression.pruning_keras import (  # noqa: E402
+from companion.compression.keras_pruning import (  # noqa: E402
     build_keras_mlp,
     keras_model_gzipped_size,
     prune_with_tfmot,
@@ -467,6 +464,9 @@ except ValueError as error:
     print("Keras 3 model:", keras3_error)
 
 # %%
+# The same images as NumPy arrays, the form Keras takes.
+images, labels = load_mnist("train", limit=recipe.train_images)
+test_images, test_labels = load_mnist("test")
 keras_dense = build_keras_mlp(recipe)
 keras_dense.fit(images, labels, batch_size=recipe.batch_size, epochs=recipe.dense_epochs, verbose=0)
 
@@ -596,7 +596,7 @@ for s in (0.8, 0.9, 0.95):
         model = pruned_copy(dense, s, scope)
         per_layer = sparsity_of(model, per_layer=True)
         rows.append({"target": s, "scope": scope, **{f"layer {k}": v for k, v in per_layer.items()},
-                     "test accuracy": accuracy(model, X_test, Y_test)})
+                     "test accuracy": accuracy(model, x_test, y_test)})
 investigate = pd.DataFrame(rows)
 print(investigate.round(4).to_string(index=False))
 magnitude = {name: float(m.weight.detach().abs().mean()) for name, m in dense.named_modules() if isinstance(m, nn.Linear)}

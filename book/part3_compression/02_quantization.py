@@ -51,10 +51,9 @@ import torch
 from companion.compression import quantization as Q
 from companion.compression.measure import measure_latency, model_size
 from companion.compression.nf4 import NF4_LEVELS, dequantize_nf4, quantize_nf4
-from companion.data import load_mnist
 from companion.plotting import use_course_style
 from companion.reproducibility import pick_device, seed_everything
-from companion.training import accuracy, as_tensors
+from companion.training import accuracy, mnist_tensors
 
 # torch.ao.quantization and torch.quantize_per_tensor print deprecation notices on every call in
 # torch 2.13 (the tools are moving to the separate `torchao` package); they still work, so we silence them.
@@ -151,15 +150,13 @@ plt.show()
 #
 # We train one network and compress it in every way the chapter describes. To make the 4x of int8
 # visible, the weights must dominate the file: a 784–512–512–10 MLP has 669,706 parameters, of which
-# all but 1,034 are in weight matrices. The recipe (model, Adam, two epochs, batch 128) lives in
+# all but 1,034 are in weight matrices. The recipe (model, the Adam of Part I, two epochs, batch 128) lives in
 # `companion.compression.quantization`, shared with the benchmark script. The model carries a
 # `QuantStub` and a `DeQuantStub`, identities in float, which static quantization needs later.
 
 # %%
-x_train, y_train = load_mnist("train")
-x_test, y_test = load_mnist("test")
-x_train, y_train = as_tensors(x_train, y_train, device=device)
-x_test, y_test = as_tensors(x_test, y_test)  # evaluation and timing are on the CPU
+x_train, y_train, _, _, x_test, y_test = mnist_tensors(60_000, device=device)
+x_test, y_test = x_test.cpu(), y_test.cpu()  # evaluation and timing are on the CPU
 config = Q.TrainConfig()
 print(config)
 trained, history = Q.train_float(x_train, y_train, seed=0, config=config)
@@ -389,7 +386,7 @@ assert results["float32"]["accuracy (%)"] - results["int8 QAT"]["accuracy (%)"] 
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow's first import: hide its C++ info lines
-from companion.compression.quantization_keras import TFLiteClassifier, keras_copy, to_tflite  # imports TensorFlow
+from companion.compression.keras_quantization import TFLiteClassifier, keras_copy, to_tflite  # imports TensorFlow
 
 keras_model = keras_copy(float_model)
 x_test_flat = x_test.reshape(len(x_test), -1).numpy()

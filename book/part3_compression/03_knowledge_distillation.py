@@ -35,7 +35,7 @@
 # - does the same with Keras 3, the way the Keras "Knowledge Distillation" example does it.
 #
 # The reference code is `companion.compression.distillation` (`soft_targets`, `distillation_loss`, the
-# models and the training helpers, with the hyperparameters in `DistillationRecipe`).
+# models and the training helpers, with the hyperparameters in `DistillationConfig`).
 
 # %%
 # Setup: on Colab (or anywhere companion is missing) install the course package.
@@ -66,14 +66,14 @@ seed_everything(0)
 torch.set_num_threads(1)
 device = pick_device()
 
-recipe = kd.DistillationRecipe()  # the hyperparameters, shared with benchmarks/distillation.py
+recipe = kd.DistillationConfig()  # the hyperparameters, shared with `python -m companion.bench distillation`
 SEED = 1  # the benchmark runs seeds 0, 1 and 2 (this one is seed 1)
 images, labels = load_mnist("train", limit=recipe.n_train)
 test_images, test_labels = load_mnist("test")
-X_train, Y_train = as_tensors(images[:, None], labels, device)
-X_test, Y_test = as_tensors(test_images[:, None], test_labels, device)
+x_train, y_train = as_tensors(images[:, None], labels, device)
+x_test, y_test = as_tensors(test_images[:, None], test_labels, device)
 print(recipe)
-print(f"device: {device}; train {len(X_train)} images, test {len(X_test)} images (the full test set)")
+print(f"device: {device}; train {len(x_train)} images, test {len(x_test)} images (the full test set)")
 
 # %% [markdown]
 # ## The teacher and the student
@@ -90,8 +90,8 @@ n_teacher = count_parameters(kd.teacher_cnn())
 n_student = count_parameters(kd.student_mlp(recipe.student_hidden))
 torch.manual_seed(SEED)
 teacher = kd.teacher_cnn().to(device)
-teacher_history = kd.train_teacher(teacher, X_train, Y_train, recipe, seed=SEED, x_val=X_test, y_val=Y_test)
-acc_teacher = accuracy(teacher, X_test, Y_test)
+teacher_history = kd.train_teacher(teacher, x_train, y_train, recipe, seed=SEED, x_val=x_test, y_val=y_test)
+acc_teacher = accuracy(teacher, x_test, y_test)
 print(f"teacher: {n_teacher:,} parameters, test accuracy {acc_teacher:.4f}")
 print(f"student: {n_student:,} parameters ({n_teacher / n_student:.1f}x fewer)")
 
@@ -122,15 +122,15 @@ assert acc_teacher > 0.975, acc_teacher
 # not change while the student learns, so there is no reason to run it again at every step.
 
 # %%
-teacher_logits = kd.predict_logits(teacher, X_train)  # (10,000, 10), computed once
-test_logits = kd.predict_logits(teacher, X_test[:500])
+teacher_logits = kd.predict_logits(teacher, x_train)  # (10,000, 10), computed once
+test_logits = kd.predict_logits(teacher, x_test[:500])
 temperatures = [1.0, 4.0, 10.0]
 # A test digit the teacher gets right and is sure of at T = 1, with the most visible runner-up at T = 4.
 p1, p4 = kd.soft_targets(test_logits, 1.0), kd.soft_targets(test_logits, 4.0)
-confident = (p1.argmax(1) == Y_test[:500]) & (p1.max(1).values > 0.99)
+confident = (p1.argmax(1) == y_test[:500]) & (p1.max(1).values > 0.99)
 runner_up = torch.where(confident, p4.topk(2, dim=1).values[:, 1], 0.0)
 index = int(runner_up.argmax())
-digit, second = int(Y_test[index]), int(p4[index].topk(2).indices[1])
+digit, second = int(y_test[index]), int(p4[index].topk(2).indices[1])
 probs = {t: kd.soft_targets(test_logits[index], t).cpu().numpy() for t in temperatures}
 
 fig, (ax_img, ax) = plt.subplots(1, 2, figsize=(10, 3.8), gridspec_kw={"width_ratios": [1, 3]})
@@ -197,8 +197,8 @@ assert probs[4.0][second] > 0.05 and probs[4.0].argmax() == probs[1.0].argmax() 
 torch.manual_seed(0)
 fresh_student = kd.student_mlp(recipe.student_hidden).to(device)
 with torch.no_grad():
-    z_student = fresh_student(X_train[:256])
-z_teacher, y_batch = teacher_logits[:256], Y_train[:256]
+    z_student = fresh_student(x_train[:256])
+z_teacher, y_batch = teacher_logits[:256], y_train[:256]
 # companion's loss is the direct formula (checked against F.kl_div in the tests; once more here).
 direct = 0.1 * F.cross_entropy(z_student, y_batch) + 0.9 * 16 * F.kl_div(
     F.log_softmax(z_student / 4, dim=1), F.softmax(z_teacher / 4, dim=1), reduction="batchmean")
@@ -252,10 +252,10 @@ students, histories = {}, {}
 for mode, logits in (("scratch", None), ("distilled", teacher_logits)):
     torch.manual_seed(SEED)  # the same initial weights for both
     students[mode] = kd.student_mlp(recipe.student_hidden).to(device)
-    histories[mode] = kd.train_student(students[mode], X_train, Y_train, recipe, teacher_logits=logits, seed=SEED,
-                                       x_val=X_test, y_val=Y_test, name=f"student, {mode}")
-acc_scratch = accuracy(students["scratch"], X_test, Y_test)
-acc_distilled = accuracy(students["distilled"], X_test, Y_test)
+    histories[mode] = kd.train_student(students[mode], x_train, y_train, recipe, teacher_logits=logits, seed=SEED,
+                                       x_val=x_test, y_val=y_test, name=f"student, {mode}")
+acc_scratch = accuracy(students["scratch"], x_test, y_test)
+acc_distilled = accuracy(students["distilled"], x_test, y_test)
 recovered = (acc_distilled - acc_scratch) / (acc_teacher - acc_scratch)
 
 fig, ax = plt.subplots()
@@ -291,7 +291,7 @@ assert distilled_curve[-1] - distilled_curve[19] > scratch_curve[-1] - scratch_c
 # gains more after epoch 20, because the teacher's soft targets are much harder to fit exactly; over the
 # last 20 epochs it is ahead at every epoch, and it ends more than 1 point above the student trained alone, having recovered at
 # least half of the gap to a teacher ten times its size (the recovered fraction is in the title;
-# `python benchmarks/distillation.py` repeats the experiment with three seeds and prints each). It
+# `python -m companion.bench distillation` repeats the experiment with three seeds and prints each). It
 # does not reach the teacher: an MLP does not have the convolutions' built-in knowledge of images, and
 # it sees the teacher only on these 10,000 images.
 #
@@ -509,7 +509,7 @@ from scipy.stats import spearmanr
 soft = kd.soft_targets(teacher_logits, 4.0).cpu().numpy()
 similarity = np.stack([soft[labels == c].mean(axis=0) for c in range(10)])
 with torch.no_grad():
-    predicted = students["scratch"](X_test).argmax(1).cpu().numpy()
+    predicted = students["scratch"](x_test).argmax(1).cpu().numpy()
 confusion = np.zeros((10, 10))
 np.add.at(confusion, (test_labels, predicted), 1)
 off = ~np.eye(10, dtype=bool)

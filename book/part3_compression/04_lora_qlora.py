@@ -146,7 +146,7 @@ assert count_parameters(adapted, trainable_only=True) == 4 * (1024 + 1024)
 # only the peak learning rate differs, each the best of a small
 # sweep (adapters and a fresh head like a larger one). The recipe lives in
 # `companion.compression.lora` (`TransferConfig`, `pretrain`, `finetune`), so the benchmark script
-# `benchmarks/lora.py` runs exactly this, over three seeds.
+# `python -m companion.bench lora` runs exactly this, over three seeds.
 
 # %%
 config = lora.TransferConfig()

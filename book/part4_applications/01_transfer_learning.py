@@ -87,7 +87,7 @@ print("Keras", keras.__version__, "backend", keras.backend.backend(), "| torch d
 # smaller input is tempting on a CPU (176 pixels cost $(176/224)^2 \approx 0.62$ of the
 # computation), and because the network is fully convolutional up to its global pooling the same
 # weights run at any size (Keras warns that it falls back to the 224 weights). But the features
-# degrade: the course's benchmark (`benchmarks/transfer_learning.py`) measures a linear classifier
+# degrade: the course's benchmark (`python -m companion.bench transfer_learning`) measures a linear classifier
 # on 224-, 176- and 144-pixel features, and the accuracy drops with the size, fast below 176 pixels,
 # where ants and bees become too small for filters tuned at 224. On 153 validation images the
 # margin above 93 % is only a few photos, so we keep the native size.

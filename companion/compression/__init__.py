@@ -8,9 +8,9 @@ One module per chapter, plus two shared by all of them:
 - :mod:`companion.compression.pruning`, :mod:`~companion.compression.quantization`,
   :mod:`~companion.compression.distillation`, :mod:`~companion.compression.lora`: the reference
   implementations of each chapter, with the recipe (model, data, hyperparameters) that the chapter
-  and its script in ``benchmarks/`` share.
-- :mod:`companion.compression.pruning_keras` (the TensorFlow Model Optimization pruning recipe, on
-  tf.keras 2 with ``TF_USE_LEGACY_KERAS=1``) and :mod:`companion.compression.quantization_keras`
+  and its benchmark in :mod:`companion.benchmarks` share.
+- :mod:`companion.compression.keras_pruning` (the TensorFlow Model Optimization pruning recipe, on
+  tf.keras 2 with ``TF_USE_LEGACY_KERAS=1``) and :mod:`companion.compression.keras_quantization`
   (the same MLP in Keras 3, converted to TensorFlow Lite float32 and int8): the Keras way.
 
 Importing this package imports nothing heavy; PyTorch is imported by the modules that need it.

@@ -23,7 +23,7 @@ Compressing a model into a smaller one by training it on the big model's outputs
 Buciluǎ, Caruana and Niculescu-Mizil (2006), "Model Compression".
 
 The chapter's recipe (a CNN teacher, a one-hidden-layer MLP student, a 10,000-image subset of MNIST)
-lives in :class:`DistillationRecipe`, so that the notebook and ``benchmarks/distillation.py`` run the
+lives in :class:`DistillationConfig`, so that the notebook and ``python -m companion.bench distillation`` run the
 same thing. Checked in ``tests/test_compression_distillation.py``: the loss against a direct
 computation with ``torch.nn.functional.kl_div``/``cross_entropy`` and against Keras 3's
 ``KLDivergence``, the :math:`T^2` gradient scaling, the limits :math:`\alpha \in \{0, 1\}`, and the
@@ -33,12 +33,15 @@ argument checks.
 from __future__ import annotations
 
 from dataclasses import dataclass
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
 
 from .._checks import check_in_range, check_positive, check_positive_int
 from ..history import History
 
 __all__ = [
-    "DistillationRecipe",
+    "DistillationConfig",
     "distillation_loss",
     "predict_logits",
     "soft_targets",
@@ -50,7 +53,7 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class DistillationRecipe:
+class DistillationConfig:
     """The hyperparameters of the chapter's experiment, shared by the notebook and the benchmark.
 
     The teacher is :func:`teacher_cnn`, trained with Adam on ``n_train`` MNIST images for
@@ -86,7 +89,6 @@ def soft_targets(logits, temperature: float):
     :math:`T = 1` is the ordinary softmax; :math:`T > 1` flattens it (towards uniform as
     :math:`T \to \infty`), :math:`T < 1` sharpens it (towards one-hot).
     """
-    import torch
 
     temperature = _check_temperature(temperature)
     if not isinstance(logits, torch.Tensor):
@@ -111,8 +113,6 @@ def distillation_loss(student_logits, teacher_logits, labels, *, temperature: fl
     in ``keras.losses.KLDivergence()(teacher_probs, student_probs)`` and
     ``F.kl_div(student_log_probs, teacher_probs)``.
     """
-    import torch
-    import torch.nn.functional as F
 
     temperature = _check_temperature(temperature)
     alpha = check_in_range("alpha", alpha, 0.0, 1.0, high_inclusive=True)
@@ -150,7 +150,6 @@ def teacher_cnn():
 
     Input: images of shape ``(batch, 1, 28, 28)``.
     """
-    import torch.nn as nn
 
     return nn.Sequential(
         nn.Conv2d(1, 16, 5), nn.ReLU(), nn.MaxPool2d(2),
@@ -169,7 +168,6 @@ def student_mlp(hidden: int = 128):
 
 def predict_logits(model, x, batch_size: int = 2048):
     """The model's logits on ``x`` in evaluation mode, without gradients (computed once, then reused)."""
-    import torch
 
     batch_size = check_positive_int("batch_size", batch_size)
     was_training = model.training
@@ -180,14 +178,14 @@ def predict_logits(model, x, batch_size: int = 2048):
     return out
 
 
-def _adam(recipe: DistillationRecipe):
+def _adam(recipe: DistillationConfig):
     """The chapter's optimizer: the reference Adam of Part I (``companion.optim.adam``)."""
     from .. import optim
 
     return optim.adam(check_positive("learning_rate", recipe.learning_rate))
 
 
-def train_teacher(model, x_train, y_train, recipe: DistillationRecipe = DistillationRecipe(), *, seed: int = 0,
+def train_teacher(model, x_train, y_train, recipe: DistillationConfig = DistillationConfig(), *, seed: int = 0,
                   x_val=None, y_val=None, optimizer=None, progress: bool = True, name: str = "teacher") -> History:
     """Train the teacher on the labels for ``recipe.teacher_epochs`` with ``optimizer`` (default: the
     reference Adam of ``companion.optim`` at ``recipe.learning_rate``)."""
@@ -198,7 +196,7 @@ def train_teacher(model, x_train, y_train, recipe: DistillationRecipe = Distilla
                             progress=progress, name=name)
 
 
-def train_student(model, x_train, y_train, recipe: DistillationRecipe = DistillationRecipe(), *,
+def train_student(model, x_train, y_train, recipe: DistillationConfig = DistillationConfig(), *,
                   teacher_logits=None, seed: int = 0, x_val=None, y_val=None, optimizer=None,
                   progress: bool = True, name: str | None = None) -> History:
     """Train a student for ``recipe.student_epochs``, with or without a teacher.
@@ -210,7 +208,6 @@ def train_student(model, x_train, y_train, recipe: DistillationRecipe = Distilla
     ``optimizer`` defaults to the reference Adam at ``recipe.learning_rate``. The mini-batch order depends
     only on ``seed``, so both runs see the same batches. Records what ``train_classifier`` records.
     """
-    import torch.nn.functional as F
 
     from ..training import train_classifier
 

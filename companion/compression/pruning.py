@@ -38,7 +38,7 @@ from ..history import History
 __all__ = [
     "MagnitudePruner",
     "PolynomialDecay",
-    "PruningRecipe",
+    "PruningConfig",
     "build_mlp",
     "channel_norms",
     "compare_latency",
@@ -424,8 +424,8 @@ def remove_neurons(model, amount: float, n: float = 2):
 
 
 @dataclass(frozen=True)
-class PruningRecipe:
-    """Hyperparameters of the chapter's MNIST experiment (the notebook and ``benchmarks/pruning.py`` share them).
+class PruningConfig:
+    """Hyperparameters of the chapter's MNIST experiment (the notebook and ``python -m companion.bench pruning`` share them).
 
     A Linear-heavy MLP is trained dense with Adam, then fine-tuned for ``prune_epochs`` while gradual
     magnitude pruning raises the sparsity from ``initial_sparsity`` to ``final_sparsity`` along the cubic
@@ -475,7 +475,7 @@ class PruningRecipe:
         return PolynomialDecay(initial, final, 0, end, power=3, frequency=self.frequency)
 
 
-def build_mlp(recipe: PruningRecipe = PruningRecipe(), device="cpu"):
+def build_mlp(recipe: PruningConfig = PruningConfig(), device="cpu"):
     """The recipe's MLP (``Flatten -> Linear -> ReLU -> ... -> Linear``), seeded with ``recipe.seed``."""
     import torch
 
@@ -492,7 +492,7 @@ def _adam(learning_rate: float):
     return optim.adam(check_positive("learning_rate", learning_rate))
 
 
-def train_dense(model, x, y, recipe: PruningRecipe = PruningRecipe(), *, epochs=None, x_val=None, y_val=None,
+def train_dense(model, x, y, recipe: PruningConfig = PruningConfig(), *, epochs=None, x_val=None, y_val=None,
                 optimizer=None, progress=True, name="dense") -> History:
     """Train ``model`` for ``epochs`` (default ``recipe.dense_epochs``) with ``optimizer`` (default: the
     reference Adam of ``companion.optim`` at ``recipe.learning_rate``)."""
@@ -536,7 +536,7 @@ def prune_gradually(
     model,
     x,
     y,
-    recipe: PruningRecipe = PruningRecipe(),
+    recipe: PruningConfig = PruningConfig(),
     *,
     scope="layer",
     x_val=None,

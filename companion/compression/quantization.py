@@ -26,7 +26,7 @@ affine), the integers against ``torch.quantize_per_tensor`` / ``torch.quantize_p
 (``int_repr``), fake quantization and its gradient against ``torch.fake_quantize_per_tensor_affine``
 and ``torch.fake_quantize_per_channel_affine``.
 
-The second half holds the chapter's recipe, shared by the notebook and ``benchmarks/quantization.py``:
+The second half holds the chapter's recipe, shared by the notebook and ``python -m companion.bench quantization``:
 a Linear-heavy MNIST MLP ready for eager-mode quantization, its training, and the four ways of
 compressing it (dynamic int8, static int8, quantization-aware training, NF4 weight-only).
 """
@@ -311,17 +311,19 @@ class TrainConfig:
 
 
 def train_float(x_train, y_train, *, x_val=None, y_val=None, seed: int = 0, config: TrainConfig = TrainConfig(), progress: bool = True):
-    """Train a :class:`QuantizableMLP` with Adam on ``x_train, y_train`` (tensors on the training device).
+    """Train a :class:`QuantizableMLP` with the Adam of ``companion.optim`` on ``x_train, y_train`` (tensors
+    on the training device).
 
     Returns ``(model, history)``; the model stays on the device of ``x_train``, in eval mode.
     """
+    from .. import optim
     from ..training import train_classifier
 
     torch.manual_seed(seed)
     model = QuantizableMLP(config.sizes).to(x_train.device)
     history = train_classifier(
         model,
-        torch.optim.Adam(model.parameters(), lr=config.learning_rate),
+        optim.adam(config.learning_rate),
         x_train,
         y_train,
         x_val=x_val,

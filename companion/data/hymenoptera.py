@@ -114,7 +114,7 @@ def load_hymenoptera(
     ValueError
         ``split`` is not ``"train"`` or ``"val"``, or ``image_size`` is not a positive integer.
     """
-    from ..vision import _check_image_size, load_image_folder
+    from .images import _check_image_size, load_image_folder
 
     if split not in ("train", "val"):
         raise ValueError(f"split must be 'train' or 'val', got {split!r}")

@@ -9,8 +9,8 @@ on demand so that ``import companion.rl`` stays light.
 >>> evaluate(run.policy(), make_env(), episodes=20).mean()
 """
 
-from .config import DQNConfig
+from .config import DQNConfig, DQNRun
 from .evaluation import epsilon_schedule, evaluate, make_env, record_frames
 from .replay import Batch, ReplayBuffer
 
-__all__ = ["Batch", "DQNConfig", "ReplayBuffer", "epsilon_schedule", "evaluate", "make_env", "record_frames"]
+__all__ = ["Batch", "DQNConfig", "DQNRun", "ReplayBuffer", "epsilon_schedule", "evaluate", "make_env", "record_frames"]

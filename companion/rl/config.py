@@ -1,4 +1,4 @@
-"""The hyperparameters of DQN, in one dataclass shared by the PyTorch and Keras agents.
+"""The hyperparameters of DQN and the result of a run, shared by the PyTorch and Keras agents.
 
 The defaults are those of the RL Baselines3 Zoo for CartPole-v1 (Raffin, 2020) with evaluation and
 early stopping added; they solve CartPole-v1 (``python -m companion.bench dqn`` checks three seeds).
@@ -6,11 +6,13 @@ early stopping added; they solve CartPole-v1 (``python -m companion.bench dqn`` 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Callable
 
 from .._checks import check_in_range, check_positive, check_positive_int
+from ..history import History
 
-__all__ = ["DQNConfig"]
+__all__ = ["DQNConfig", "DQNRun"]
 
 
 @dataclass
@@ -57,3 +59,21 @@ class DQNConfig:
         if self.batch_size > self.buffer_size:
             raise ValueError(f"Invalid batch_size: {self.batch_size} (larger than buffer_size={self.buffer_size})")
         self.hidden = tuple(check_positive_int("hidden", h) for h in self.hidden)
+
+
+@dataclass
+class DQNRun:
+    """What ``train_dqn`` (PyTorch) and ``train_keras_dqn`` (Keras) return: the trained network, its
+    history and the headline numbers. ``policy()`` is the greedy policy ``obs -> argmax_a Q(obs, a)``."""
+
+    q_network: object
+    history: History
+    config: DQNConfig
+    solved_at: int | None  # environment steps when a greedy evaluation first reached solved_return
+    env_steps: int  # environment steps actually taken
+    seconds: float
+    greedy_policy: Callable = field(repr=False, default=None)  # q_network -> policy, of the run's framework
+
+    def policy(self):
+        """The greedy policy ``obs -> argmax_a Q(obs, a)`` of the trained network."""
+        return self.greedy_policy(self.q_network)

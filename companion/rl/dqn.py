@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import numpy as np
 import torch
@@ -33,28 +33,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .._checks import check_positive_int
+from ..reproducibility import pick_device
 from ..history import History
-from .config import DQNConfig
+from .config import DQNConfig, DQNRun
 from .evaluation import epsilon_schedule, evaluate, make_env
 from .replay import Batch, ReplayBuffer
 
 __all__ = ["DQNConfig", "DQNRun", "q_network", "soft_update", "td_target", "train_dqn"]
-
-
-@dataclass
-class DQNRun:
-    """What :func:`train_dqn` returns: the trained network, its history and the headline numbers."""
-
-    q_network: nn.Module
-    history: History
-    config: DQNConfig
-    solved_at: int | None  # environment steps when a greedy evaluation first reached solved_return
-    env_steps: int  # environment steps actually taken
-    seconds: float
-
-    def policy(self):
-        """The greedy policy ``obs -> argmax_a Q(obs, a)`` of the trained network."""
-        return greedy_policy(self.q_network)
 
 
 def q_network(obs_dim: int, n_actions: int, hidden=(256, 256)) -> nn.Sequential:
@@ -108,13 +93,20 @@ def train_dqn(config: DQNConfig | None = None, *, progress: bool = True, name: s
     training stops when ``stop_when_solved``). Seeding the environment, NumPy and torch makes runs
     repeat exactly on the CPU.
     """
-    from tqdm.auto import tqdm
-
     cfg = config or DQNConfig()
     previous_threads = torch.get_num_threads()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return _train_dqn(cfg, progress=progress, name=name)
+    finally:  # the caller's thread count comes back, also when training fails
+        torch.set_num_threads(previous_threads)
+
+
+def _train_dqn(cfg: DQNConfig, *, progress: bool, name: str | None) -> DQNRun:
+    from tqdm.auto import tqdm
+
+    device = cfg.device or pick_device()
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     env, eval_env = make_env(cfg.env_id), make_env(cfg.env_id)
@@ -188,6 +180,4 @@ def train_dqn(config: DQNConfig | None = None, *, progress: bool = True, name: s
         q.load_state_dict(best_state)
     seconds = time.perf_counter() - start
     history.meta.update(solved_at=solved_at, best_eval_return=best_return, seconds=seconds)
-    if cfg.threads:
-        torch.set_num_threads(previous_threads)
-    return DQNRun(q.eval(), history, cfg, solved_at, step, seconds)
+    return DQNRun(q.eval(), history, cfg, solved_at, step, seconds, greedy_policy=greedy_policy)

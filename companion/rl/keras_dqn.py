@@ -12,16 +12,16 @@ Checked by ``python -m companion.bench dqn`` (solves CartPole-v1) and a smoke te
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import numpy as np
 
 from ..history import History
-from .config import DQNConfig
+from .config import DQNConfig, DQNRun
 from .evaluation import epsilon_schedule, evaluate, make_env
 from .replay import ReplayBuffer
 
-__all__ = ["KerasDQNRun", "keras_q_network", "train_keras_dqn"]
+__all__ = ["DQNRun", "keras_greedy_policy", "keras_q_network", "train_keras_dqn"]
 
 
 def _keras():
@@ -43,22 +43,6 @@ def keras_q_network(obs_dim: int, n_actions: int, hidden=(256, 256)):
     return keras.Sequential(layers)
 
 
-@dataclass
-class KerasDQNRun:
-    """What :func:`train_keras_dqn` returns (the Keras counterpart of :class:`~companion.rl.dqn.DQNRun`)."""
-
-    q_network: object
-    history: History
-    config: DQNConfig
-    solved_at: int | None
-    env_steps: int
-    seconds: float
-
-    def policy(self):
-        """The greedy policy ``obs -> argmax_a Q(obs, a)`` of the trained network."""
-        return keras_greedy_policy(self.q_network)
-
-
 def keras_greedy_policy(q):
     """``obs -> argmax_a Q(obs, a)``: one compiled call per step, no ``predict``."""
     _, tf = _keras()
@@ -73,7 +57,7 @@ def keras_greedy_policy(q):
     return policy
 
 
-def train_keras_dqn(config: DQNConfig | None = None, *, progress: bool = True, name: str | None = None) -> KerasDQNRun:
+def train_keras_dqn(config: DQNConfig | None = None, *, progress: bool = True, name: str | None = None) -> DQNRun:
     """Train the Keras DQN agent; same loop, same hyperparameters as :func:`companion.rl.dqn.train_dqn`."""
     from tqdm.auto import tqdm
 
@@ -151,6 +135,7 @@ def train_keras_dqn(config: DQNConfig | None = None, *, progress: bool = True, n
             if mean_return >= cfg.solved_return and solved_at is None:
                 solved_at = step
                 if cfg.stop_when_solved:
+                    bar.update(step - bar.n)
                     break
         if step % 500 == 0:
             bar.update(step - bar.n)
@@ -160,4 +145,4 @@ def train_keras_dqn(config: DQNConfig | None = None, *, progress: bool = True, n
         q.set_weights(best_weights)
     seconds = time.perf_counter() - start
     history.meta.update(solved_at=solved_at, best_eval_return=best_return, seconds=seconds)
-    return KerasDQNRun(q, history, cfg, solved_at, step, seconds)
+    return DQNRun(q, history, cfg, solved_at, step, seconds, greedy_policy=keras_greedy_policy)

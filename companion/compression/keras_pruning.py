@@ -10,8 +10,8 @@ tfmot wraps **tf.keras 2** layers (the ``tf_keras`` package). Keras 3, the defau
 must be in the environment *before TensorFlow is first imported*; ``tf.keras`` is then ``tf_keras``.
 :func:`legacy_keras` checks this and explains the fix when it is not so.
 
-Used by the pruning chapter and ``benchmarks/pruning.py``; its schedule is the one of
-:meth:`companion.compression.pruning.PruningRecipe.schedule`, whose values equal tfmot's
+Used by the pruning chapter and ``python -m companion.bench pruning``; its schedule is the one of
+:meth:`companion.compression.pruning.PruningConfig.schedule`, whose values equal tfmot's
 (``tests/test_compression_pruning.py``).
 """
 
@@ -23,7 +23,7 @@ import sys
 import tempfile
 import warnings
 
-from .pruning import PruningRecipe
+from .pruning import PruningConfig
 
 __all__ = ["build_keras_mlp", "keras_model_gzipped_size", "legacy_keras", "prune_with_tfmot"]
 
@@ -44,7 +44,7 @@ def legacy_keras():
     return tf.keras
 
 
-def build_keras_mlp(recipe: PruningRecipe = PruningRecipe()):
+def build_keras_mlp(recipe: PruningConfig = PruningConfig()):
     """The recipe's MLP in tf.keras 2 (``Flatten -> Dense -> ReLU -> ... -> Dense`` logits), compiled with Adam."""
     keras = legacy_keras()
     keras.utils.set_random_seed(recipe.seed)
@@ -61,7 +61,7 @@ def build_keras_mlp(recipe: PruningRecipe = PruningRecipe()):
     return model
 
 
-def prune_with_tfmot(model, x, y, recipe: PruningRecipe = PruningRecipe(), *, verbose: int = 0):
+def prune_with_tfmot(model, x, y, recipe: PruningConfig = PruningConfig(), *, verbose: int = 0):
     """Fine-tune a trained tf.keras ``model`` under ``prune_low_magnitude``; return the stripped pruned model.
 
     The recipe of the tfmot pruning guide, with the chapter's schedule (``recipe.schedule``) and

@@ -1,8 +1,8 @@
 """Knowledge-distillation benchmark: does the distilled student recover half of the gap to its teacher?
 
-    python benchmarks/distillation.py [--seeds 0 1 2]
+    python -m companion.bench distillation [--seeds 0 1 2]
 
-Re-runs the chapter's recipe (``companion.compression.distillation.DistillationRecipe``) for each
+Re-runs the chapter's recipe (``companion.compression.distillation.DistillationConfig``) for each
 seed: train the CNN teacher on the first 10,000 MNIST training images, compute its logits on them once,
 then train the MLP student twice from the same initialisation, with the same mini-batches, optimizer
 and epochs: on the labels alone (from scratch) and with the distillation loss of Hinton et al. (2015).
@@ -15,27 +15,24 @@ acc_teacher > acc_scratch. CPU, one thread (small models), one to two minutes of
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m companion.bench distillation", description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     import torch
 
     from companion.compression import distillation as kd
     from companion.compression.measure import count_parameters
-    from companion.data import load_mnist
-    from companion.training import accuracy, as_tensors
+    from companion.training import accuracy, mnist_tensors
 
     torch.set_num_threads(1)  # small models: one thread is fastest on a CPU
-    recipe = kd.DistillationRecipe()
-    images, labels = load_mnist("train", limit=recipe.n_train)
-    test_images, test_labels = load_mnist("test")
-    x_train, y_train = as_tensors(images[:, None], labels)
-    x_test, y_test = as_tensors(test_images[:, None], test_labels)
+    recipe = kd.DistillationConfig()
+    x_train, y_train, _, _, x_test, y_test = mnist_tensors(recipe.n_train, shape="channel")
     ratio = count_parameters(kd.teacher_cnn()) / count_parameters(kd.student_mlp(recipe.student_hidden))
     print(recipe)
     print(f"parameters: teacher / student = {ratio:.1f}x (target >= 10x): {'PASS' if ratio >= 10 else 'FAIL'}")
@@ -60,7 +57,8 @@ def main() -> None:
         print(f"{seed:>4} {accuracies['teacher']:>8.4f} {accuracies['scratch']:>8.4f} {accuracies['distilled']:>10.4f} "
               f"{recovered:>10.2f} {time.process_time() - cpu:>6.1f}  {'PASS' if passed else 'FAIL'}", flush=True)
     print(f"target (recovered >= 0.50 of the gap, teacher > scratch) met on {sum(results)}/{len(results)} seeds")
+    return 0 if all(results) and ratio >= 10 else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

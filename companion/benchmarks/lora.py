@@ -1,6 +1,6 @@
 """LoRA and QLoRA benchmark: the chapter's transfer task over several seeds, against its targets.
 
-    python benchmarks/lora.py [--seeds 0 1 2]
+    python -m companion.bench lora [--seeds 0 1 2]
 
 For each seed: pretrain the chapter's MLP (784-1024-1024, ``companion.compression.lora.TransferConfig``)
 on MNIST digits 0-4, then adapt it to digits 5-9 with a new 5-way head by full fine-tuning, LoRA
@@ -19,13 +19,14 @@ One thread (``torch.set_num_threads(1)``), as in the chapter. About a minute per
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m companion.bench lora", description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     import torch
 
@@ -77,7 +78,8 @@ def main() -> None:
               f"({low_rank.base_weight_bytes / quantized.base_weight_bytes:.2f}x); Adam state full/LoRA "
               f"{full.optimizer_state_bytes / low_rank.optimizer_state_bytes:.0f}x")
     print("all targets:", "PASS" if all_pass else "FAIL")
+    return 0 if all_pass else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

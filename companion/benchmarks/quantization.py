@@ -1,6 +1,6 @@
 """Quantization benchmark: size, CPU latency and MNIST accuracy of float32, int8 and NF4 models.
 
-    python benchmarks/quantization.py [--seeds 0 1 2] [--batch 64] [--repeats 200] [--tflite]
+    python -m companion.bench quantization [--seeds 0 1 2] [--batch 64] [--repeats 200] [--tflite]
 
 For each seed, trains the chapter's Linear-heavy MLP (784-512-512-10, the recipe of
 ``companion.compression.quantization``), then compresses it with post-training dynamic int8, static
@@ -16,17 +16,18 @@ of dynamic quantization (reported; a speed-up is expected, not a particular fact
 from __future__ import annotations
 
 import argparse
+import sys
 import os
 import warnings
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m companion.bench quantization", description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--batch", type=int, default=64, help="batch size of the latency measurement")
     parser.add_argument("--repeats", type=int, default=200, help="timed calls per latency measurement")
     parser.add_argument("--tflite", action="store_true", help="also convert to TFLite float32 and int8")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*|.*quantize_per_channel.*|.*reduce_range.*")
@@ -36,14 +37,13 @@ def main() -> None:
 
     from companion.compression import quantization as Q
     from companion.compression.measure import measure_latency, model_size
-    from companion.data import load_mnist
     from companion.reproducibility import pick_device, seed_everything
-    from companion.training import accuracy, as_tensors
+    from companion.training import accuracy, mnist_tensors
 
     torch.set_num_threads(1)  # latency on one thread, as in the chapter
     device = pick_device()
-    x_train, y_train = as_tensors(*load_mnist("train"), device=device)
-    x_test, y_test = as_tensors(*load_mnist("test"))
+    x_train, y_train, _, _, x_test, y_test = mnist_tensors(60_000, device=device)
+    x_test, y_test = x_test.cpu(), y_test.cpu()  # evaluation and timing on the CPU
     config = Q.TrainConfig()
     print(f"device {device}, quantized engine {torch.backends.quantized.engine}, {config}")
     print(f"latency: median of {args.repeats} calls, batch {args.batch}, 1 thread\n")
@@ -73,7 +73,7 @@ def main() -> None:
         if args.tflite:
             import numpy as np
 
-            from companion.compression.quantization_keras import TFLiteClassifier, keras_copy, to_tflite
+            from companion.compression.keras_quantization import TFLiteClassifier, keras_copy, to_tflite
 
             keras_model = keras_copy(float_model)
             flat_test = x_test.reshape(len(x_test), -1).numpy()
@@ -103,7 +103,8 @@ def main() -> None:
     for seed, target, value, passed in verdicts:
         print(f"  seed {seed}  {target:<72} {value:>12}  {'PASS' if passed else 'FAIL'}")
     print("all targets pass" if all(v[3] for v in verdicts) else "SOME TARGETS FAIL")
+    return 0 if all(v[3] for v in verdicts) else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,6 +1,6 @@
 """IMDB sentiment benchmark: the chapter's LSTM on all 25,000 training reviews, test accuracy and seconds.
 
-    python benchmarks/sentiment.py [--cell lstm|gru] [--pooling max|last] [--epochs 3] [--max-len 200]
+    python -m companion.bench sentiment [--cell lstm|gru] [--pooling max|last] [--epochs 3] [--max-len 200]
                                    [--vocab 20000] [--batch 64] [--lr 3e-3] [--threads 1] [--pack]
 
 Reads the reviews with ``companion.data.load_imdb``, builds the vocabulary on the training split,
@@ -13,13 +13,14 @@ phase. CPU seconds are the fairer figure on a shared machine.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 import numpy as np
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m companion.bench sentiment", description=__doc__.splitlines()[0])
     parser.add_argument("--cell", choices=["lstm", "gru"], default="lstm")
     parser.add_argument("--pooling", choices=["max", "last"], default="max")
     parser.add_argument("--epochs", type=int, default=3)
@@ -32,7 +33,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads on a CPU")
     parser.add_argument("--pack", action="store_true", help="train with pack_padded_sequence instead of masking")
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     import torch
 
@@ -78,7 +79,8 @@ def main() -> None:
     for name, (wall, cpu) in (("load + tokenize + encode", prep), ("train", train), ("evaluate 25,000 reviews", evaluate)):
         print(f"{name:<28} {wall:7.1f} {cpu:7.1f}")
     print(f"test accuracy: {accuracy:.4f}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -11,13 +11,15 @@ with a ten times smaller learning rate, and with Double DQN.
 
 from __future__ import annotations
 
+import argparse
+import sys
 import time
 
-from .ablations import ABLATIONS
-from .config import DQNConfig
-from .evaluation import evaluate, make_env
+from ..rl.ablations import ABLATIONS
+from ..rl.config import DQNConfig
+from ..rl.evaluation import evaluate, make_env
 
-__all__ = ["ABLATIONS", "bench_dqn"]
+__all__ = ["ABLATIONS", "bench_dqn", "main"]
 
 
 def _measure(train, config: DQNConfig) -> dict:
@@ -38,7 +40,7 @@ def _measure(train, config: DQNConfig) -> dict:
 
 def bench_dqn(seeds=(0, 1, 2), *, keras: bool = True, keras_steps: int = 100_000, ablations: bool = False, report=print) -> dict:
     """Train and evaluate; ``report`` receives one line per finished run. Returns every measurement."""
-    from .dqn import train_dqn
+    from ..rl.dqn import train_dqn
 
     results: dict = {"torch": [], "keras": [], "ablations": {}}
     for seed in seeds:
@@ -46,7 +48,7 @@ def bench_dqn(seeds=(0, 1, 2), *, keras: bool = True, keras_steps: int = 100_000
         results["torch"].append(r)
         report(_line("PyTorch DQN", r))
     if keras:
-        from .keras_dqn import train_keras_dqn
+        from ..rl.keras_dqn import train_keras_dqn
 
         r = _measure(train_keras_dqn, DQNConfig(seed=seeds[0], total_steps=keras_steps))
         results["keras"].append(r)
@@ -66,3 +68,21 @@ def _line(label: str, r: dict) -> str:
         f"  {label:<32} seed {r['seed']}: {solved}; best greedy mean {r['best_eval_return']:5.1f}, "
         f"fresh episodes {r['fresh_eval_return']:5.1f}; {r['cpu_s']:6.1f} s CPU, {r['wall_s']:6.1f} s wall"
     )
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m companion.bench dqn", description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--no-keras", action="store_true", help="skip the Keras agent")
+    parser.add_argument("--ablations", action="store_true",
+                        help="also train the ablations of the chapter 'What makes DQN work' (no target network, no replay, ...)")
+    args = parser.parse_args(argv)
+    print("DQN on CartPole-v1 (solved: greedy mean return >= 475 over 20 episodes):", flush=True)
+    r = bench_dqn(tuple(args.seeds), keras=not args.no_keras, ablations=args.ablations,
+                  report=lambda line: print(line, flush=True))
+    runs = r["torch"] + r["keras"]
+    return 0 if all(x["solved_at"] and x["fresh_eval_return"] >= 475 for x in runs) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,8 +1,8 @@
 """Pruning benchmark: the chapter's targets, re-measured with the chapter's recipe and seeds.
 
-    python benchmarks/pruning.py [--seeds 0 1 2] [--keras]
+    python -m companion.bench pruning [--seeds 0 1 2] [--keras]
 
-For each seed: train the dense MLP of :class:`companion.compression.pruning.PruningRecipe` on MNIST,
+For each seed: train the dense MLP of :class:`companion.compression.pruning.PruningConfig` on MNIST,
 prune it gradually to 90% sparsity while fine-tuning (polynomial-decay schedule, masks re-applied after
 every step), and print the targets with their values and whether they pass:
 
@@ -19,6 +19,7 @@ TensorFlow is imported). Needs the MNIST files (``companion.data``).
 from __future__ import annotations
 
 import argparse
+import sys
 import copy
 import os
 import time
@@ -28,11 +29,11 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m companion.bench pruning", description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--keras", action="store_true", help="also run the tfmot recipe (imports TensorFlow)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.keras:
         os.environ["TF_USE_LEGACY_KERAS"] = "1"  # before TensorFlow is imported: tfmot wraps tf.keras 2 layers
 
@@ -43,7 +44,7 @@ def main() -> None:
 
     from companion.compression.measure import model_size
     from companion.compression.pruning import (
-        PruningRecipe,
+        PruningConfig,
         build_mlp,
         compare_latency,
         prune_gradually,
@@ -51,17 +52,13 @@ def main() -> None:
         sparsity_of,
         train_dense,
     )
-    from companion.data import load_mnist
     from companion.reproducibility import pick_device, seed_everything
-    from companion.training import accuracy, as_tensors
+    from companion.training import accuracy, mnist_tensors
 
     torch.set_num_threads(1)  # small model: one thread is fastest, and latencies are quoted for one thread
     device = pick_device()
-    base = PruningRecipe()
-    images, labels = load_mnist("train", limit=base.train_images)
-    test_images, test_labels = load_mnist("test")
-    x, y = as_tensors(images, labels, device)
-    x_test, y_test = as_tensors(test_images, test_labels, device)
+    base = PruningConfig()
+    x, y, _, _, x_test, y_test = mnist_tensors(base.train_images, device=device)
     all_ok = True
     for seed in args.seeds:
         recipe = replace(base, seed=seed)
@@ -92,8 +89,11 @@ def main() -> None:
               f"accuracy {accuracy(structured, x_test, y_test):.4f})", flush=True)
 
     if args.keras:
-        from companion.compression.pruning_keras import build_keras_mlp, keras_model_gzipped_size, prune_with_tfmot
+        from companion.compression.keras_pruning import build_keras_mlp, keras_model_gzipped_size, prune_with_tfmot
+        from companion.data import load_mnist
 
+        images, labels = load_mnist("train", limit=base.train_images)  # NumPy arrays, for Keras
+        test_images, test_labels = load_mnist("test")
         for seed in args.seeds:
             recipe = replace(base, seed=seed)
             model = build_keras_mlp(recipe)
@@ -115,7 +115,8 @@ def main() -> None:
                   f"({100 * (pruned_acc - dense_acc):+.2f} points; target: loss <= 1 point)")
             print(f"  [{verdict(ok_size)}] gzipped .h5 {dense_gz / pruned_gz:.2f}x smaller (target >= 3x)", flush=True)
     print("all targets met" if all_ok else "SOME TARGETS MISSED")
+    return 0 if all_ok else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

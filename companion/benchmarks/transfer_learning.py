@@ -1,6 +1,6 @@
 """Transfer-learning benchmark: what the input size costs, and the three regimes' speed.
 
-    python benchmarks/transfer_learning.py [--sizes 224 176 144] [--regimes]
+    python -m companion.bench transfer_learning [--sizes 224 176 144] [--regimes]
 
 For each input size: extract MobileNetV2 ImageNet features (frozen base, global average pooling)
 of the ants-versus-bees photographs once, fit a linear head (logistic regression) on them, and
@@ -12,16 +12,17 @@ each training regime at 224 pixels. Needs the data (``companion.data``) and the 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 import warnings
 
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m companion.bench transfer_learning", description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[224, 176, 144])
     parser.add_argument("--regimes", action="store_true", help="also time one epoch of each regime")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     import keras
     from sklearn.linear_model import LogisticRegression
@@ -68,7 +69,8 @@ def main() -> None:
             model.fit(x, y_train, epochs=1, batch_size=32, verbose=0)
             print(f"{regime:>20}: {time.perf_counter() - start:.1f} s per epoch ({len(x)} images, 224 px)", flush=True)
             keras.backend.clear_session()
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
