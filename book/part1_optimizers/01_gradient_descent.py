@@ -40,7 +40,7 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
-from companion import convex
+from companion import gradient_descent
 from companion.data import load_mnist
 from companion.optim import sgd
 from companion.plotting import plot_histories, use_course_style
@@ -195,7 +195,7 @@ for name, lr in learning_rates.items():
 # $$
 #
 # with $P$ the predicted probabilities and $Y$ the one-hot labels. The loss is convex, its gradient is
-# exact and cheap, and `companion.convex` implements it in a few lines of NumPy (checked against
+# exact and cheap, and `companion.gradient_descent` implements it in a few lines of NumPy (checked against
 # finite differences and `torch.autograd` in the tests).
 #
 # The curvature is no longer constant, but at the start ($W = 0$, every probability $1/10$) it can be
@@ -214,9 +214,9 @@ y = y_train[:10_000]
 n = len(X)
 X_tilde = np.hstack([X, np.ones((n, 1), np.float32)]).astype(np.float64)
 L0 = np.linalg.eigvalsh(X_tilde.T @ X_tilde / n)[-1] / 10
-params0 = convex.softmax_regression_init(784, 10, dtype=np.float32)
+params0 = gradient_descent.softmax_regression_init(784, 10, dtype=np.float32)
 print(f"curvature at the start L0 = {L0:.2f}, so 2/L0 = {2 / L0:.3f}")
-print(f"loss at the start = {convex.softmax_regression_loss(params0, X, y):.4f} (= log 10 = {np.log(10):.4f})")
+print(f"loss at the start = {gradient_descent.softmax_regression_loss(params0, X, y):.4f} (= log 10 = {np.log(10):.4f})")
 
 # %% [markdown]
 # Full-batch GD (`batch_size=n` in `convex.minibatch_sgd`, with the reference `companion.optim.sgd`
@@ -227,7 +227,7 @@ print(f"loss at the start = {convex.softmax_regression_loss(params0, X, y):.4f} 
 gd_rates = [0.05, 0.5, 2.0]
 gd_runs = {}
 for lr in gd_rates:
-    _, gd_runs[lr] = convex.minibatch_sgd(params0, X, y, sgd(lr), batch_size=n, epochs=25, name=f"η = {lr}")
+    _, gd_runs[lr] = gradient_descent.minibatch_sgd(params0, X, y, sgd(lr), batch_size=n, epochs=25, name=f"η = {lr}")
 
 ax = plot_histories({f"η = {lr}  ({lr * L0 / 2:.1f} × 2/L0)": h for lr, h in gd_runs.items()}, "loss",
                     ylabel="training loss (cross-entropy, nats)",
@@ -260,8 +260,8 @@ assert 0.45 < 2 / L0 < 0.56
 # per-example gradients), so the measurement can be checked against it.
 
 # %%
-params_mid, _ = convex.minibatch_sgd(params0, X, y, sgd(0.5), batch_size=n, epochs=25)
-full_gradient = np.concatenate([g.ravel() for g in convex.softmax_regression_gradient(params_mid, X, y)])
+params_mid, _ = gradient_descent.minibatch_sgd(params0, X, y, sgd(0.5), batch_size=n, epochs=25)
+full_gradient = np.concatenate([g.ravel() for g in gradient_descent.softmax_regression_gradient(params_mid, X, y)])
 batch_sizes = [1, 4, 16, 64, 256, 1024, 4096]
 noise_rng = np.random.default_rng(0)
 measured, exact = [], []
@@ -269,10 +269,10 @@ for B in batch_sizes:
     draws = []
     for _ in range(300 if B <= 64 else 40):
         batch = noise_rng.choice(n, size=B, replace=False)
-        g = np.concatenate([g.ravel() for g in convex.softmax_regression_gradient(params_mid, X[batch], y[batch])])
+        g = np.concatenate([g.ravel() for g in gradient_descent.softmax_regression_gradient(params_mid, X[batch], y[batch])])
         draws.append(np.sum((g - full_gradient) ** 2))
     measured.append(np.mean(draws))
-    exact.append(convex.minibatch_gradient_variance(params_mid, X, y, B))
+    exact.append(gradient_descent.minibatch_gradient_variance(params_mid, X, y, B))
 measured, exact = np.array(measured), np.array(exact)
 sigma2 = exact[0]  # B = 1: the variance of one example's gradient, sigma^2
 print(f"squared norm of the full gradient: {full_gradient @ full_gradient:.4f}")
@@ -316,7 +316,7 @@ assert measured[-1] < full_gradient @ full_gradient < exact[-2]  # only B = 4096
 batch_runs = {}
 for B, lr, epochs in [(1, 0.01, 1), (32, 0.3, 3), (512, 0.5, 10), (n, 0.5, 40)]:
     label = f"B = {B}" + (" (full batch)" if B == n else "") + f", η = {lr}"
-    _, batch_runs[B] = convex.minibatch_sgd(params0, X, y, sgd(lr), batch_size=B, epochs=epochs,
+    _, batch_runs[B] = gradient_descent.minibatch_sgd(params0, X, y, sgd(lr), batch_size=B, epochs=epochs,
                                             evals_per_epoch=1 if B == n else 10, name=label)
     h = batch_runs[B]
     print(f"{label:>30}: {h.last('seconds') / epochs:.3f} s per epoch, loss after {epochs} epochs {h.last('loss'):.3f}")
@@ -658,7 +658,7 @@ def sgd_epoch(params, X, y, learning_rate, batch_size, order):
     W, b = params
     for start in range(0, len(order), batch_size):
         batch = order[start : start + batch_size]
-        dW, db = convex.softmax_regression_gradient((W, b), X[batch], y[batch])
+        dW, db = gradient_descent.softmax_regression_gradient((W, b), X[batch], y[batch])
         W, b = W - learning_rate * dW, b - learning_rate * db
     return W, b
     ### END SOLUTION
@@ -666,21 +666,21 @@ def sgd_epoch(params, X, y, learning_rate, batch_size, order):
 
 # %% nbgrader={"grade": true, "grade_id": "gd-ex1-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 check_X, check_y = X[:1000], y[:1000]
-order = np.random.default_rng(7).permutation(len(check_X))  # the order convex.minibatch_sgd(seed=7) uses
+order = np.random.default_rng(7).permutation(len(check_X))  # the order gradient_descent.minibatch_sgd(seed=7) uses
 mine = sgd_epoch(params0, check_X, check_y, 0.3, 64, order)
-reference, _ = convex.minibatch_sgd(params0, check_X, check_y, sgd(0.3), batch_size=64, epochs=1, seed=7)
+reference, _ = gradient_descent.minibatch_sgd(params0, check_X, check_y, sgd(0.3), batch_size=64, epochs=1, seed=7)
 assert len(mine) == 2 and mine[0].shape == (784, 10) and mine[1].shape == (10,)
 assert np.allclose(mine[0], reference[0], atol=1e-5) and np.allclose(mine[1], reference[1], atol=1e-5)
 assert np.all(params0[0] == 0), "sgd_epoch must not modify the parameters it was given"
 ### BEGIN HIDDEN TESTS
 # A batch as large as the data set is one step of gradient descent.
-dW, db = convex.softmax_regression_gradient(params0, check_X, check_y)
+dW, db = gradient_descent.softmax_regression_gradient(params0, check_X, check_y)
 one_step = sgd_epoch(params0, check_X, check_y, 0.5, len(check_X), np.arange(len(check_X)))
 assert np.allclose(one_step[0], -0.5 * dW, atol=1e-6) and np.allclose(one_step[1], -0.5 * db, atol=1e-6)
 # A batch size that does not divide n: the last, smaller batch must be used too.
 order = np.random.default_rng(3).permutation(300)
 mine = sgd_epoch(params0, X[:300], y[:300], 0.1, 7, order)
-reference, _ = convex.minibatch_sgd(params0, X[:300], y[:300], sgd(0.1), batch_size=7, epochs=1, seed=3)
+reference, _ = gradient_descent.minibatch_sgd(params0, X[:300], y[:300], sgd(0.1), batch_size=7, epochs=1, seed=3)
 assert np.allclose(mine[0], reference[0], atol=1e-5) and np.allclose(mine[1], reference[1], atol=1e-5)
 ### END HIDDEN TESTS
 
@@ -701,7 +701,7 @@ L0_small = np.linalg.eigvalsh(Xs_tilde.T @ Xs_tilde / len(Xs))[-1] / 10
 grid_rates = np.round(np.arange(0.3, 1.0001, 0.05), 2)
 monotone = {}
 for lr in grid_rates:
-    _, h = convex.minibatch_sgd(params0, Xs, ys, sgd(float(lr)), batch_size=len(Xs), epochs=30)
+    _, h = gradient_descent.minibatch_sgd(params0, Xs, ys, sgd(float(lr)), batch_size=len(Xs), epochs=30)
     monotone[lr] = bool(np.all(np.diff(h.series("loss")[1]) < 0))
 largest_stable = max(lr for lr in grid_rates if all(monotone[r] for r in grid_rates if r <= lr))
 print(f"2/L0 = {2 / L0_small:.3f}; largest stable learning rate on the grid: {largest_stable}")

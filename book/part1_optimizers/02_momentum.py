@@ -49,7 +49,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from companion import optim
-from companion.landscapes import (
+from companion.momentum import (
     Quadratic,
     Rosenbrock,
     Saddle,

@@ -33,7 +33,7 @@
 # * the defaults of `torch.nn.Linear` and `keras.layers.Dense`, and why they differ;
 # * a deep MLP on MNIST that trains or does not, depending only on its initialization.
 #
-# The initializers live in `companion.init`; its tests compare them with `torch.nn.init` and
+# The initializers live in `companion.initialization`; its tests compare them with `torch.nn.init` and
 # `keras.initializers` (bounds exactly, variances within sampling error).
 
 # %%
@@ -51,7 +51,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from companion import init, optim
+from companion import initialization, optim
 from companion.plotting import plot_histories, use_course_style
 from companion.reproducibility import pick_device, seed_everything
 from companion.training import accuracy, mlp, mnist_tensors, train_classifier
@@ -101,14 +101,14 @@ x_train, y_train, _, _, x_test, y_test = mnist_tensors(10_000, device=device)
 # Keras kernel `(kh, kw, in, out)`.
 
 # %%
-print("torch Linear(784, 128) weight (128, 784):      fans", init.fan_in_and_fan_out((128, 784)))
-print("torch Conv2d(3, 64, 5) weight (64, 3, 5, 5):   fans", init.fan_in_and_fan_out((64, 3, 5, 5)))
-print("keras Conv2D kernel (5, 5, 3, 64):            fans", init.fan_in_and_fan_out((5, 5, 3, 64), layout="keras"))
-print("gains: relu %.4f, tanh %.4f, linear %.1f" % tuple(init.calculate_gain(n) for n in ("relu", "tanh", "linear")))
+print("torch Linear(784, 128) weight (128, 784):      fans", initialization.fan_in_and_fan_out((128, 784)))
+print("torch Conv2d(3, 64, 5) weight (64, 3, 5, 5):   fans", initialization.fan_in_and_fan_out((64, 3, 5, 5)))
+print("keras Conv2D kernel (5, 5, 3, 64):            fans", initialization.fan_in_and_fan_out((5, 5, 3, 64), layout="keras"))
+print("gains: relu %.4f, tanh %.4f, linear %.1f" % tuple(initialization.calculate_gain(n) for n in ("relu", "tanh", "linear")))
 
 # %% tags=["remove-input"]
-assert init.fan_in_and_fan_out((128, 784)) == (784, 128)
-assert init.fan_in_and_fan_out((64, 3, 5, 5)) == init.fan_in_and_fan_out((5, 5, 3, 64), layout="keras") == (75, 1600)
+assert initialization.fan_in_and_fan_out((128, 784)) == (784, 128)
+assert initialization.fan_in_and_fan_out((64, 3, 5, 5)) == initialization.fan_in_and_fan_out((5, 5, 3, 64), layout="keras") == (75, 1600)
 
 # %% [markdown]
 # ## Normal, uniform, truncated
@@ -118,23 +118,23 @@ assert init.fan_in_and_fan_out((64, 3, 5, 5)) == init.fan_in_and_fan_out((5, 5, 
 # `kaiming_normal_` draw from a plain normal. Keras' `GlorotNormal`, `HeNormal` and `LecunNormal` draw from
 # a normal *truncated* at two standard deviations, and divide by $0.8796$, the standard deviation of a
 # standard normal cut at $\pm2$, so that the variance is still $\sigma^2$. No Keras weight is larger than
-# $2\sigma/0.8796 \approx 2.27\sigma$, while about 2.3% of PyTorch's are. `companion.init` offers both
+# $2\sigma/0.8796 \approx 2.27\sigma$, while about 2.3% of PyTorch's are. `companion.initialization` offers both
 # (`truncated=False`, the default, or `True`).
 
 # %%
 shape = (256, 256)
 std = math.sqrt(2 / 256)
 samples = {
-    "he_uniform (b = √3 σ)": init.he_uniform(shape, rng=0),
-    "he_normal, plain (PyTorch)": init.he_normal(shape, rng=0),
-    "he_normal, truncated (Keras)": init.he_normal(shape, truncated=True, rng=0),
+    "he_uniform (b = √3 σ)": initialization.he_uniform(shape, rng=0),
+    "he_normal, plain (PyTorch)": initialization.he_normal(shape, rng=0),
+    "he_normal, truncated (Keras)": initialization.he_normal(shape, truncated=True, rng=0),
 }
 fig, ax = plt.subplots()
 bins = np.linspace(-4.5 * std, 4.5 * std, 121)
 for name, w in samples.items():
     ax.hist(w.ravel() / std, bins=bins / std, histtype="step", density=True, lw=1.6, label=f"{name}: std {w.std() / std:.3f} σ")
-ax.axvline(2 / init.TRUNCATED_NORMAL_STD, color="gray", ls=":", lw=1, label="Keras cut, ±2σ/0.8796")
-ax.axvline(-2 / init.TRUNCATED_NORMAL_STD, color="gray", ls=":", lw=1)
+ax.axvline(2 / initialization.TRUNCATED_NORMAL_STD, color="gray", ls=":", lw=1, label="Keras cut, ±2σ/0.8796")
+ax.axvline(-2 / initialization.TRUNCATED_NORMAL_STD, color="gray", ls=":", lw=1)
 ax.set_xlabel("weight / σ, with σ = √(2/fan_in)")
 ax.set_ylabel("probability density")
 ax.set_title("Same variance, three shapes: the Keras normal has no tails")
@@ -142,7 +142,7 @@ ax.legend(fontsize=8)
 plt.show()
 
 # %% tags=["remove-input"]
-cut = 2 * std / init.TRUNCATED_NORMAL_STD
+cut = 2 * std / initialization.TRUNCATED_NORMAL_STD
 assert np.abs(samples["he_normal, truncated (Keras)"]).max() <= cut
 assert (np.abs(samples["he_normal, plain (PyTorch)"]) > cut).mean() > 0.015
 for w in samples.values():
@@ -162,8 +162,8 @@ DEPTH, WIDTH = 20, 256
 deep_sizes = (784,) + (WIDTH,) * DEPTH + (10,)
 scales = {
     "N(0, 0.01²): too small": (torch.nn.init.normal_, dict(std=0.01)),
-    "Glorot normal": (init.glorot_normal, {}),
-    "He normal": (init.he_normal, {}),
+    "Glorot normal": (initialization.glorot_normal, {}),
+    "He normal": (initialization.he_normal, {}),
     "N(0, 1): too large": (torch.nn.init.normal_, dict(std=1.0)),
 }
 x_batch, y_batch = x_train[:512], y_train[:512]
@@ -172,8 +172,8 @@ x_batch, y_batch = x_train[:512], y_train[:512]
 def statistics(activation, initializer, **kwargs):
     torch.manual_seed(0)
     # rng seeds companion's initializers; torch.nn.init functions use torch's generator, seeded above.
-    model = init.apply_initializer(mlp(deep_sizes, activation).to(device), initializer, rng=0, **kwargs)
-    return init.layer_statistics(model, x_batch, y_batch)
+    model = initialization.apply_initializer(mlp(deep_sizes, activation).to(device), initializer, rng=0, **kwargs)
+    return initialization.layer_statistics(model, x_batch, y_batch)
 
 
 stats = {(act, name): statistics(act, fn, **kw) for act in ("tanh", "relu") for name, (fn, kw) in scales.items()}
@@ -264,10 +264,10 @@ def default_statistics(kind):
     torch.manual_seed(0)
     model = mlp(deep_sizes, "relu").to(device)  # torch's own default initialization
     if kind == "Keras default (glorot_uniform, zero bias)":
-        init.apply_initializer(model, init.glorot_uniform, rng=0)
+        initialization.apply_initializer(model, initialization.glorot_uniform, rng=0)
     elif kind == "He uniform, zero bias":
-        init.apply_initializer(model, init.he_uniform, rng=0)
-    return init.layer_statistics(model, x_batch, y_batch)
+        initialization.apply_initializer(model, initialization.he_uniform, rng=0)
+    return initialization.layer_statistics(model, x_batch, y_batch)
 
 
 defaults = {kind: default_statistics(kind) for kind in (
@@ -316,11 +316,11 @@ def train_deep(kind):
     torch.manual_seed(0)
     model = mlp(train_sizes, "relu").to(device)
     if kind == "N(0, 0.01²)":
-        init.apply_initializer(model, torch.nn.init.normal_, std=0.01)
+        initialization.apply_initializer(model, torch.nn.init.normal_, std=0.01)
     elif kind == "Glorot uniform (Keras default)":
-        init.apply_initializer(model, init.glorot_uniform, rng=0)
+        initialization.apply_initializer(model, initialization.glorot_uniform, rng=0)
     elif kind == "He normal":
-        init.apply_initializer(model, init.he_normal, rng=0)
+        initialization.apply_initializer(model, initialization.he_normal, rng=0)
     history = train_classifier(model, optim.sgd(0.01, momentum=0.9), x_train, y_train, epochs=2, batch_size=128,
                                seed=0, progress=False, name=kind)
     history.meta["test_accuracy"] = accuracy(model, x_test, y_test)
@@ -441,12 +441,12 @@ else:
 ### BEGIN SOLUTION
 tanh_runs = {}
 for label, (fn, kwargs) in {
-    "Glorot, gain 1": (init.glorot_normal, {}),
-    "Glorot, gain 5/3": (init.glorot_normal, dict(gain=5 / 3)),
+    "Glorot, gain 1": (initialization.glorot_normal, {}),
+    "Glorot, gain 5/3": (initialization.glorot_normal, dict(gain=5 / 3)),
     "N(0, 1)": (torch.nn.init.normal_, dict(std=1.0)),
 }.items():
     torch.manual_seed(0)
-    model = init.apply_initializer(mlp(train_sizes, "tanh").to(device), fn, rng=0, **kwargs)
+    model = initialization.apply_initializer(mlp(train_sizes, "tanh").to(device), fn, rng=0, **kwargs)
     tanh_runs[label] = train_classifier(model, optim.sgd(0.01, momentum=0.9), x_train, y_train, epochs=1,
                                         batch_size=128, seed=0, progress=False, name=label)
     tanh_runs[label].meta["test_accuracy"] = accuracy(model, x_test, y_test)

@@ -27,7 +27,7 @@
 # norms and update ratios; we provoke the classic failures (dead ReLUs, saturated tanh units, a
 # learning rate far too large) and watch the instruments catch them; we catch a planted bug in a
 # hand-written backward pass with a finite-difference gradient check; and we log everything to
-# TensorBoard from PyTorch and from Keras. The tools live in `companion.debugging`.
+# TensorBoard from PyTorch and from Keras. The tools live in `companion.monitoring`.
 
 # %%
 # Setup: on Colab (or anywhere companion is missing) install the course package.
@@ -44,7 +44,7 @@ import torch
 import torch.nn as nn
 
 from companion.data import load_mnist
-from companion.debugging import ActivationMonitor, gradient_check, register_health_hooks
+from companion.monitoring import ActivationMonitor, gradient_check, register_health_hooks
 from companion.history import History
 from companion.plotting import plot_histories, use_course_style
 from companion.reproducibility import pick_device, seed_everything
@@ -254,7 +254,7 @@ assert tanh_ok.last("val_accuracy") > tanh_big.last("val_accuracy") + 0.1
 # $\max_i |g_i - \hat g_i| / \max(|g_i|, |\hat g_i|)$, which does not depend on the scale of the
 # loss. In float64 with $\epsilon = 10^{-6}$ a correct gradient gives about $10^{-7}$ or less; a
 # bug gives something near 1. (Do it in float64: in float32 the rounding error of $f$, divided by
-# $2\epsilon$, swamps the comparison.) `companion.debugging.gradient_check(f, grad_f, x)` does this;
+# $2\epsilon$, swamps the comparison.) `companion.monitoring.gradient_check(f, grad_f, x)` does this;
 # the tests check it against `torch.autograd.gradcheck`.
 #
 # A 2-layer network in NumPy, with a hand-written backward pass and, optionally, a planted bug:
@@ -413,7 +413,7 @@ assert keras_logged["validation/epoch_accuracy"][2] > 0.85
 # ## Summary
 #
 # - Record the loss, held-out accuracy, per-layer gradient norms and update ratios, and activation
-#   statistics; `companion.debugging.register_health_hooks` does it for any torch model, into a
+#   statistics; `companion.monitoring.register_health_hooks` does it for any torch model, into a
 #   `History` the plotting helpers draw.
 # - An update ratio around $10^{-3}$–$10^{-2}$ was healthy here; $10^{-1}$ and above at the start
 #   means too large a learning rate, which in a ReLU network kills most units.
@@ -432,7 +432,7 @@ assert keras_logged["validation/epoch_accuracy"][2] > 0.85
 # Write `dead_unit_fraction(activations)`: `activations` is a NumPy array of shape
 # `(batch, units)` holding the outputs of a ReLU layer on one batch. Return the fraction of units
 # that are 0 for *every* example of the batch (a float in $[0, 1]$). The check compares it with
-# `companion.debugging.ActivationMonitor` on a small model.
+# `companion.monitoring.ActivationMonitor` on a small model.
 
 # %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "debug-ex1-solution", "locked": false, "schema_version": 3, "solution": true}
 def dead_unit_fraction(activations):

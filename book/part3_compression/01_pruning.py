@@ -401,9 +401,9 @@ assert model_size(structured).bytes < 0.5 * dense_size.bytes
 # %% [markdown]
 # **What to notice.** The 90%-sparse model is as slow as the dense one (within the noise of the
 # measurement), while the structured model, with a quarter of the hidden-layer multiplications
-# and half of the first layer's, is more than 1.3x faster: between 2.5x and 9x over our runs on a shared
-# 2-core machine (a smaller model also fits better in the CPU caches; the spread shows how noisy latency
-# measurements are, and why only the direction is asserted). Removing half the neurons costs a lot of accuracy at first (more than 5 points), but two epochs of fine-tuning bring it back
+# and half of the first layer's, is more than 1.3x faster (the measured speed-up is printed below the
+# figure; it varies from machine to machine and with the machine's load, which is why only the direction
+# is asserted). Removing half the neurons costs a lot of accuracy at first (more than 5 points), but two epochs of fine-tuning bring it back
 # within a point of the dense model. Its file is smaller *uncompressed* too. Unstructured sparsity can pay
 # off in time only with sparse kernels and at high sparsity (or on hardware built for it, such as 2:4
 # sparsity on recent GPUs); on a CPU with dense BLAS, structure is what turns pruning into speed.

@@ -58,7 +58,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from companion import optim, vision
+from companion import optim, transfer_learning
 from companion.data import HYMENOPTERA_CLASSES, load_hymenoptera
 from companion.plotting import plot_histories, use_course_style
 from companion.reproducibility import pick_device, seed_everything
@@ -187,7 +187,7 @@ plt.show()
 cost = {}
 for name, build in [("VGG16", keras.applications.VGG16), ("MobileNetV2", keras.applications.MobileNetV2)]:
     net = build(weights=None, include_top=True, input_shape=(224, 224, 3))
-    cost[name] = {"parameters": net.count_params(), "multiply-adds": vision.multiply_adds(net)}
+    cost[name] = {"parameters": net.count_params(), "multiply-adds": transfer_learning.multiply_adds(net)}
     if name == "VGG16":
         vgg_dense = sum(layer.count_params() for layer in net.layers if isinstance(layer, keras.layers.Dense))
     del net
@@ -246,11 +246,11 @@ x_val = preprocess(x_val_raw.astype("float32"))
 print(f"after preprocess_input: [{x_train.min():.1f}, {x_train.max():.1f}]")
 
 seed_everything(0)
-base = vision.build_base("feature_extraction", IMAGE_SIZE)  # ImageNet weights, include_top=False, frozen
+base = transfer_learning.build_base("feature_extraction", IMAGE_SIZE)  # ImageNet weights, include_top=False, frozen
 pooled_base = keras.Sequential([base, keras.layers.GlobalAveragePooling2D()], name="pooled_base")
 start = time.perf_counter()
-f_train = vision.extract_features(pooled_base, x_train, batch_size=32)
-f_val = vision.extract_features(pooled_base, x_val, batch_size=32)
+f_train = transfer_learning.extract_features(pooled_base, x_train, batch_size=32)
+f_val = transfer_learning.extract_features(pooled_base, x_val, batch_size=32)
 feature_seconds = time.perf_counter() - start
 print(f"features {f_train.shape} + {f_val.shape} in {feature_seconds:.1f} s")
 
@@ -260,9 +260,9 @@ LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 def train_cached_head(f_train, f_val, epochs=30, learning_rate=1e-3, seed=0):
     """A linear head (with dropout) on cached features; returns (head, history)."""
     seed_everything(seed)
-    head = vision.build_head(f_train.shape[1], 2)
+    head = transfer_learning.build_head(f_train.shape[1], 2)
     head.compile(keras.optimizers.Adam(learning_rate), LOSS, metrics=["accuracy"])
-    recorder = vision.EpochHistory("head on cached features")
+    recorder = transfer_learning.EpochHistory("head on cached features")
     head.fit(f_train, y_train, validation_data=(f_val, y_val), epochs=epochs, batch_size=32,
              verbose=0, callbacks=[recorder])
     return head, recorder.history_
@@ -280,8 +280,8 @@ print(f"head on cached features: val accuracy {cached_acc:.3f} after 30 epochs i
 # (`x / 255`, pixels in $[0, 1]$ instead of $[-1, 1]$).
 
 # %%
-f_train_bad = vision.extract_features(pooled_base, x_train_raw.astype("float32") / 255.0)
-f_val_bad = vision.extract_features(pooled_base, x_val_raw.astype("float32") / 255.0)
+f_train_bad = transfer_learning.extract_features(pooled_base, x_train_raw.astype("float32") / 255.0)
+f_val_bad = transfer_learning.extract_features(pooled_base, x_val_raw.astype("float32") / 255.0)
 _, bad_history = train_cached_head(f_train_bad, f_val_bad)
 bad_acc = bad_history.last("val_accuracy")
 
@@ -331,8 +331,8 @@ FE_EPOCHS, FT_EPOCHS, SCRATCH_EPOCHS = 5, 3, 1
 results = {}
 
 seed_everything(0)
-head = vision.build_head(f_train.shape[1], 2)
-fe_model = vision.build_transfer_model(base, head, "feature_extraction", augmentation=augmentation)
+head = transfer_learning.build_head(f_train.shape[1], 2)
+fe_model = transfer_learning.build_transfer_model(base, head, "feature_extraction", augmentation=augmentation)
 fe_model.compile(keras.optimizers.Adam(1e-3), LOSS, metrics=["accuracy"])
 
 
@@ -341,7 +341,7 @@ def head_on_cached_val():
     return {"val_accuracy": float(np.mean(logits.argmax(axis=1) == y_val))}
 
 
-fe_recorder = vision.EpochHistory("feature extraction", validate=head_on_cached_val)
+fe_recorder = transfer_learning.EpochHistory("feature extraction", validate=head_on_cached_val)
 print(f"trainable weights: {sum(np.prod(w.shape) for w in fe_model.trainable_weights):,}")
 fe_model.fit(x_train, y_train, epochs=FE_EPOCHS, batch_size=32, verbose=2, callbacks=[fe_recorder])
 fe_history = fe_recorder.history_
@@ -352,12 +352,12 @@ assert np.isclose(head_on_cached_val()["val_accuracy"],
                   np.mean(fe_model.predict(x_val, verbose=0).argmax(axis=1) == y_val), atol=1e-9)
 
 # %%
-n_tensors = vision.unfreeze_top(base, "block_15_expand")
+n_tensors = transfer_learning.unfreeze_top(base, "block_15_expand")
 fe_model.compile(keras.optimizers.Adam(1e-4), LOSS, metrics=["accuracy"])  # recompile: trainability changed
 print(f"fine-tuning {n_tensors} weight tensors, "
       f"{sum(np.prod(w.shape) for w in fe_model.trainable_weights):,} weights")
 ft_history = fe_history  # the curve continues where feature extraction stopped
-ft_recorder = vision.EpochHistory("fine-tuning", ft_history, step_offset=FE_EPOCHS)
+ft_recorder = transfer_learning.EpochHistory("fine-tuning", ft_history, step_offset=FE_EPOCHS)
 fe_model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=FT_EPOCHS, batch_size=32, verbose=2,
              callbacks=[ft_recorder])
 ft_probabilities = keras.ops.convert_to_numpy(keras.ops.softmax(fe_model.predict(x_val, verbose=0)))
@@ -366,11 +366,11 @@ results["fine-tuning (seconds incl. FE)"] = (ft_acc, ft_history.last("seconds"))
 
 # %%
 seed_everything(0)
-scratch_base = vision.build_base("scratch", IMAGE_SIZE)
-scratch_model = vision.build_transfer_model(scratch_base, vision.build_head(1280, 2), "scratch",
+scratch_base = transfer_learning.build_base("scratch", IMAGE_SIZE)
+scratch_model = transfer_learning.build_transfer_model(scratch_base, transfer_learning.build_head(1280, 2), "scratch",
                                             augmentation=augmentation)
 scratch_model.compile(keras.optimizers.Adam(1e-3), LOSS, metrics=["accuracy"])
-scratch_recorder = vision.EpochHistory("from scratch")
+scratch_recorder = transfer_learning.EpochHistory("from scratch")
 scratch_model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=SCRATCH_EPOCHS, batch_size=32,
                   verbose=2, callbacks=[scratch_recorder])
 scratch_history = scratch_recorder.history_
@@ -460,7 +460,7 @@ plt.show()
 # %%
 predictions = ft_probabilities.argmax(axis=1)
 n_wrong = int(np.sum(predictions != y_val))
-fig = vision.plot_misclassified(x_val_raw, y_val, predictions, HYMENOPTERA_CLASSES, probabilities=ft_probabilities,
+fig = transfer_learning.plot_misclassified(x_val_raw, y_val, predictions, HYMENOPTERA_CLASSES, probabilities=ft_probabilities,
                                 title=f"The {n_wrong} validation photos the fine-tuned network misclassifies")
 plt.show()
 

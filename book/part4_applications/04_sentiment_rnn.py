@@ -61,7 +61,7 @@ from torch import nn
 from companion.data import data_dir, load_imdb
 from companion.plotting import plot_histories, use_course_style
 from companion.reproducibility import pick_device, seed_everything
-from companion.text import (
+from companion.sentiment import (
     SentimentRNN,
     Tokenizer,
     Vocabulary,
@@ -370,7 +370,7 @@ assert acc_values[2] > max(acc_values[:2]) + 0.05
 #
 # ## The fixed model, trained on all 25,000 reviews
 #
-# `companion.text.SentimentRNN` is the snippet with its bugs fixed (`batch_first=True`, the last
+# `companion.sentiment.SentimentRNN` is the snippet with its bugs fixed (`batch_first=True`, the last
 # real step or a masked maximum over real steps) and resized for a CPU. What makes it train in about
 # a minute of CPU time:
 #

@@ -4,7 +4,7 @@
                                    [--vocab 20000] [--batch 64] [--lr 3e-3] [--threads 1] [--pack]
 
 Reads the reviews with ``companion.data.load_imdb``, builds the vocabulary on the training split,
-trains ``companion.text.SentimentRNN`` with mini-batches bucketed by length, a one-cycle learning
+trains ``companion.sentiment.SentimentRNN`` with mini-batches bucketed by length, a one-cycle learning
 rate and gradient clipping (the chapter's settings by default), and prints the accuracy on the
 25,000 test reviews with the wall-clock and CPU seconds (user + system of this process) of each
 phase. CPU seconds are the fairer figure on a shared machine.
@@ -39,7 +39,7 @@ def main(argv=None) -> int:
 
     from companion.data import load_imdb
     from companion.reproducibility import pick_device
-    from companion.text import SentimentRNN, Tokenizer, Vocabulary, encode_texts, predict_proba, train_sentiment
+    from companion.sentiment import SentimentRNN, Tokenizer, Vocabulary, encode_texts, predict_proba, train_sentiment
 
     device = pick_device()
     if device == "cpu":

@@ -27,7 +27,7 @@ def main(argv=None) -> int:
     import keras
     from sklearn.linear_model import LogisticRegression
 
-    from companion import vision
+    from companion import transfer_learning
     from companion.data import load_hymenoptera
     from companion.reproducibility import seed_everything
 
@@ -41,11 +41,11 @@ def main(argv=None) -> int:
         load_s = time.perf_counter() - start
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # sizes without their own weights fall back to the 224 ones
-            base = vision.build_base("feature_extraction", size)
+            base = transfer_learning.build_base("feature_extraction", size)
         pooled = keras.Sequential([base, keras.layers.GlobalAveragePooling2D()])
         start, cpu = time.perf_counter(), time.process_time()
-        f_train = vision.extract_features(pooled, preprocess(x_train.astype("float32")))
-        f_val = vision.extract_features(pooled, preprocess(x_val.astype("float32")))
+        f_train = transfer_learning.extract_features(pooled, preprocess(x_train.astype("float32")))
+        f_val = transfer_learning.extract_features(pooled, preprocess(x_val.astype("float32")))
         feature_s, cpu_s = time.perf_counter() - start, time.process_time() - cpu
         start = time.perf_counter()
         acc = LogisticRegression(C=1.0, max_iter=2000).fit(f_train, y_train).score(f_val, y_val)
@@ -59,10 +59,10 @@ def main(argv=None) -> int:
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         for regime in ("scratch", "feature_extraction", "fine_tuning"):
             seed_everything(0)
-            base = vision.build_base(regime, 224)
-            model = vision.build_transfer_model(base, vision.build_head(1280, 2), regime)
+            base = transfer_learning.build_base(regime, 224)
+            model = transfer_learning.build_transfer_model(base, transfer_learning.build_head(1280, 2), regime)
             if regime == "fine_tuning":
-                vision.unfreeze_top(base, "block_15_expand")
+                transfer_learning.unfreeze_top(base, "block_15_expand")
             model.compile(keras.optimizers.Adam(1e-4), loss)
             model.fit(x[:32], y_train[:32], epochs=1, batch_size=32, verbose=0)  # build and trace once
             start = time.perf_counter()

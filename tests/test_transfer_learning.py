@@ -1,4 +1,4 @@
-"""Tests of companion.vision: folder loading, the model builders, feature extraction, cost counting.
+"""Tests of companion.transfer_learning: folder loading, the model builders, feature extraction, cost counting.
 
 They use ``weights=None`` and small inputs, so they need neither the ImageNet weights nor a network.
 """
@@ -8,7 +8,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from companion import vision  # noqa: E402
+from companion import transfer_learning  # noqa: E402
 from companion.history import History  # noqa: E402
 
 
@@ -28,14 +28,14 @@ def image_folder(tmp_path):
 
 
 def test_load_image_folder_shapes_labels_and_order(image_folder):
-    images, labels, paths = vision.load_image_folder(image_folder, 16)
+    images, labels, paths = transfer_learning.load_image_folder(image_folder, 16)
     assert images.shape == (6, 16, 16, 3) and images.dtype == np.uint8
     assert labels.tolist() == [0, 0, 0, 0, 1, 1]  # sorted class folders; the .txt file is skipped
     assert [p.name for p in paths[:4]] == ["0.png", "1.png", "2.png", "placeholder.gif"]
 
 
 def test_load_image_folder_exclude_and_class_order(image_folder):
-    images, labels, paths = vision.load_image_folder(
+    images, labels, paths = transfer_learning.load_image_folder(
         image_folder, 8, class_names=["dogs", "cats"], exclude=["placeholder.gif"]
     )
     assert len(images) == 5 and labels.tolist() == [0, 0, 1, 1, 1]
@@ -49,7 +49,7 @@ def test_center_crop_keeps_the_middle(tmp_path):
     pixels = np.zeros((10, 30, 3), dtype=np.uint8)
     pixels[:, 10:20] = 255  # a white middle third
     Image.fromarray(pixels).save(tmp_path / "a" / "x.png")
-    images, _, _ = vision.load_image_folder(tmp_path, 10)
+    images, _, _ = transfer_learning.load_image_folder(tmp_path, 10)
     assert images.shape == (1, 10, 10, 3)
     assert images[0, :, 2:8].min() > 200  # the crop is the white middle
 
@@ -57,60 +57,60 @@ def test_center_crop_keeps_the_middle(tmp_path):
 @pytest.mark.parametrize("bad", [0, -3, 2.5, True, "224"])
 def test_load_image_folder_rejects_bad_image_size(image_folder, bad):
     with pytest.raises(ValueError, match="image_size"):
-        vision.load_image_folder(image_folder, bad)
+        transfer_learning.load_image_folder(image_folder, bad)
 
 
 def test_load_image_folder_rejects_missing_folders(tmp_path, image_folder):
     with pytest.raises(ValueError, match="root"):
-        vision.load_image_folder(tmp_path / "nowhere", 8)
+        transfer_learning.load_image_folder(tmp_path / "nowhere", 8)
     with pytest.raises(ValueError, match="class_names"):
-        vision.load_image_folder(image_folder, 8, class_names=["birds"])
+        transfer_learning.load_image_folder(image_folder, 8, class_names=["birds"])
 
 
 def test_unknown_regime_raises():
     with pytest.raises(ValueError, match="regime"):
-        vision.build_base("transfer", 32, weights=None)
+        transfer_learning.build_base("transfer", 32, weights=None)
 
 
 def test_build_base_regimes_and_trainability():
-    scratch = vision.build_base("scratch", 32)
-    frozen = vision.build_base("feature_extraction", 32, weights=None)
+    scratch = transfer_learning.build_base("scratch", 32)
+    frozen = transfer_learning.build_base("feature_extraction", 32, weights=None)
     assert scratch.trainable and len(scratch.trainable_weights) > 0
     assert not frozen.trainable and len(frozen.trainable_weights) == 0
     assert scratch.output_shape == (None, 1, 1, 1280)
 
 
 def test_build_head_outputs_logits():
-    head = vision.build_head(1280, 2)
+    head = transfer_learning.build_head(1280, 2)
     assert head.output_shape == (None, 2)
     assert head.layers[-1].activation.__name__ == "linear"
-    assert vision.build_head(8, 3, hidden_units=4).count_params() == (8 * 4 + 4) + (4 * 3 + 3)
+    assert transfer_learning.build_head(8, 3, hidden_units=4).count_params() == (8 * 4 + 4) + (4 * 3 + 3)
     with pytest.raises(ValueError, match="hidden_units"):
-        vision.build_head(8, 3, hidden_units=-1)
+        transfer_learning.build_head(8, 3, hidden_units=-1)
     with pytest.raises(ValueError, match="dropout"):
-        vision.build_head(8, 3, dropout=1.0)
+        transfer_learning.build_head(8, 3, dropout=1.0)
     with pytest.raises(ValueError, match="num_classes"):
-        vision.build_head(8, 0)
+        transfer_learning.build_head(8, 0)
 
 
 def test_transfer_model_and_unfreeze_top():
-    base = vision.build_base("fine_tuning", 32, weights=None)
-    model = vision.build_transfer_model(base, vision.build_head(1280, 2), "fine_tuning")
+    base = transfer_learning.build_base("fine_tuning", 32, weights=None)
+    model = transfer_learning.build_transfer_model(base, transfer_learning.build_head(1280, 2), "fine_tuning")
     assert model.output_shape == (None, 2)
     head_weights = len(model.trainable_weights)
     assert head_weights == 2  # only the head's kernel and bias
-    n = vision.unfreeze_top(base, "block_16_expand")
+    n = transfer_learning.unfreeze_top(base, "block_16_expand")
     assert n > 0 and len(model.trainable_weights) == head_weights + n
     assert not base.get_layer("block_15_expand").trainable and base.get_layer("Conv_1").trainable
     with pytest.raises(ValueError, match="first_trainable"):
-        vision.unfreeze_top(base, "no_such_layer")
+        transfer_learning.unfreeze_top(base, "no_such_layer")
 
 
 def _moving_variance_change(regime):
-    base = vision.build_base(regime, 32, weights=None)
-    model = vision.build_transfer_model(base, vision.build_head(1280, 2), regime)
+    base = transfer_learning.build_base(regime, 32, weights=None)
+    model = transfer_learning.build_transfer_model(base, transfer_learning.build_head(1280, 2), regime)
     if regime != "scratch":
-        vision.unfreeze_top(base, "block_16_expand")
+        transfer_learning.unfreeze_top(base, "block_16_expand")
     bn = base.get_layer("Conv_1_bn")
     before = keras.ops.convert_to_numpy(bn.moving_variance).copy()
     model.compile(keras.optimizers.SGD(0.1), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
@@ -129,7 +129,7 @@ def test_batchnorm_statistics_kept_when_fine_tuning_and_learnt_from_scratch():
 def test_extract_features_matches_calling_the_model():
     model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3), keras.layers.GlobalAveragePooling2D()])
     x = np.random.default_rng(1).normal(size=(10, 8, 8, 3)).astype("float32")
-    features = vision.extract_features(model, x, batch_size=3)
+    features = transfer_learning.extract_features(model, x, batch_size=3)
     assert features.shape == (10, 4)
     np.testing.assert_allclose(features, keras.ops.convert_to_numpy(model(x, training=False)), rtol=1e-5, atol=1e-6)
 
@@ -138,15 +138,15 @@ def test_extract_features_matches_calling_the_model():
 def test_extract_features_rejects_bad_batch_size(bad):
     model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.GlobalAveragePooling2D()])
     with pytest.raises(ValueError, match="batch_size"):
-        vision.extract_features(model, np.zeros((2, 8, 8, 3)), batch_size=bad)
+        transfer_learning.extract_features(model, np.zeros((2, 8, 8, 3)), batch_size=bad)
 
 
 def test_extract_features_rejects_wrong_image_shape():
     model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.GlobalAveragePooling2D()])
     with pytest.raises(ValueError, match="images"):
-        vision.extract_features(model, np.zeros((2, 8, 8)))
+        transfer_learning.extract_features(model, np.zeros((2, 8, 8)))
     with pytest.raises(ValueError, match="images"):
-        vision.extract_features(model, np.zeros((2, 9, 8, 3)))
+        transfer_learning.extract_features(model, np.zeros((2, 9, 8, 3)))
 
 
 def test_multiply_adds_hand_count():
@@ -159,12 +159,12 @@ def test_multiply_adds_hand_count():
             keras.layers.Dense(5),  # 8*5 = 40
         ]
     )
-    assert vision.multiply_adds(model) == 21600 + 4608 + 40
+    assert transfer_learning.multiply_adds(model) == 21600 + 4608 + 40
 
 
 def test_mobilenet_v2_cost_matches_the_paper():
     net = keras.applications.MobileNetV2(weights=None, include_top=True, input_shape=(224, 224, 3))
-    assert 0.29e9 < vision.multiply_adds(net) < 0.31e9  # Sandler et al. (2018): 300M multiply-adds
+    assert 0.29e9 < transfer_learning.multiply_adds(net) < 0.31e9  # Sandler et al. (2018): 300M multiply-adds
     assert 3.4e6 < net.count_params() < 3.6e6
 
 
@@ -172,12 +172,12 @@ def test_epoch_history_records_and_continues():
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     x, y = np.zeros((4, 3), "float32"), np.array([0, 1, 0, 1])
-    recorder = vision.EpochHistory("run", validate=lambda: {"extra": 1.0})
+    recorder = transfer_learning.EpochHistory("run", validate=lambda: {"extra": 1.0})
     model.fit(x, y, epochs=2, verbose=0, callbacks=[recorder])
     history = recorder.history_
     assert isinstance(history, History) and list(history.series("loss")[0]) == [1.0, 2.0]
     assert history.last("extra") == 1.0
-    more = vision.EpochHistory("run", history, step_offset=2)
+    more = transfer_learning.EpochHistory("run", history, step_offset=2)
     model.fit(x, y, epochs=1, verbose=0, callbacks=[more])
     steps, seconds = history.series("seconds")
     assert list(steps) == [1.0, 2.0, 3.0] and np.all(np.diff(seconds) >= 0)
@@ -189,10 +189,10 @@ def test_plot_misclassified():
     matplotlib.use("Agg")
     images = np.zeros((5, 4, 4, 3), np.uint8)
     labels, predictions = np.array([0, 1, 0, 1, 0]), np.array([0, 0, 1, 1, 0])
-    fig = vision.plot_misclassified(images, labels, predictions, ["a", "b"], probabilities=np.full((5, 2), 0.5))
+    fig = transfer_learning.plot_misclassified(images, labels, predictions, ["a", "b"], probabilities=np.full((5, 2), 0.5))
     assert len([ax for ax in fig.axes if ax.images]) == 2
-    assert vision.plot_misclassified(images, labels, labels, ["a", "b"]) is None
+    assert transfer_learning.plot_misclassified(images, labels, labels, ["a", "b"]) is None
     with pytest.raises(ValueError, match="images"):
-        vision.plot_misclassified(images[0], labels, predictions, ["a", "b"])
+        transfer_learning.plot_misclassified(images[0], labels, predictions, ["a", "b"])
     with pytest.raises(ValueError, match="lengths"):
-        vision.plot_misclassified(images, labels[:3], predictions, ["a", "b"])
+        transfer_learning.plot_misclassified(images, labels[:3], predictions, ["a", "b"])

@@ -1,4 +1,4 @@
-"""companion.landscapes: values and gradients (finite differences, scipy's Rosenbrock), trajectories, errors."""
+"""companion.momentum: values and gradients (finite differences, scipy's Rosenbrock), trajectories, errors."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from companion import optim
-from companion.landscapes import (
+from companion.momentum import (
     Quadratic,
     Rosenbrock,
     Saddle,

@@ -10,7 +10,7 @@ r"""Tools to see inside a training run (Part II): gradient checking and training
   Karpathy's CS231n notes) to that.
 
 Every monitor returns flat ``{"name": number}`` dicts that :meth:`companion.history.History.log`
-accepts, so the course's plotting helpers draw them. Tested in ``tests/test_debugging.py`` on modules
+accepts, so the course's plotting helpers draw them. Tested in ``tests/test_monitoring.py`` on modules
 whose answer is known (a ReLU layer behind a huge negative bias is 100% dead).
 """
 

@@ -16,11 +16,11 @@ The base here is MobileNetV2 (Sandler et al., 2018) from Keras Applications. Hel
 (the cost of a forward pass), :class:`EpochHistory` (a Keras callback filling a
 :class:`~companion.history.History`) and :func:`plot_misclassified`.
 
-Tested in ``tests/test_vision.py``: shapes and argument checks with ``weights=None`` and small
+Tested in ``tests/test_transfer_learning.py``: shapes and argument checks with ``weights=None`` and small
 inputs; :func:`multiply_adds` against a hand count; :func:`extract_features` against calling the
 model directly.
 
-``import companion.vision`` imports Keras (its readers use it); :func:`load_image_folder` lives in
+``import companion.transfer_learning`` imports Keras (its readers use it); :func:`load_image_folder` lives in
 :mod:`companion.data.images` and needs only Pillow.
 """
 

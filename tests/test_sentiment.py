@@ -1,11 +1,11 @@
-"""Tests of companion.text: tokens, vocabulary, padding, bucketing, the RNN and its training loop."""
+"""Tests of companion.sentiment: tokens, vocabulary, padding, bucketing, the RNN and its training loop."""
 
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from companion.text import (  # noqa: E402
+from companion.sentiment import (  # noqa: E402
     PAD,
     UNK,
     SentimentRNN,

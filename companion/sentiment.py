@@ -31,7 +31,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from ._checks import check_positive, check_positive_int
+from ._checks import check_choice, check_in_range, check_positive, check_positive_int
 from .history import History
 
 __all__ = [
@@ -106,10 +106,11 @@ class Vocabulary:
         cls, token_lists: Iterable[Sequence[str]], *, min_freq: int = 1, max_size: Optional[int] = None
     ) -> "Vocabulary":
         """Count tokens and keep those seen at least ``min_freq`` times, at most ``max_size`` in all (specials included)."""
-        if not isinstance(min_freq, int) or min_freq < 1:
-            raise ValueError(f"min_freq must be an int >= 1, got {min_freq!r}")
-        if max_size is not None and (not isinstance(max_size, int) or max_size < 3):
-            raise ValueError(f"max_size must be an int >= 3 (two specials and a word) or None, got {max_size!r}")
+        if isinstance(min_freq, float):  # 1.5 is a ValueError here, as 0 is: a count is wanted
+            raise ValueError(f"Invalid min_freq: {min_freq!r} (must be an integer >= 1)")
+        check_positive_int("min_freq", min_freq)
+        if max_size is not None and check_positive_int("max_size", max_size) < 3:
+            raise ValueError(f"Invalid max_size: {max_size} (must be >= 3: two specials and a word, or None)")
         counts = Counter()
         for tokens in token_lists:
             counts.update(tokens)
@@ -150,11 +151,7 @@ class Vocabulary:
 
 
 def _check_max_len(max_len) -> int:
-    if isinstance(max_len, bool) or not isinstance(max_len, (int, np.integer)):
-        raise TypeError(f"max_len must be an int, got {type(max_len).__name__}")
-    if max_len <= 0:
-        raise ValueError(f"max_len must be > 0, got {max_len}")
-    return int(max_len)
+    return check_positive_int("max_len", max_len)
 
 
 def encode_texts(
@@ -210,8 +207,7 @@ def length_batches(lengths, batch_size: int, *, shuffle: bool = True, seed: int 
     its own longest review, and training stays random. With ``shuffle=False`` (evaluation) all
     indices are sorted by length.
     """
-    if not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    check_positive_int("batch_size", batch_size)
     lengths = np.asarray(lengths)
     if not shuffle:
         order = np.argsort(lengths, kind="stable")
@@ -269,14 +265,10 @@ class SentimentRNN(nn.Module):
     ):
         super().__init__()
         for name, value in (("vocab_size", vocab_size), ("embed_dim", embed_dim), ("hidden_size", hidden_size), ("num_layers", num_layers)):
-            if not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if cell not in ("lstm", "gru"):
-            raise ValueError(f"cell must be 'lstm' or 'gru', got {cell!r}")
-        if pooling not in ("last", "max"):
-            raise ValueError(f"pooling must be 'last' or 'max', got {pooling!r}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+            check_positive_int(name, value)
+        check_choice("cell", cell, ("lstm", "gru"))
+        check_choice("pooling", pooling, ("last", "max"))
+        check_in_range("dropout", dropout, 0.0, 1.0)
         self.cell, self.pooling, self.bidirectional = cell, pooling, bool(bidirectional)
         self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_id)
         rnn = nn.LSTM if cell == "lstm" else nn.GRU
@@ -413,8 +405,7 @@ def train_sentiment(
     epochs = check_positive_int("epochs", epochs)
     batch_size = check_positive_int("batch_size", batch_size)
     learning_rate = check_positive("learning_rate", learning_rate)
-    if schedule not in ("onecycle", "constant"):
-        raise ValueError(f"schedule must be 'onecycle' or 'constant', got {schedule!r}")
+    check_choice("schedule", schedule, ("onecycle", "constant"))
     if clip_norm is not None:
         check_positive("clip_norm", clip_norm)
     if eval_every is not None:

@@ -1,11 +1,11 @@
-"""companion.convex: softmax regression loss, gradient, mini-batch variance and the SGD loop."""
+"""companion.gradient_descent: softmax regression loss, gradient, mini-batch variance and the SGD loop."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from companion import convex
+from companion import gradient_descent
 from companion.optim import sgd
 
 
@@ -18,14 +18,14 @@ def problem(n=60, d=5, k=3, seed=0):
 
 
 def test_init_gives_log_k():
-    W, b = convex.softmax_regression_init(4, 10)
+    W, b = gradient_descent.softmax_regression_init(4, 10)
     X = np.ones((3, 4))
-    assert convex.softmax_regression_loss((W, b), X, np.array([0, 3, 9])) == pytest.approx(np.log(10))
+    assert gradient_descent.softmax_regression_loss((W, b), X, np.array([0, 3, 9])) == pytest.approx(np.log(10))
 
 
 def test_gradient_matches_finite_differences():
     params, X, y = problem()
-    dW, db = convex.softmax_regression_gradient(params, X, y)
+    dW, db = gradient_descent.softmax_regression_gradient(params, X, y)
     h = 1e-6
     for which, grad in ((0, dW), (1, db)):
         numeric = np.zeros_like(grad)
@@ -34,7 +34,7 @@ def test_gradient_matches_finite_differences():
             minus = [p.copy() for p in params]
             plus[which][idx] += h
             minus[which][idx] -= h
-            numeric[idx] = (convex.softmax_regression_loss(plus, X, y) - convex.softmax_regression_loss(minus, X, y)) / (2 * h)
+            numeric[idx] = (gradient_descent.softmax_regression_loss(plus, X, y) - gradient_descent.softmax_regression_loss(minus, X, y)) / (2 * h)
         np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-8)
 
 
@@ -45,8 +45,8 @@ def test_loss_and_gradient_match_torch():
     b = torch.tensor(params[1], requires_grad=True)
     loss = torch.nn.functional.cross_entropy(torch.tensor(X) @ W + b, torch.tensor(y))
     loss.backward()
-    assert convex.softmax_regression_loss(params, X, y) == pytest.approx(loss.item(), rel=1e-12)
-    dW, db = convex.softmax_regression_gradient(params, X, y)
+    assert gradient_descent.softmax_regression_loss(params, X, y) == pytest.approx(loss.item(), rel=1e-12)
+    dW, db = gradient_descent.softmax_regression_gradient(params, X, y)
     np.testing.assert_allclose(dW, W.grad.numpy(), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(db, b.grad.numpy(), rtol=1e-10, atol=1e-12)
 
@@ -54,21 +54,21 @@ def test_loss_and_gradient_match_torch():
 def test_loss_is_stable_for_huge_logits():
     params, X, y = problem()
     big = (params[0] * 1e4, params[1])
-    assert np.isfinite(convex.softmax_regression_loss(big, X, y))
-    assert all(np.all(np.isfinite(g)) for g in convex.softmax_regression_gradient(big, X, y))
+    assert np.isfinite(gradient_descent.softmax_regression_loss(big, X, y))
+    assert all(np.all(np.isfinite(g)) for g in gradient_descent.softmax_regression_gradient(big, X, y))
 
 
 @pytest.mark.parametrize("batch_size", [1, 4, 20, 59, 60])
 def test_minibatch_variance_matches_sampling(batch_size):
     params, X, y = problem(n=60)
-    full = np.concatenate([g.ravel() for g in convex.softmax_regression_gradient(params, X, y)])
+    full = np.concatenate([g.ravel() for g in gradient_descent.softmax_regression_gradient(params, X, y)])
     rng = np.random.default_rng(1)
     draws = []
     for _ in range(4000):
         batch = rng.choice(len(X), size=batch_size, replace=False)
-        g = np.concatenate([g.ravel() for g in convex.softmax_regression_gradient(params, X[batch], y[batch])])
+        g = np.concatenate([g.ravel() for g in gradient_descent.softmax_regression_gradient(params, X[batch], y[batch])])
         draws.append(np.sum((g - full) ** 2))
-    exact = convex.minibatch_gradient_variance(params, X, y, batch_size)
+    exact = gradient_descent.minibatch_gradient_variance(params, X, y, batch_size)
     if batch_size == len(X):
         assert exact == 0.0
     else:
@@ -80,9 +80,9 @@ def test_full_batch_sgd_is_gradient_descent():
     lr = 0.3
     expected = params
     for _ in range(3):
-        dW, db = convex.softmax_regression_gradient(expected, X, y)
+        dW, db = gradient_descent.softmax_regression_gradient(expected, X, y)
         expected = (expected[0] - lr * dW, expected[1] - lr * db)
-    got, history = convex.minibatch_sgd(params, X, y, sgd(lr), batch_size=len(X), epochs=3)
+    got, history = gradient_descent.minibatch_sgd(params, X, y, sgd(lr), batch_size=len(X), epochs=3)
     np.testing.assert_allclose(got[0], expected[0], rtol=1e-12)
     np.testing.assert_allclose(got[1], expected[1], rtol=1e-12)
     steps, losses = history.series("loss")
@@ -93,7 +93,7 @@ def test_minibatch_sgd_matches_torch_sgd():
     torch = pytest.importorskip("torch")
     params, X, y = problem(n=50)
     batch_size, epochs, lr, seed = 8, 2, 0.2, 3
-    got, history = convex.minibatch_sgd(
+    got, history = gradient_descent.minibatch_sgd(
         params, X, y, sgd(lr, momentum=0.9), batch_size=batch_size, epochs=epochs, seed=seed, evals_per_epoch=3
     )
     W = torch.tensor(params[0], requires_grad=True)
@@ -118,20 +118,20 @@ def test_minibatch_sgd_matches_torch_sgd():
 def test_bad_input_raises():
     params, X, y = problem()
     with pytest.raises(ValueError, match="X"):
-        convex.softmax_regression_loss(params, X[0], y)
+        gradient_descent.softmax_regression_loss(params, X[0], y)
     with pytest.raises(ValueError, match="y"):
-        convex.softmax_regression_gradient(params, X, y[:-1])
+        gradient_descent.softmax_regression_gradient(params, X, y[:-1])
     with pytest.raises(TypeError, match="y"):
-        convex.softmax_regression_gradient(params, X, y.astype(float))
+        gradient_descent.softmax_regression_gradient(params, X, y.astype(float))
     with pytest.raises(ValueError, match="params"):
-        convex.softmax_regression_gradient((params[0][:-1], params[1]), X, y)
+        gradient_descent.softmax_regression_gradient((params[0][:-1], params[1]), X, y)
     with pytest.raises(ValueError, match="batch_size"):
-        convex.minibatch_gradient_variance(params, X, y, len(X) + 1)
+        gradient_descent.minibatch_gradient_variance(params, X, y, len(X) + 1)
     with pytest.raises(TypeError, match="batch_size"):
-        convex.minibatch_sgd(params, X, y, sgd(0.1), batch_size=2.0)
+        gradient_descent.minibatch_sgd(params, X, y, sgd(0.1), batch_size=2.0)
     with pytest.raises(TypeError, match="optimizer"):
-        convex.minibatch_sgd(params, X, y, "sgd", batch_size=2)
+        gradient_descent.minibatch_sgd(params, X, y, "sgd", batch_size=2)
     with pytest.raises(ValueError, match="y has labels"):
-        convex.softmax_regression_loss(params, X, y + 5)
+        gradient_descent.softmax_regression_loss(params, X, y + 5)
     with pytest.raises(ValueError, match="n_classes"):
-        convex.softmax_regression_init(3, 0)
+        gradient_descent.softmax_regression_init(3, 0)

@@ -1,4 +1,4 @@
-"""companion.debugging: gradient checking (against torch.autograd.gradcheck) and health monitors on
+"""companion.monitoring: gradient checking (against torch.autograd.gradcheck) and health monitors on
 modules whose answers are known."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from companion.debugging import gradient_check, numerical_gradient
+from companion.monitoring import gradient_check, numerical_gradient
 from companion.history import History
 
 
@@ -113,7 +113,7 @@ def test_numerical_gradient_matches_autograd():
 # --- monitors ------------------------------------------------------------------------------------
 
 nn = torch.nn
-from companion.debugging import ActivationMonitor, register_health_hooks  # noqa: E402
+from companion.monitoring import ActivationMonitor, register_health_hooks  # noqa: E402
 
 
 def linear(n_in, n_out, weight, bias):
