@@ -284,3 +284,16 @@ def test_pruner_refuses_a_torch_pruned_layer():
     prune.l1_unstructured(model[1], "weight", amount=0.5)
     with pytest.raises(TypeError, match="prune.remove"):
         MagnitudePruner(model)
+
+
+def test_dense_training_and_structured_fine_tuning_run_their_phase_of_the_config():
+    from companion.compression.pruning import fine_tune_structured, train_dense
+
+    config = replace(PruningConfig(), sizes=(784, 16, 10), batch_size=64, dense_epochs=2, structured_epochs=1)
+    torch.manual_seed(0)
+    x, y = torch.rand(128, 28, 28), torch.randint(0, 10, (128,))
+    dense = build_mlp(config)
+    assert len(train_dense(dense, x, y, config, progress=False).series("loss")[1]) == 2 * 2
+    shrunk = remove_neurons(dense, 0.5)
+    history = fine_tune_structured(shrunk, x, y, config, progress=False)
+    assert len(history.series("loss")[1]) == 1 * 2 and history.name == "structured fine-tune"

@@ -236,10 +236,10 @@ assert accuracy_own_stats < 0.6, accuracy_own_stats
 # fitted on the training split only, as always: imputer, then scaler, then model.
 
 # %%
-def fit_and_score(X_train, X_test, strategy="mean", add_indicator=False):
+def fit_and_score(x_train, x_test, strategy="mean", add_indicator=False):
     """Imputer -> Standardizer -> logistic regression, all fitted on the training split; test accuracy."""
-    imputer = Imputer(strategy, add_indicator=add_indicator).fit(X_train)
-    A, B = imputer.transform(X_train), imputer.transform(X_test)
+    imputer = Imputer(strategy, add_indicator=add_indicator).fit(x_train)
+    A, B = imputer.transform(x_train), imputer.transform(x_test)
     scale = Standardizer().fit(A)
     model = LogisticRegression(max_iter=2000).fit(scale.transform(A), y_tr)
     return model.score(scale.transform(B), y_te)
@@ -345,8 +345,8 @@ plt.show()
 # the augmentation.
 
 # %%
-X_train, Y_train = as_tensors(train_images[:, None], train_labels, device)   # (N, 1, 28, 28)
-X_test, Y_test = as_tensors(test_images[:, None], test_labels, device)
+x_train, y_train = as_tensors(train_images[:, None], train_labels, device)   # (N, 1, 28, 28)
+x_test, y_test = as_tensors(test_images[:, None], test_labels, device)
 
 
 def small_cnn():
@@ -364,12 +364,12 @@ for seed in (0, 1):
         model = small_cnn().to(device)
         name = f"{'augmented' if augmented else 'plain'}, seed {seed}"
         runs[name] = train_classifier(
-            model, torch.optim.Adam(model.parameters(), lr=1e-3), X_train, Y_train,
+            model, torch.optim.Adam(model.parameters(), lr=1e-3), x_train, y_train,
             transform=augment.Augmenter(max_degrees=12, max_shift=2, seed=seed) if augmented else None,
             epochs=15, batch_size=32, seed=seed, name=name)
-        test_accuracy[name] = accuracy(model, X_test, Y_test)
+        test_accuracy[name] = accuracy(model, x_test, y_test)
         if augmented and seed == 0:
-            flipped_accuracy = accuracy(model, X_test.flip(-1), Y_test)
+            flipped_accuracy = accuracy(model, x_test.flip(-1), y_test)
         print(f"{name:20s} test accuracy {test_accuracy[name]:.4f}")
 
 gain = {seed: test_accuracy[f"augmented, seed {seed}"] - test_accuracy[f"plain, seed {seed}"] for seed in (0, 1)}

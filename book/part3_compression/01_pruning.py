@@ -66,6 +66,7 @@ from companion.compression.pruning import (
     PruningConfig,
     build_mlp,
     compare_latency,
+    fine_tune_structured,
     global_magnitude_masks,
     magnitude_mask,
     prune_gradually,
@@ -354,7 +355,7 @@ assert global_sparsity["1"] > 0.9 > global_sparsity["5"]
 seed_everything(0)
 structured = remove_neurons(dense, recipe.structured_amount)
 structured_one_shot = accuracy(structured, x_test, y_test)
-train_dense(structured, x_train, y_train, recipe, epochs=recipe.structured_epochs, name="structured fine-tune")
+fine_tune_structured(structured, x_train, y_train, recipe)
 structured_accuracy = accuracy(structured, x_test, y_test)
 print(f"structured: {[m.out_features for m in structured if isinstance(m, nn.Linear)]}, "
       f"{count_parameters(structured):,} parameters; test accuracy {structured_one_shot:.4f} right after "

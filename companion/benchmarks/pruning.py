@@ -47,6 +47,7 @@ def main(argv=None) -> int:
         PruningConfig,
         build_mlp,
         compare_latency,
+        fine_tune_structured,
         prune_gradually,
         remove_neurons,
         sparsity_of,
@@ -69,7 +70,7 @@ def main(argv=None) -> int:
         pruned = copy.deepcopy(dense)
         prune_gradually(pruned, x, y, recipe, progress=False)
         structured = remove_neurons(dense, recipe.structured_amount)
-        train_dense(structured, x, y, recipe, epochs=recipe.structured_epochs, progress=False)
+        fine_tune_structured(structured, x, y, recipe, progress=False)
         dense_acc, pruned_acc = accuracy(dense, x_test, y_test), accuracy(pruned, x_test, y_test)
         sparsity = sparsity_of(pruned)
         ratio = model_size(dense).gzipped_bytes / model_size(pruned).gzipped_bytes

@@ -52,6 +52,7 @@ __all__ = [
     "shrink_linear_stack",
     "sparsity_of",
     "structured_mask",
+    "fine_tune_structured",
     "train_dense",
 ]
 
@@ -492,13 +493,24 @@ def _adam(learning_rate: float):
     return optim.adam(check_positive("learning_rate", learning_rate))
 
 
-def train_dense(model, x, y, recipe: PruningConfig = PruningConfig(), *, epochs=None, x_val=None, y_val=None,
-                optimizer=None, progress=True, name="dense") -> History:
-    """Train ``model`` for ``epochs`` (default ``recipe.dense_epochs``) with ``optimizer`` (default: the
-    reference Adam of ``companion.optim`` at ``recipe.learning_rate``)."""
+def train_dense(model, x, y, recipe: PruningConfig = PruningConfig(), *, x_val=None, y_val=None, optimizer=None,
+                progress=True, name="dense") -> History:
+    """Train ``model`` for ``recipe.dense_epochs`` with ``optimizer`` (default: the reference Adam of
+    ``companion.optim`` at ``recipe.learning_rate``)."""
+    return _train(model, x, y, recipe, recipe.dense_epochs, x_val=x_val, y_val=y_val, optimizer=optimizer,
+                  progress=progress, name=name)
+
+
+def fine_tune_structured(model, x, y, recipe: PruningConfig = PruningConfig(), *, x_val=None, y_val=None,
+                         optimizer=None, progress=True, name="structured fine-tune") -> History:
+    """Fine-tune a model shrunk by :func:`remove_neurons` for ``recipe.structured_epochs``, as :func:`train_dense`."""
+    return _train(model, x, y, recipe, recipe.structured_epochs, x_val=x_val, y_val=y_val, optimizer=optimizer,
+                  progress=progress, name=name)
+
+
+def _train(model, x, y, recipe, epochs, *, x_val, y_val, optimizer, progress, name) -> History:
     from ..training import train_classifier
 
-    epochs = recipe.dense_epochs if epochs is None else epochs
     return train_classifier(model, optimizer or _adam(recipe.learning_rate), x, y, x_val=x_val, y_val=y_val,
                             epochs=epochs, batch_size=recipe.batch_size, seed=recipe.seed, progress=progress,
                             name=name)
