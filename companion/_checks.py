@@ -77,7 +77,10 @@ def check_learning_rate(value, name: str = "learning_rate"):
     """A learning rate is a number >= 0 or a schedule: a callable of the step count."""
     if callable(value):
         return value
-    return check_non_negative(name, value)
+    rate = check_non_negative(name, value)
+    if math.isinf(rate):
+        raise ValueError(f"Invalid {name}: {value} (must be finite)")
+    return rate
 
 
 def check_choice(name: str, value, choices) -> str:

@@ -36,10 +36,18 @@ def main(argv=None) -> int:
         return 0 if argv else 2
     name, rest = argv[0], argv[1:]
     if name == "all":
+        if rest:
+            print(f"'all' runs every benchmark with its defaults and takes no options (got {' '.join(rest)})", file=sys.stderr)
+            return 2
         failed = []
         for each in BENCHMARKS:
             print(f"\n=== {each}: {BENCHMARKS[each]}", flush=True)
-            if run(each) != 0:
+            try:
+                code = run(each)
+            except Exception as error:  # one broken benchmark (a missing framework, say) must not hide the others
+                print(f"{each} stopped with {type(error).__name__}: {error}", flush=True)
+                code = 1
+            if code != 0:
                 failed.append(each)
         print("\nall benchmarks:", "PASS" if not failed else f"FAIL ({', '.join(failed)})")
         return 1 if failed else 0

@@ -206,6 +206,10 @@ def fit_with_validation(
 
     if penalty is not None and not callable(penalty):
         raise TypeError(f"penalty must be a callable model -> scalar, got {type(penalty).__name__}")
+    if x_val is None or y_val is None:
+        raise ValueError("fit_with_validation needs x_val and y_val (use train_classifier to train without them)")
+    if early_stopping is not None and not isinstance(early_stopping, EarlyStopping):
+        raise TypeError(f"early_stopping must be an EarlyStopping, got {type(early_stopping).__name__}")
     history = History(name)
 
     def loss_fn(logits, labels):
@@ -217,13 +221,17 @@ def fit_with_validation(
         val = evaluate(model, x_val, y_val)
         history.log(state.epoch, train_loss=train["loss"], train_accuracy=train["accuracy"],
                     val_loss=val["loss"], val_accuracy=val["accuracy"])
+        if not math.isfinite(val["loss"]):  # diverged: nothing to compare, training stops anyway
+            return True
         return early_stopping is not None and early_stopping.step(val["loss"], model)
 
-    train_classifier(model, optimizer, x_train, y_train, epochs=epochs, batch_size=batch_size, loss_fn=loss_fn,
+    inner = train_classifier(model, optimizer, x_train, y_train, epochs=epochs, batch_size=batch_size, loss_fn=loss_fn,
                      transform=augment, callbacks=[LambdaCallback(on_epoch=record_epoch)], seed=seed,
                      progress=progress, name=name)
     if early_stopping is not None and early_stopping.restore_best and early_stopping.best_state is not None:
         early_stopping.restore(model)
         history.meta["best_epoch"] = early_stopping.best_epoch + 1
-    history.meta["epochs_run"] = len(history.series("val_loss")[0])
+    history.meta["epochs_run"] = len(history.series("val_loss")[0]) if "val_loss" in history else 0
+    if "diverged_at_step" in inner.meta:
+        history.meta["diverged_at_step"] = inner.meta["diverged_at_step"]
     return history

@@ -111,8 +111,12 @@ class Vocabulary:
         check_positive_int("min_freq", min_freq)
         if max_size is not None and check_positive_int("max_size", max_size) < 3:
             raise ValueError(f"Invalid max_size: {max_size} (must be >= 3: two specials and a word, or None)")
+        if isinstance(token_lists, str):
+            raise TypeError("token_lists must be a list of token lists (one per text), got one string")
         counts = Counter()
-        for tokens in token_lists:
+        for i, tokens in enumerate(token_lists):
+            if isinstance(tokens, str):  # a string would be counted letter by letter
+                raise TypeError(f"token_lists[{i}] is a string: tokenize each text first (Tokenizer()(text))")
             counts.update(tokens)
         counts.pop(PAD, None)
         counts.pop(UNK, None)
@@ -163,8 +167,9 @@ def encode_texts(
     end), ``keep="first"`` the first ones. Returns a list of int64 arrays of varying length.
     """
     max_len = _check_max_len(max_len)
-    if keep not in ("first", "last"):
-        raise ValueError(f"keep must be 'first' or 'last', got {keep!r}")
+    check_choice("keep", keep, ("first", "last"))
+    if isinstance(texts, str):  # a string would be encoded letter by letter
+        raise TypeError("texts must be a list of strings, got one string: wrap it in a list")
     out = []
     for text in texts:
         ids = vocab.encode(tokenizer(text))
@@ -301,6 +306,9 @@ class SentimentRNN(nn.Module):
         lengths = torch.as_tensor(lengths, dtype=torch.long).cpu()  # pack wants lengths on the CPU
         if int(lengths.min()) < 1 or int(lengths.max()) > ids.shape[1]:
             raise ValueError(f"lengths must lie in [1, {ids.shape[1]}], got {int(lengths.min())}..{int(lengths.max())}")
+        if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= self.embedding.num_embeddings):
+            raise ValueError(f"ids must lie in [0, {self.embedding.num_embeddings - 1}] (the vocabulary size is "
+                             f"{self.embedding.num_embeddings}), got {int(ids.min())}..{int(ids.max())}")
         x = self.dropout(self.embedding(ids))
         if pack:
             packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)

@@ -95,7 +95,7 @@ class MnistTensors(NamedTuple):
 _MNIST_SHAPES = {"image": (28, 28), "channel": (1, 28, 28), "flat": (784,)}
 
 
-def mnist_tensors(train: int, *, val: int = 0, test: int | None = 10_000, shape: str = "image",
+def mnist_tensors(train: int, *, val: int = 0, test: int = 10_000, shape: str = "image",
                   device="cpu") -> MnistTensors:
     """The course's MNIST subsets as float32 images in [0, 1] and int64 labels on ``device``.
 
@@ -154,8 +154,8 @@ def batches(n: int, batch_size: int, *, seed: int = 0, epochs: int | None = None
 def evaluate(model, x, y, metrics=("loss", "accuracy"), *, loss_fn=None, batch_size: int = 2048) -> dict:
     """``{metric: value}`` of ``model`` on ``x, y``: one pass in eval mode, without gradients.
 
-    ``"loss"`` is the mean of ``loss_fn`` (default: cross-entropy) over the examples, summed batch by
-    batch with ``reduction="sum"``; ``"accuracy"`` the share of correct arg-max predictions. The model's
+    ``"loss"`` is the mean of ``loss_fn`` (default: cross-entropy; it must accept ``reduction="sum"``)
+    over the examples, summed batch by batch; ``"accuracy"`` the share of correct arg-max predictions. The model's
     train/eval mode is restored afterwards.
     """
 
@@ -197,7 +197,7 @@ class TrainingState:
     model: object
     optimizer: object
     history: History
-    step: int = 0  #: optimizer steps taken (after ``on_step_begin``: the steps before this one)
+    step: int = 0  #: steps taken, a diverged one included (during ``on_step_begin``: the steps before this one)
     epoch: int = 0  #: epochs completed (during an epoch: the one under way, counting from 0)
     batch: object = None  #: the index tensor of the current mini-batch
     loss: float = float("nan")  #: the current mini-batch's loss
@@ -295,67 +295,104 @@ def train_classifier(
     (default: cross-entropy). ``transform`` maps each mini-batch of inputs before the forward pass.
 
     For data that is not one tensor (reviews of different lengths, say): ``sampler(epoch)`` returns the
-    epoch's mini-batches as index arrays (instead of :func:`batches`), and ``collate(x_train, index)``
-    builds the model's input, a tensor or a tuple of tensors passed as ``model(*inputs)``.
+    epoch's mini-batches as integer index arrays (instead of :func:`batches`), and
+    ``collate(x_train, index)`` builds the model's input, a tensor or a tuple of tensors passed as
+    ``model(*inputs)``; validate such data in a callback (``x_val`` must be a tensor).
 
     Logged every step: ``loss`` and ``seconds`` (since the start); every epoch, at its last step:
-    ``train_loss`` (mean of the epoch's mini-batch losses), ``epoch`` (counting from 1) and, when
-    validation data is given, ``val_<metric>`` for each of ``metrics`` (:func:`evaluate`). Training
-    stops after ``epochs``, after ``max_steps`` optimizer steps, when a callback returns ``True``, or at
-    the first non-finite loss or gradient (``history.meta["diverged_at_step"]``).
+    ``epoch`` (counting from 1), ``train_loss`` (mean of the epoch's finite mini-batch losses) and, when
+    validation data is given, ``val_<metric>`` for each of ``metrics`` (:func:`evaluate`; ``val_loss`` is
+    the cross-entropy). Training stops after ``epochs``, after ``max_steps`` steps, when a callback
+    returns ``True``, or at the first non-finite loss (or gradient, with a ``companion.optim`` optimizer;
+    ``history.meta["diverged_at_step"]``). An epoch cut short by a stop is logged like the others (its
+    validation and ``on_epoch`` included) if at least one step of it ran.
     """
 
     from .optim.base import NonFiniteGradientError
 
     epochs = check_positive_int("epochs", epochs)
     batch_size = check_positive_int("batch_size", batch_size)
+    seed = check_non_negative_int("seed", seed)
     if max_steps is not None:
         max_steps = check_positive_int("max_steps", max_steps)
     optimizer = _as_optimizer(optimizer, model)
-    targets = tuple(y_train) if isinstance(y_train, (tuple, list)) else (y_train,)
+    targets = y_train if isinstance(y_train, tuple) else (y_train,)
     for i, target in enumerate(targets):
+        where = "y_train" if len(targets) == 1 else f"y_train[{i}]"
+        if not torch.is_tensor(target):
+            raise TypeError(f"{where} must be a torch tensor (see companion.training.as_tensors), got {type(target).__name__}")
         if len(target) != len(x_train):
-            where = "y_train" if len(targets) == 1 else f"y_train[{i}]"
             raise ValueError(f"x_train and {where} have different lengths: {len(x_train)} vs {len(target)}")
+    if collate is None and not torch.is_tensor(x_train):
+        raise TypeError(f"x_train must be a torch tensor (see companion.training.as_tensors), or pass a collate "
+                        f"function, got {type(x_train).__name__}")
+    if torch.is_tensor(x_train) and any(t.device != x_train.device for t in targets):
+        raise ValueError(f"x_train is on {x_train.device} but y_train on {targets[0].device}: put them on one device")
     if len(x_train) == 0:
         raise ValueError("x_train is empty: nothing to train on")
     if (x_val is None) != (y_val is None):
         raise ValueError("give both x_val and y_val, or neither")
-    if transform is not None and not callable(transform):
-        raise TypeError(f"transform must be callable, got {type(transform).__name__}")
+    if x_val is not None:
+        if not (torch.is_tensor(x_val) and torch.is_tensor(y_val)):
+            raise TypeError(f"x_val and y_val must be torch tensors, got {type(x_val).__name__} and {type(y_val).__name__}")
+        if len(x_val) != len(y_val) or len(x_val) == 0:
+            raise ValueError(f"x_val and y_val must be non-empty and of one length: {len(x_val)} vs {len(y_val)}")
+        if isinstance(metrics, str) or not metrics or any(m not in ("loss", "accuracy") for m in metrics):
+            raise ValueError(f"Unknown metrics: {metrics!r} (expected a non-empty tuple of 'loss' and/or 'accuracy')")
+    for argument, value in (("loss_fn", loss_fn), ("transform", transform), ("collate", collate)):
+        if value is not None and not callable(value):
+            raise TypeError(f"{argument} must be callable, got {type(value).__name__}")
+    if callbacks is None:
+        callbacks = ()
+    if isinstance(callbacks, Callback) or not isinstance(callbacks, (list, tuple)):
+        raise TypeError(f"callbacks must be a list of callbacks, got {type(callbacks).__name__}")
     callbacks = list(callbacks)
     for callback in callbacks:
         if not all(callable(getattr(callback, hook, None)) for hook in ("on_step_begin", "on_step", "on_epoch")):
-            raise TypeError(f"callbacks must be companion.training.Callback objects, got {type(callback).__name__}")
+            raise TypeError("callbacks must have on_step_begin, on_step and on_epoch methods (subclass "
+                            f"companion.training.Callback), got {type(callback).__name__}")
     loss_fn = loss_fn or torch.nn.functional.cross_entropy
 
-    if collate is not None and not callable(collate):
-        raise TypeError(f"collate must be callable, got {type(collate).__name__}")
     n = len(x_train)
     if sampler is None:
         steps = epochs * (n // batch_size if drop_last else -(-n // batch_size))
         plan = batches(n, batch_size, seed=seed, epochs=epochs, drop_last=drop_last)
     elif callable(sampler):
-        epoch_plans = [[torch.as_tensor(np.asarray(index), dtype=torch.int64) for index in sampler(e)]
-                       for e in range(epochs)]
-        steps = sum(len(p) for p in epoch_plans)
-        plan = ((e, index) for e, p in enumerate(epoch_plans) for index in p)
+        def epoch_plan(e):
+            indices = sampler(e)
+            if not isinstance(indices, (list, tuple)):
+                raise TypeError(f"sampler({e}) must return a list of index arrays, got {type(indices).__name__}")
+            out = []
+            for index in indices:
+                index = np.asarray(index)
+                if index.ndim != 1 or len(index) == 0 or not np.issubdtype(index.dtype, np.integer):
+                    raise ValueError(f"sampler({e}) returned a batch that is not a non-empty 1-D integer array: {index!r}")
+                out.append(torch.as_tensor(index, dtype=torch.int64))
+            return out
+
+        if max_steps is None:  # every epoch's plan, to know the number of steps
+            epoch_plans = [epoch_plan(e) for e in range(epochs)]
+            steps = sum(len(p) for p in epoch_plans)
+            plan = ((e, index) for e, p in enumerate(epoch_plans) for index in p)
+        else:  # only as many epochs as the steps need
+            steps = max_steps
+            plan = ((e, index) for e in range(epochs) for index in epoch_plan(e))
     else:
         raise TypeError(f"sampler must be a callable epoch -> list of index arrays, got {type(sampler).__name__}")
     total = steps if max_steps is None else min(max_steps, steps)
-    device = targets[0].device if torch.is_tensor(targets[0]) else x_train.device
+    device = x_train.device if torch.is_tensor(x_train) else targets[0].device
     history = History(name)
     state = TrainingState(model, optimizer, history)
     bar = tqdm(total=total, desc=name or "training", unit="step", disable=not progress, mininterval=2.0, leave=False)
     start = time.perf_counter()
-    epoch_loss, seen, last_epoch, closed = 0.0, 0, 0, False
+    epoch_loss, seen, epoch_steps, last_epoch, closed = 0.0, 0, 0, 0, False
     model.train()
     for epoch, index in plan:
         if epoch != last_epoch:  # the previous epoch has ended
             if _end_epoch(state, epoch_loss, seen, x_val, y_val, metrics, callbacks):
                 closed = True
                 break
-            epoch_loss, seen, last_epoch = 0.0, 0, epoch
+            epoch_loss, seen, epoch_steps, last_epoch = 0.0, 0, 0, epoch
         state.epoch, state.batch, state.diverged = epoch, index.to(device), False
         if _call(callbacks, "on_step_begin", state):
             break
@@ -375,6 +412,7 @@ def train_classifier(
             except NonFiniteGradientError:  # the reference optimizers refuse NaN/inf gradients
                 state.diverged = True
         state.step += 1
+        epoch_steps += 1
         state.loss = value
         history.log(state.step, loss=value, seconds=time.perf_counter() - start)
         bar.update(1)
@@ -387,7 +425,7 @@ def train_classifier(
             break
         if stop or state.step >= total:
             break
-    if not closed:  # the last epoch, complete or cut short, is logged like the others
+    if not closed and epoch_steps:  # the last epoch, complete or cut short, is logged like the others
         _end_epoch(state, epoch_loss, seen, x_val, y_val, metrics, callbacks)
     bar.close()
     return history
@@ -395,8 +433,9 @@ def train_classifier(
 
 def _end_epoch(state, epoch_loss, seen, x_val, y_val, metrics, callbacks) -> bool:
     """Log the epoch's figures, then ask the callbacks whether to stop."""
+    state.history.log(state.step, epoch=state.epoch + 1)
     if seen:
-        state.history.log(state.step, train_loss=epoch_loss / seen, epoch=state.epoch + 1)
+        state.history.log(state.step, train_loss=epoch_loss / seen)
     if x_val is not None:
         values = evaluate(state.model, x_val, y_val, metrics)
         state.history.log(state.step, **{f"val_{k}": v for k, v in values.items()})

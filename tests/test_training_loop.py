@@ -252,3 +252,79 @@ def test_train_classifier_rejects_bad_input():
         train_classifier(model(), optim.sgd(0.1), x, y, transform="flip", progress=False)
     with pytest.raises(TypeError, match="sampler"):
         train_classifier(model(), optim.sgd(0.1), x, y, sampler=[[0, 1]], progress=False)
+
+
+def test_a_stop_before_any_step_of_an_epoch_does_not_log_a_phantom_epoch():
+    x, y = data()
+    epochs_seen = []
+    stop_at_step_3 = LambdaCallback(on_step_begin=lambda state: state.step == 3,
+                                    on_epoch=lambda state: epochs_seen.append(state.epoch))
+    history = train_classifier(model(), optim.sgd(0.1), x, y, x_val=x, y_val=y, epochs=3, batch_size=50,
+                               callbacks=[stop_at_step_3], progress=False)
+    assert epochs_seen == [1]  # epoch 2 never ran a step: no second on_epoch, no second validation
+    np.testing.assert_array_equal(history.series("val_accuracy")[0], [3])
+    history = train_classifier(model(), optim.sgd(0.1), x, y, x_val=x, y_val=y, epochs=3, batch_size=50,
+                               callbacks=[LambdaCallback(on_step_begin=lambda state: True)], progress=False)
+    assert "val_accuracy" not in history and "loss" not in history
+
+
+def test_divergence_at_the_first_step_of_an_epoch_keeps_epoch_and_validation_aligned():
+    x, y = data()
+    torch.manual_seed(0)
+    m = torch.nn.Linear(12, 3)
+    def break_the_weights(state):  # the first step of epoch 2 (3 steps per epoch) sees an inf weight
+        if state.step == 3:
+            with torch.no_grad():
+                m.weight.fill_(math.inf)
+
+    blow_up = LambdaCallback(on_step_begin=break_the_weights)
+    history = train_classifier(m, optim.sgd(0.1), x, y, x_val=x, y_val=y, epochs=3, batch_size=50,
+                               callbacks=[blow_up], progress=False)
+    assert history.meta["diverged_at_step"] == 4
+    assert len(history.series("epoch")[1]) == len(history.series("val_accuracy")[1]) == 2
+    assert len(history.series("train_loss")[1]) == 1  # the second epoch had no finite step
+
+
+def test_fit_with_validation_reports_divergence_instead_of_failing_in_early_stopping():
+    from companion.regularization import EarlyStopping, fit_with_validation
+
+    x, y = data()
+    x = x[:, None]  # any shape the model takes
+    m = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 3))
+    history = fit_with_validation(m, torch.optim.SGD(m.parameters(), lr=1e30), x * 1e6, y, x, y, epochs=3,
+                                  early_stopping=EarlyStopping(patience=1), progress=False)
+    assert "diverged_at_step" in history.meta and history.meta["epochs_run"] == 1
+
+
+def test_validation_settings_and_sampler_batches_are_checked_before_training():
+    x, y = data()
+    calls = []
+
+    def sampler(epoch):
+        calls.append(epoch)
+        return [np.arange(10)]
+
+    train_classifier(model(), optim.sgd(0.1), x, y, epochs=50, sampler=sampler, max_steps=2, progress=False)
+    assert calls == [0, 1]  # only the epochs the two steps need
+    with pytest.raises(ValueError, match="metrics"):
+        train_classifier(model(), optim.sgd(0.1), x, y, x_val=x, y_val=y, metrics=(), progress=False)
+    with pytest.raises(ValueError, match="metrics"):
+        train_classifier(model(), optim.sgd(0.1), x, y, x_val=x, y_val=y, metrics=("acc",), progress=False)
+    with pytest.raises(ValueError, match="x_val and y_val"):
+        train_classifier(model(), optim.sgd(0.1), x, y, x_val=x, y_val=y[:5], progress=False)
+    with pytest.raises(ValueError, match="sampler"):
+        train_classifier(model(), optim.sgd(0.1), x, y, sampler=lambda e: [np.array([], dtype=int)], progress=False)
+    with pytest.raises(ValueError, match="sampler"):
+        train_classifier(model(), optim.sgd(0.1), x, y, sampler=lambda e: [np.array([0.5, 1.5])], progress=False)
+    with pytest.raises(TypeError, match="sampler"):
+        train_classifier(model(), optim.sgd(0.1), x, y, sampler=lambda e: 3, progress=False)
+    with pytest.raises(TypeError, match="x_train"):
+        train_classifier(model(), optim.sgd(0.1), x.numpy(), y, progress=False)
+    with pytest.raises(TypeError, match="y_train"):
+        train_classifier(model(), optim.sgd(0.1), x, y.tolist(), progress=False)
+    with pytest.raises(TypeError, match="callbacks"):
+        train_classifier(model(), optim.sgd(0.1), x, y, callbacks=Callback(), progress=False)
+    with pytest.raises(TypeError, match="loss_fn"):
+        train_classifier(model(), optim.sgd(0.1), x, y, loss_fn="cross_entropy", progress=False)
+    with pytest.raises(TypeError, match="seed"):
+        train_classifier(model(), optim.sgd(0.1), x, y, seed=1.5, progress=False)

@@ -216,6 +216,8 @@ def train_student(model, x_train, y_train, recipe: DistillationConfig = Distilla
     else:
         _check_temperature(recipe.temperature)
         check_in_range("alpha", recipe.alpha, 0.0, 1.0, high_inclusive=True)
+        if not torch.is_tensor(teacher_logits):
+            raise TypeError(f"teacher_logits must be a torch tensor (see predict_logits), got {type(teacher_logits).__name__}")
         if len(teacher_logits) != len(x_train):
             raise ValueError(f"teacher_logits must have one row per training image: {len(teacher_logits)} vs {len(x_train)}")
         targets = (y_train, teacher_logits.detach())

@@ -232,6 +232,10 @@ def apply_lora(model: nn.Module, rank: int, alpha: float | None = None, *, targe
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     modules = dict(model.named_modules())
+    adapted = [n for n, m in modules.items() if isinstance(m, LoRALinear)]
+    if adapted:  # a second call would wrap the adapters' own base layers
+        raise ValueError(f"Invalid model: it already has LoRA adapters ({', '.join(adapted[:3])}): call apply_lora "
+                         "once, or merge_lora(model) first to fold them into plain Linear layers")
     trainable = [trainable] if isinstance(trainable, str) else list(trainable)
     for name in trainable:
         if name not in modules:
@@ -375,7 +379,7 @@ def build_mlp(config: TransferConfig, n_classes: int = 5) -> nn.Sequential:
     return nn.Sequential(OrderedDict(layers))
 
 
-def train(model: nn.Module, x, y, *, learning_rate: float, epochs: int, batch_size: int, seed: int = 0,
+def train(model: nn.Module, x, y, *, learning_rate: float | None = None, epochs: int, batch_size: int, seed: int = 0,
           x_val=None, y_val=None, optimizer=None, progress: bool = False, name: str | None = None):
     r"""Train the trainable parameters with the reference Adam of ``companion.optim`` and a cosine-decayed
     learning rate (``companion.schedules.cosine_decay``); returns ``(history, optimizer)``.
@@ -394,9 +398,12 @@ def train(model: nn.Module, x, y, *, learning_rate: float, epochs: int, batch_si
     if not params:
         raise ValueError("Invalid model: it has no trainable parameter")
     if optimizer is None:
+        if learning_rate is None:
+            raise ValueError("give learning_rate (the peak of the cosine schedule) or an optimizer")
         steps = epochs * -(-len(x) // batch_size)
-        adam = optim.adam(schedules.cosine_decay(check_positive("learning_rate", learning_rate), steps))
-        optimizer = ReferenceOptimizer(params, adam)
+        optimizer = optim.adam(schedules.cosine_decay(check_positive("learning_rate", learning_rate), steps))
+    if isinstance(optimizer, optim.GradientTransformation):  # wrapped here, so that its state can be measured
+        optimizer = ReferenceOptimizer(params, optimizer)
     history = train_classifier(model, optimizer, x, y, x_val=x_val, y_val=y_val, epochs=epochs,
                                batch_size=batch_size, seed=seed, progress=progress, name=name)
     return history, optimizer

@@ -153,6 +153,8 @@ def minmax_qparams(x, *, axis: int | None = None, num_bits: int = 8, symmetric: 
     if not torch.is_tensor(x) or not x.is_floating_point():
         raise TypeError(f"x must be a floating-point torch.Tensor, got {type(x).__name__}")
     axis = _check_axis(axis, x.dim())
+    if x.numel() == 0:
+        raise ValueError(f"x is empty (shape {tuple(x.shape)}): there is no range to quantize")
     x = x.detach()
     if axis is None:
         lo, hi = x.min(), x.max()
@@ -364,6 +366,11 @@ def static_int8(model, calibration_x, *, batch_size: int = 250):
     from torch.ao.quantization import convert, fuse_modules, get_default_qconfig, prepare
 
     batch_size = check_positive_int("batch_size", batch_size)
+    if not torch.is_tensor(calibration_x):
+        raise TypeError(f"calibration_x must be a torch tensor of inputs, got {type(calibration_x).__name__}")
+    if len(calibration_x) == 0:
+        raise ValueError("calibration_x is empty: static quantization needs a few hundred inputs to measure "
+                         "the activation ranges (without them every scale is undefined)")
     torch.backends.quantized.engine = BACKEND
     float_copy = _cpu_copy(model)
     fused = fuse_modules(float_copy, float_copy.fuse_pairs())

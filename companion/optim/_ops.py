@@ -149,8 +149,9 @@ def moving_average_of_squares(average, value, decay):
 def all_finite(leaves) -> bool | None:
     """Whether every value of every array in ``leaves`` is finite; None when they are symbolic (a Keras graph).
 
-    One read-only reduction per array: NaN and inf propagate into the sum (a sum that overflows counts
-    as non-finite too, and such gradients would wreck any optimizer anyway).
+    One read-only reduction per array: NaN and inf propagate into the sum (half-precision arrays are
+    summed in float32). A sum that is not finite is checked element by element before the answer is
+    no, since large but finite values (a mixed-precision gradient) can overflow a sum.
     """
     if not leaves:
         return True
@@ -158,9 +159,12 @@ def all_finite(leaves) -> bool | None:
     if kind == "torch":
         import torch
 
-        return bool(torch.isfinite(torch.stack([x.sum() for x in leaves])).all())
+        half = (torch.float16, torch.bfloat16)
+        sums = torch.stack([x.sum(dtype=torch.float32) if x.dtype in half else x.sum() for x in leaves])
+        return bool(torch.isfinite(sums).all()) or all(bool(torch.isfinite(x).all()) for x in leaves)
     if kind == "numpy":
-        return all(bool(np.isfinite(np.sum(x))) for x in leaves)
+        with np.errstate(over="ignore", invalid="ignore"):
+            return all(bool(np.isfinite(np.sum(x))) or bool(np.isfinite(x).all()) for x in leaves)
     try:
         return all(bool(np.isfinite(np.asarray(x)).all()) for x in leaves)
     except Exception:  # symbolic tensor: cannot be inspected here

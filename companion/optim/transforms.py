@@ -8,6 +8,8 @@ step :math:`u_t = -\eta_t d_t`. The step counter :math:`t` starts at 1.
 
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Any, NamedTuple
 
 from .._checks import check_in_range, check_learning_rate, check_non_negative, check_positive
@@ -90,6 +92,9 @@ def scale_by_learning_rate(learning_rate) -> GradientTransformation:
 
     def update(updates, state, params=None):
         lr = learning_rate(state.count) if callable(learning_rate) else learning_rate
+        if callable(learning_rate) and isinstance(lr, numbers.Real) and not (math.isfinite(lr) and lr >= 0):
+            raise ValueError(f"Invalid learning_rate: the schedule returned {lr} at step {state.count} "
+                             "(a learning rate must be finite and >= 0)")
         return _map(lambda u: _ops.scale_array(u, -lr), updates), ScaleByLearningRateState(state.count + 1)
 
     return GradientTransformation(lambda params: ScaleByLearningRateState(0), update)

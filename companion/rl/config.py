@@ -58,7 +58,13 @@ class DQNConfig:
             raise ValueError("Invalid tau: 0.0 (the target network would never move)")
         if self.batch_size > self.buffer_size:
             raise ValueError(f"Invalid batch_size: {self.batch_size} (larger than buffer_size={self.buffer_size})")
+        if not isinstance(self.hidden, (tuple, list)):
+            raise TypeError(f"hidden must be a tuple of layer widths such as (256, 256), got {self.hidden!r}")
         self.hidden = tuple(check_positive_int("hidden", h) for h in self.hidden)
+        check_in_range("epsilon_start", self.epsilon_start, 0.0, 1.0, high_inclusive=True)
+        check_in_range("epsilon_end", self.epsilon_end, 0.0, 1.0, high_inclusive=True)
+        if not isinstance(self.env_id, str) or not self.env_id:
+            raise TypeError(f"env_id must be the name of a gymnasium environment, got {self.env_id!r}")
 
 
 @dataclass

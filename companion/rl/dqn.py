@@ -36,7 +36,7 @@ from .._checks import check_positive_int
 from ..reproducibility import pick_device
 from ..history import History
 from .config import DQNConfig, DQNRun
-from .evaluation import epsilon_schedule, evaluate, make_env
+from .evaluation import check_discrete_actions, epsilon_schedule, evaluate, make_env
 from .replay import Batch, ReplayBuffer
 
 __all__ = ["DQNConfig", "DQNRun", "q_network", "soft_update", "td_target", "train_dqn"]
@@ -110,7 +110,7 @@ def _train_dqn(cfg: DQNConfig, *, progress: bool, name: str | None) -> DQNRun:
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     env, eval_env = make_env(cfg.env_id), make_env(cfg.env_id)
-    obs_dim, n_actions = env.observation_space.shape[0], int(env.action_space.n)
+    obs_dim, n_actions = env.observation_space.shape[0], check_discrete_actions(env)
 
     q = q_network(obs_dim, n_actions, cfg.hidden).to(device)
     target = copy.deepcopy(q) if cfg.target_network else q

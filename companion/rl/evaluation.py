@@ -19,7 +19,7 @@ import numpy as np
 
 from .._checks import check_in_range, check_positive_int
 
-__all__ = ["epsilon_schedule", "evaluate", "make_env", "record_frames"]
+__all__ = ["check_discrete_actions", "epsilon_schedule", "evaluate", "make_env", "record_frames"]
 
 
 def make_env(env_id: str = "CartPole-v1", *, render: bool = False):
@@ -28,7 +28,19 @@ def make_env(env_id: str = "CartPole-v1", *, render: bool = False):
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame draws into memory, never opens a window
     import gymnasium as gym
 
+    if env_id not in gym.registry:
+        raise ValueError(f"Unknown env_id: {env_id!r} (not a registered gymnasium environment, e.g. 'CartPole-v1')")
     return gym.make(env_id, render_mode="rgb_array" if render else None)
+
+
+def check_discrete_actions(env) -> int:
+    """The number of actions of ``env``; raise unless it has finitely many (DQN picks one by its Q-value)."""
+    import gymnasium as gym
+
+    if not isinstance(env.action_space, gym.spaces.Discrete):
+        raise ValueError(f"Invalid env_id: {env.spec.id if env.spec else env!r} has a {type(env.action_space).__name__} "
+                         "action space; DQN needs finitely many actions (a Discrete space, such as CartPole's)")
+    return int(env.action_space.n)
 
 
 def epsilon_schedule(start: float = 1.0, end: float = 0.05, duration: int = 10_000) -> Callable[[int], float]:

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..history import History
 from .config import DQNConfig, DQNRun
-from .evaluation import epsilon_schedule, evaluate, make_env
+from .evaluation import check_discrete_actions, epsilon_schedule, evaluate, make_env
 from .replay import ReplayBuffer
 
 __all__ = ["DQNRun", "keras_greedy_policy", "keras_q_network", "train_keras_dqn"]
@@ -66,7 +66,7 @@ def train_keras_dqn(config: DQNConfig | None = None, *, progress: bool = True, n
     keras.utils.set_random_seed(cfg.seed)  # Python, NumPy and TensorFlow
     rng = np.random.default_rng(cfg.seed)
     env, eval_env = make_env(cfg.env_id), make_env(cfg.env_id)
-    obs_dim, n_actions = env.observation_space.shape[0], int(env.action_space.n)
+    obs_dim, n_actions = env.observation_space.shape[0], check_discrete_actions(env)
 
     q = keras_q_network(obs_dim, n_actions, cfg.hidden)
     target = keras_q_network(obs_dim, n_actions, cfg.hidden) if cfg.target_network else q
