@@ -133,3 +133,32 @@ def test_seeded_data_set():
     train_texts, train_labels = load_imdb("train", limit=1000, seed=1)
     assert len(train_texts) == 1000 and train_labels.sum() == 500
     assert all(isinstance(t, str) and t for t in train_texts)
+
+
+def test_a_damaged_cached_csv_is_removed_and_rebuilt_never_used(tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("COMPANION_CACHE_DIR", str(cache))
+    monkeypatch.delenv("COMPANION_DATA_DIR", raising=False)
+    target = cache / IMDB_CSV
+    build_imdb_csv(_make_tar(tmp_path / "a.tar.gz"), target, expected_per_split=4)
+    recorded = target.with_name(target.name + ".sha256")
+    assert recorded.read_text().strip() == file_hash(target)
+    good = target.read_bytes()
+    target.write_bytes(good[: len(good) // 2])  # a truncated copy
+    with pytest.raises(FileNotFoundError, match="did not match its recorded checksum and was removed"):
+        imdb_csv_path(download=False)
+    assert not target.exists() and not recorded.exists()
+    # A valid gzip CSV that is not the course's (no checksum recorded beside it) is not used either.
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(target, "wt", encoding="utf-8", newline="") as f:
+        csv.writer(f).writerows([("review", "sentiment", "split", "id", "rating"), ("ok", "positive", "train", 0, 9)])
+    with pytest.raises(FileNotFoundError, match="was removed"):
+        imdb_csv_path(download=False)
+    # With the archive in the cache, the next call rebuilds the CSV from it.
+    tar_path = cache / "imdb" / "aclImdb_v1.tar.gz"
+    _make_tar(tar_path)
+    monkeypatch.setattr(imdb, "IMDB_TAR_MD5", file_hash(tar_path, "md5"))
+    monkeypatch.setattr(imdb, "_SPLIT_SIZE", 4)
+    target.write_bytes(b"not gzip at all")
+    assert imdb_csv_path(progress=False) == target and target.read_bytes() == good
+    assert load_imdb("test")[1].tolist() == [0, 0, 1, 1]

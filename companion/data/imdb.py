@@ -28,7 +28,7 @@ from typing import Optional, Union
 
 import numpy as np
 
-from .download import cache_dir, data_dir, fetch
+from .download import cache_dir, data_dir, fetch, file_hash
 
 __all__ = [
     "IMDB_CSV",
@@ -109,11 +109,40 @@ def build_imdb_csv(
                     label = "positive" if polarity == "pos" else "negative"
                     writer.writerow((text, label, split, file_id, rating))
         os.chmod(tmp, 0o644)
+        digest = file_hash(tmp)
         os.replace(tmp, out_path)
+        _write_atomic(_checksum_path(out_path), digest + "\n")  # what later reads verify the CSV against
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return out_path
+
+
+def _checksum_path(csv_path: Path) -> Path:
+    return csv_path.with_name(csv_path.name + ".sha256")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as f:
+            f.write(text)
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def _verified_cached_csv(target: Path) -> Optional[Path]:
+    """``target`` if it matches the checksum recorded when it was built, else ``None`` after removing it
+    (a truncated or foreign file must not stay in the cache, to fail again on every call)."""
+    recorded = _checksum_path(target)
+    expected = recorded.read_text(encoding="ascii").strip() if recorded.is_file() else IMDB_CSV_SHA256
+    if file_hash(target) == expected:
+        return target
+    target.unlink(missing_ok=True)
+    recorded.unlink(missing_ok=True)
+    return None
 
 
 def imdb_csv_path(*, download: bool = True, progress: bool = True) -> Path:
@@ -121,17 +150,21 @@ def imdb_csv_path(*, download: bool = True, progress: bool = True) -> Path:
 
     A seeded copy (``$COMPANION_DATA_DIR``) is checked against :data:`IMDB_CSV_SHA256`. A copy in
     the writable cache was written atomically by :func:`build_imdb_csv` after its checks, from an
-    archive whose md5 was verified, and is used as it is.
+    archive whose md5 was verified, with its sha256 recorded beside it; it is verified against that
+    record on every call, and a copy that does not match is removed and rebuilt from the archive.
     """
     seeded_root = data_dir()
     if seeded_root is not None and seeded_root.joinpath(*IMDB_CSV.split("/")).is_file():
         return fetch(IMDB_CSV, IMDB_URL, sha256=IMDB_CSV_SHA256, progress=progress)  # verifies, never downloads
     target = cache_dir().joinpath(*IMDB_CSV.split("/"))
+    rebuilt = ""
     if target.is_file():
-        return target
+        if _verified_cached_csv(target) is not None:
+            return target
+        rebuilt = " (the cached copy did not match its recorded checksum and was removed)"
     if not download:
         raise FileNotFoundError(
-            f"{IMDB_CSV} is not in $COMPANION_DATA_DIR nor in the cache {cache_dir()}, and download=False"
+            f"{IMDB_CSV} is not in $COMPANION_DATA_DIR nor in the cache {cache_dir()}, and download=False{rebuilt}"
         )
     tar_path = fetch(IMDB_TAR, IMDB_URL, md5=IMDB_TAR_MD5, progress=progress)
     return build_imdb_csv(tar_path, target, expected_per_split=_SPLIT_SIZE)
