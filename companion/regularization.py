@@ -226,8 +226,8 @@ def fit_with_validation(
         return early_stopping is not None and early_stopping.step(val["loss"], model)
 
     inner = train_classifier(model, optimizer, x_train, y_train, epochs=epochs, batch_size=batch_size, loss_fn=loss_fn,
-                     transform=augment, callbacks=[LambdaCallback(on_epoch=record_epoch)], seed=seed,
-                     progress=progress, name=name)
+                             transform=augment, callbacks=[LambdaCallback(on_epoch=record_epoch)], seed=seed,
+                             progress=progress, name=name)
     if early_stopping is not None and early_stopping.restore_best and early_stopping.best_state is not None:
         early_stopping.restore(model)
         history.meta["best_epoch"] = early_stopping.best_epoch + 1

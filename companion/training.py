@@ -159,9 +159,7 @@ def evaluate(model, x, y, metrics=("loss", "accuracy"), *, loss_fn=None, batch_s
     train/eval mode is restored afterwards.
     """
 
-    unknown = [m for m in metrics if m not in ("loss", "accuracy")]
-    if isinstance(metrics, str) or unknown:
-        raise ValueError(f"Unknown metrics: {metrics!r} (expected a tuple of 'loss' and/or 'accuracy')")
+    _check_metrics(metrics)
     batch_size = check_positive_int("batch_size", batch_size)
     if len(x) != len(y):
         raise ValueError(f"x and y have different lengths: {len(x)} vs {len(y)}")
@@ -183,6 +181,11 @@ def evaluate(model, x, y, metrics=("loss", "accuracy"), *, loss_fn=None, batch_s
         model.train(was_training)
     values = {"loss": loss / len(x), "accuracy": correct / len(x)}
     return {m: values[m] for m in metrics}
+
+
+def _check_metrics(metrics) -> None:
+    if isinstance(metrics, str) or not metrics or any(m not in ("loss", "accuracy") for m in metrics):
+        raise ValueError(f"Unknown metrics: {metrics!r} (expected a non-empty tuple of 'loss' and/or 'accuracy')")
 
 
 def accuracy(model, x, y, batch_size: int = 2048) -> float:
@@ -337,8 +340,7 @@ def train_classifier(
             raise TypeError(f"x_val and y_val must be torch tensors, got {type(x_val).__name__} and {type(y_val).__name__}")
         if len(x_val) != len(y_val) or len(x_val) == 0:
             raise ValueError(f"x_val and y_val must be non-empty and of one length: {len(x_val)} vs {len(y_val)}")
-        if isinstance(metrics, str) or not metrics or any(m not in ("loss", "accuracy") for m in metrics):
-            raise ValueError(f"Unknown metrics: {metrics!r} (expected a non-empty tuple of 'loss' and/or 'accuracy')")
+        _check_metrics(metrics)
     for argument, value in (("loss_fn", loss_fn), ("transform", transform), ("collate", collate)):
         if value is not None and not callable(value):
             raise TypeError(f"{argument} must be callable, got {type(value).__name__}")
@@ -351,7 +353,7 @@ def train_classifier(
         if not all(callable(getattr(callback, hook, None)) for hook in ("on_step_begin", "on_step", "on_epoch")):
             raise TypeError("callbacks must have on_step_begin, on_step and on_epoch methods (subclass "
                             f"companion.training.Callback), got {type(callback).__name__}")
-    loss_fn = loss_fn or torch.nn.functional.cross_entropy
+    loss_fn = loss_fn or F.cross_entropy
 
     n = len(x_train)
     if sampler is None:

@@ -209,9 +209,9 @@ assert head_only.test_accuracy < 0.90 and low_rank.test_accuracy > head_only.tes
 # **What to notice.**
 #
 # * LoRA trains about 1.1% of the parameters (20,549 of 1.87 million, the new head included) and
-#   ends within 1 point of full fine-tuning: here 0.7 points below it, and 0.66 to 0.93 points over the
-#   three seeds of the benchmark. That is inside the target, not a tie: at this scale full
-#   fine-tuning keeps a small, real edge. A larger rank buys little beyond 4 (Exercise 2 measures
+#   ends within 1 point of full fine-tuning: here 0.7 points below it, and within 1 point on each of
+#   the three seeds of the benchmark (`python -m companion.bench lora`). That is inside the target, not
+#   a tie: at this scale full fine-tuning keeps a small, real edge. A larger rank buys little beyond 4 (Exercise 2 measures
 #   it), so what limits LoRA here is less the rank than how far digits 5–9 are from a network that
 #   has seen only 0–4; Hu et al.'s parity is for models pretrained on far broader data.
 # * The frozen features alone (a new head) stay below 90%: the adapters are doing real work, and

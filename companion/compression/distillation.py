@@ -37,6 +37,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .. import optim
 from .._checks import check_in_range, check_positive, check_positive_int
 from ..history import History
 
@@ -178,12 +179,6 @@ def predict_logits(model, x, batch_size: int = 2048):
     return out
 
 
-def _adam(recipe: DistillationConfig):
-    """The chapter's optimizer: the reference Adam of Part I (``companion.optim.adam``)."""
-    from .. import optim
-
-    return optim.adam(check_positive("learning_rate", recipe.learning_rate))
-
 
 def train_teacher(model, x_train, y_train, recipe: DistillationConfig = DistillationConfig(), *, seed: int = 0,
                   x_val=None, y_val=None, optimizer=None, progress: bool = True, name: str = "teacher") -> History:
@@ -191,7 +186,7 @@ def train_teacher(model, x_train, y_train, recipe: DistillationConfig = Distilla
     reference Adam of ``companion.optim`` at ``recipe.learning_rate``)."""
     from ..training import train_classifier
 
-    return train_classifier(model, optimizer or _adam(recipe), x_train, y_train, x_val=x_val, y_val=y_val,
+    return train_classifier(model, optimizer or optim.adam(recipe.learning_rate), x_train, y_train, x_val=x_val, y_val=y_val,
                             epochs=recipe.teacher_epochs, batch_size=recipe.batch_size, seed=seed,
                             progress=progress, name=name)
 
@@ -214,8 +209,6 @@ def train_student(model, x_train, y_train, recipe: DistillationConfig = Distilla
     if teacher_logits is None:
         targets, loss_fn = y_train, F.cross_entropy
     else:
-        _check_temperature(recipe.temperature)
-        check_in_range("alpha", recipe.alpha, 0.0, 1.0, high_inclusive=True)
         if not torch.is_tensor(teacher_logits):
             raise TypeError(f"teacher_logits must be a torch tensor (see predict_logits), got {type(teacher_logits).__name__}")
         if len(teacher_logits) != len(x_train):
@@ -227,6 +220,6 @@ def train_student(model, x_train, y_train, recipe: DistillationConfig = Distilla
             return distillation_loss(student_logits, batch_teacher_logits, labels,
                                      temperature=recipe.temperature, alpha=recipe.alpha)
 
-    return train_classifier(model, optimizer or _adam(recipe), x_train, targets, x_val=x_val, y_val=y_val,
+    return train_classifier(model, optimizer or optim.adam(recipe.learning_rate), x_train, targets, x_val=x_val, y_val=y_val,
                             epochs=recipe.student_epochs, batch_size=recipe.batch_size, loss_fn=loss_fn, seed=seed,
                             progress=progress, name=name)

@@ -32,6 +32,7 @@ import copy
 import math
 from dataclasses import dataclass
 
+from .. import optim
 from .._checks import check_choice, check_in_range, check_non_negative_int, check_positive, check_positive_int
 from ..history import History
 
@@ -486,13 +487,6 @@ def build_mlp(recipe: PruningConfig = PruningConfig(), device="cpu"):
     return mlp(tuple(recipe.sizes)).to(device)
 
 
-def _adam(learning_rate: float):
-    """The chapter's optimizer: the reference Adam of Part I (``companion.optim.adam``)."""
-    from .. import optim
-
-    return optim.adam(check_positive("learning_rate", learning_rate))
-
-
 def train_dense(model, x, y, recipe: PruningConfig = PruningConfig(), *, x_val=None, y_val=None, optimizer=None,
                 progress=True, name="dense") -> History:
     """Train ``model`` for ``recipe.dense_epochs`` with ``optimizer`` (default: the reference Adam of
@@ -511,7 +505,7 @@ def fine_tune_structured(model, x, y, recipe: PruningConfig = PruningConfig(), *
 def _train(model, x, y, recipe, epochs, *, x_val, y_val, optimizer, progress, name) -> History:
     from ..training import train_classifier
 
-    return train_classifier(model, optimizer or _adam(recipe.learning_rate), x, y, x_val=x_val, y_val=y_val,
+    return train_classifier(model, optimizer or optim.adam(recipe.learning_rate), x, y, x_val=x_val, y_val=y_val,
                             epochs=epochs, batch_size=recipe.batch_size, seed=recipe.seed, progress=progress,
                             name=name)
 
@@ -567,10 +561,10 @@ def prune_gradually(
     """
     from ..training import train_classifier
 
-    epochs = check_positive_int("prune_epochs", recipe.prune_epochs)
+    epochs = recipe.prune_epochs
     pruner = MagnitudePruner(model, scope=scope)
     schedule = recipe.schedule(epochs * -(-len(x) // recipe.batch_size))
-    history = train_classifier(model, optimizer or _adam(recipe.fine_tune_learning_rate), x, y, x_val=x_val,
+    history = train_classifier(model, optimizer or optim.adam(recipe.fine_tune_learning_rate), x, y, x_val=x_val,
                                y_val=y_val, epochs=epochs, batch_size=recipe.batch_size, seed=recipe.seed + 1,
                                callbacks=[GradualPruning(pruner, schedule)], progress=progress, name=name)
     return pruner, history
