@@ -10,11 +10,13 @@ Part II, making training work               ``schedules``, ``initialization``, `
 Part III, compression                       ``compression`` (``pruning``, ``quantization``,
                                             ``distillation``, ``lora``; ``measure``, ``nf4``)
 Part IV, applications                       ``transfer_learning``, ``rl`` (DQN), ``sentiment``
+Part V, search                              ``search`` (metaheuristics, test functions,
+                                            ``policy_search``, ``race``)
 =========================================  =================================================
 
 The shared machinery that every part uses: ``training`` (the one training loop, its evaluation pass
 and the MNIST tensors), ``history`` (what a loop records), ``plotting`` (the course's figure style),
-``reproducibility`` (seeds, device), ``data`` (cached, checksummed downloads), ``benchmarks`` with its
+``reproducibility`` (seeds, device), ``glue`` (measured values into a chapter's prose), ``data`` (cached, checksummed downloads), ``benchmarks`` with its
 entry point ``bench`` (``python -m companion.bench NAME``), and ``_checks`` (argument checks).
 
 ``import companion`` is light: it imports NumPy only. A module that only PyTorch (or Keras) users

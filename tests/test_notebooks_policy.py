@@ -30,7 +30,7 @@ SETUP_CELL = """\
 try:
     import companion
 except ImportError:
-    %pip install -q "companion[torch] @ git+{url}@v{version}"
+    %pip install -q "companion[{extras}] @ git+{url}@v{version}"
     import companion"""
 
 COLAB_BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
@@ -128,8 +128,23 @@ def test_import_companion_is_light():
 # --------------------------------------------------------------------------- notebooks
 
 
-def expected_setup_cell():
-    return SETUP_CELL.format(url=REPO_URL, version=companion.__version__)
+def declared_extras():
+    import tomllib
+
+    with open(ROOT / "pyproject.toml", "rb") as f:
+        return set(tomllib.load(f)["project"]["optional-dependencies"])
+
+
+def expected_setup_cell(extras="torch"):
+    return SETUP_CELL.format(extras=extras, url=REPO_URL, version=companion.__version__)
+
+
+def setup_cell_extras(source):
+    """The extras a setup cell installs (``companion[torch,search]`` -> ``"torch,search"``)."""
+    import re
+
+    found = re.search(r'"companion\[([a-z_,]+)\] @', source)
+    return found.group(1) if found else "torch"
 
 
 def code_cells(nb):
@@ -228,8 +243,11 @@ class TestChapterNotebook:
         path, nb = notebook
         cells = code_cells(nb)
         assert cells, f"{rel(path)} has no code cell"
-        assert cells[0].source.strip() == expected_setup_cell(), (
-            f"{rel(path)}: the first code cell must be exactly\n{expected_setup_cell()}"
+        extras = setup_cell_extras(cells[0].source)
+        unknown = set(extras.split(",")) - declared_extras()
+        assert not unknown, f"{rel(path)}: the setup cell installs extras that pyproject.toml does not declare: {unknown}"
+        assert cells[0].source.strip() == expected_setup_cell(extras), (
+            f"{rel(path)}: the first code cell must be exactly\n{expected_setup_cell(extras)}"
         )
 
     def test_setup_cell_installs_only_when_companion_is_missing(self, notebook, monkeypatch):

@@ -334,3 +334,62 @@ def test_cma_es_leaves_the_global_random_state_alone_and_solves_rosenbrock():
     result = search.cma_es(search.rosenbrock, [(-5.0, 10.0)] * 5, 5_000, seed=0)
     assert np.random.random() == before
     assert result.value < 1e-8
+
+
+# --- neuroevolution, the race, glue ---------------------------------------------------------------------
+
+def test_mlp_policy_layout():
+    from companion.search.policy_search import MLPPolicy
+
+    linear = MLPPolicy(4, 2)
+    assert linear.n_params == 4 * 2 + 2
+    mlp = MLPPolicy(4, 2, (8,))
+    assert mlp.n_params == 4 * 8 + 8 + 8 * 2 + 2
+    params = np.arange(mlp.n_params, dtype=float)
+    (w1, b1), (w2, b2) = mlp.layers(params)
+    assert w1.shape == (4, 8) and b1.shape == (8,) and w2.shape == (8, 2) and b2.shape == (2,)
+    np.testing.assert_array_equal(np.concatenate([w1.ravel(), b1, w2.ravel(), b2]), params)
+    # a linear policy that pushes toward the side the pole leans: action 1 when the angle is positive
+    w = np.zeros(10)
+    w[2 * 2 + 1] = 1.0  # W[angle, action 1]
+    act = linear.policy(w)
+    assert act(np.array([0.0, 0.0, 0.1, 0.0])) == 1 and act(np.array([0.0, 0.0, -0.1, 0.0])) == 0
+    with pytest.raises(ValueError, match="params"):
+        mlp.layers(np.zeros(5))
+
+
+def test_evolve_policy_solves_cartpole_and_counts_steps():
+    pytest.importorskip("gymnasium")
+    from companion.rl import evaluate, make_env
+    from companion.search.policy_search import MLPPolicy, evolve_policy
+
+    run = evolve_policy("cma_es", seed=1, budget=1_000)
+    assert run.solved_at is not None and run.solved_at <= run.env_steps
+    assert run.eval_return >= 475 and run.result.stopped_early
+    again = evaluate(MLPPolicy(4, 2).policy(run.params), make_env("CartPole-v1"), 20)
+    assert again.mean() == run.eval_return  # the same 20 start states as the search's evaluation
+    assert run.eval_env_steps >= 20 * 475
+    with pytest.raises(ValueError, match="Unknown method"):
+        evolve_policy("hill_climbing", budget=10)
+    with pytest.raises(ValueError, match="env_id"):
+        evolve_policy("cma_es", env_id="NoSuchEnv-v0", budget=10)
+
+
+def test_race_shapes_and_bad_input():
+    from companion.search.race import race
+
+    result = race({"random_search": search.random_search, "simulated_annealing": search.simulated_annealing},
+                  functions=("sphere",), dims=(2, 3), seeds=range(3), evaluations_per_dim=20)
+    assert result.curves[("sphere", 3, "random_search")].shape == (3, 60)
+    assert result.final("sphere", 2, "simulated_annealing").shape == (3,)
+    assert np.all(np.diff(result.curves[("sphere", 2, "random_search")], axis=1) <= 0)
+    with pytest.raises(ValueError, match="Unknown function"):
+        race({"random_search": search.random_search}, functions=("himmelblau",))
+
+
+def test_glue_refuses_a_bad_name_and_is_silent_outside_a_notebook():
+    from companion.glue import glue
+
+    with pytest.raises(ValueError, match="name"):
+        glue("not a name", 1.0)
+    glue("value", 1.0)  # outside IPython: nothing happens, nothing is printed
