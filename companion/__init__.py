@@ -10,8 +10,10 @@ Part II, making training work               ``schedules``, ``initialization``, `
 Part III, compression                       ``compression`` (``pruning``, ``quantization``,
                                             ``distillation``, ``lora``; ``measure``, ``nf4``)
 Part IV, applications                       ``transfer_learning``, ``rl`` (DQN), ``sentiment``
-Part V, search                              ``search`` (metaheuristics, test functions,
-                                            ``policy_search``, ``race``)
+Part V, search                              ``tuning`` (Optuna objective, Bayesian
+                                            optimization from scratch), ``search``
+                                            (metaheuristics, test functions, ``policy_search``,
+                                            ``race``)
 =========================================  =================================================
 
 The shared machinery that every part uses: ``training`` (the one training loop, its evaluation pass

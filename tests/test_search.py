@@ -160,6 +160,7 @@ def test_bad_method_seed_and_options():
         (search.tabu_search, {"tenure": 0}, "tenure"),
         (search.iterated_local_search, {"kick_coordinates": 4}, "kick_coordinates"),
         (search.iterated_local_search, {"kick_steps": 0}, "kick_steps"),
+        (search.iterated_local_search, {"kick_steps": 101}, "kick_steps"),
         (search.cma_es, {"sigma0": 0.0}, "sigma0"),
         (search.cma_es, {"population_size": 1}, "population_size"),
     ]

@@ -83,16 +83,13 @@ SEEDS = range(10)
 # * **Rosenbrock** $f(x) = \sum_i 100(x_{i+1} - x_i^2)^2 + (1 - x_i)^2$: a single minimum at
 #   $(1, \dots, 1)$ at the end of a long, curved, almost flat valley.
 #
-# The same three in two dimensions:
+# The same three in two dimensions, on the boxes the methods will search:
 
 # %%
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
 for ax, name in zip(axes, ["rastrigin", "ackley", "rosenbrock"]):
     f = TEST_FUNCTIONS[name]
-    low, high = (-5.12, 5.12) if name != "ackley" else (-5.0, 5.0)
-    if name == "rosenbrock":
-        low, high = -2.0, 2.0
-    grid = np.linspace(low, high, 201)
+    grid = np.linspace(f.low, f.high, 201)  # the box the methods search
     z = np.array([[f.function(np.array([a, b])) for a in grid] for b in grid])
     image = ax.contourf(grid, grid, np.log1p(z), levels=30, cmap="viridis")
     ax.plot(f.minimizer, f.minimizer, "r*", ms=12, label="minimum (0)")
@@ -134,6 +131,8 @@ try:
     search.minimize(lambda x: np.log(x[0]), [(-1.0, 1.0)], method="random_search", budget=50)
 except ValueError as error:
     print("ValueError:", error)
+else:
+    raise AssertionError("a NaN objective value must be refused")
 
 # %% [markdown]
 # ## Simulated annealing
@@ -151,8 +150,10 @@ except ValueError as error:
 #
 # from $T_0$ (the spread of $f$ over a few random points) down to $r\,T_0$ with $r = 10^{-4}$, and the
 # step $\sigma_k$ of a proposal shrinks with it. A proposal moves one coordinate by a Cauchy-distributed
-# step, Szu and Hartley's *fast annealing* {cite}`szu1987`: its heavy tail now and then jumps straight
-# into another basin. Here is one run on the 2-D Rastrigin function, every accepted move drawn:
+# step, the step of Szu and Hartley's *fast annealing* {cite}`szu1987` (their cooling was
+# $T_0/(1+k)$; ours stays geometric): its heavy tail now and then jumps straight into another basin.
+# Here is one run on the 2-D Rastrigin function, every proposal drawn (the first 20 are the random
+# probes that set $T_0$):
 
 # %%
 sa_run = search.simulated_annealing(search.rastrigin, rastrigin_box, budget=2_000, seed=0)
@@ -181,9 +182,11 @@ plt.show()
 
 # %% [markdown]
 # **Against scipy.** `scipy.optimize.dual_annealing` {cite}`xiang1997` is *generalized* simulated
-# annealing (Tsallis's visiting distribution, which also moves the whole vector at once) followed by
-# a local search with L-BFGS-B from each accepted point. The fair reference for annealing itself is
-# its `no_local_search=True` mode. Five seeds each, 10 dimensions, the same budget of 5,000
+# annealing: at each temperature its chain makes $d$ visits that move the whole vector (steps from
+# Tsallis's heavy-tailed visiting distribution) and then $d$ visits that move one coordinate each,
+# and it runs an L-BFGS-B local search from the chain's best point when that improves on the best so
+# far (and now and then otherwise). The fair reference for annealing itself is its
+# `no_local_search=True` mode. Five seeds each, 10 dimensions, the same budget of 5,000
 # evaluations:
 
 # %%
@@ -221,10 +224,11 @@ assert rastrigin_row["scipy dual_annealing"] < 1e-6 and rosenbrock_row["scipy du
 # %% [markdown]
 # **What to notice.** On Rastrigin's egg-box scipy's annealer ends lower, but within a factor of two
 # (median {glue:text}`gsa_rastrigin` against our {glue:text}`sa_rastrigin`; with twice the budget the
-# test suite finds the two within 30% of each other). On Rosenbrock's
-# curved valley scipy's wins by more than a factor of ten ({glue:text}`gsa_rosenbrock` against
-# {glue:text}`sa_rosenbrock`): a valley that bends through every coordinate is followed by moves of
-# the whole vector, and one-coordinate moves zig-zag. And `dual_annealing` as people call it, with
+# test suite checks that ours is no more than 30% above scipy's). On Rosenbrock's curved valley
+# scipy's wins by more than a factor of ten ({glue:text}`gsa_rosenbrock` against
+# {glue:text}`sa_rosenbrock`). A likely reason, not tested here: the valley bends through every
+# coordinate, scipy's whole-vector visits can move along it, and our one-coordinate moves can only
+# zig-zag. And `dual_annealing` as people call it, with
 # its local search, finds the minimum of both to within $10^{-6}$: annealing to choose the basin,
 # L-BFGS-B to descend it. When the objective is smooth inside the basins, a hybrid wins.
 #
@@ -265,8 +269,11 @@ assert all(abs(measured - formula) < 0.01 for measured, formula in pressure.valu
 
 # %%
 ga_run = search.genetic_algorithm(search.rastrigin, TEST_FUNCTIONS["rastrigin"].bounds(10), budget=5_000, seed=0)
-first = 50  # the initial population, then 48 children a generation (2 elites survive)
-generations = [ga_run.values[:first]] + [ga_run.values[i: i + 48] for i in range(first, ga_run.n_evaluations, 48)]
+population_size, elite = 50, 2  # genetic_algorithm's defaults
+children = population_size - elite  # the initial population, then this many children a generation
+generations = [ga_run.values[:population_size]] + [
+    ga_run.values[i: i + children] for i in range(population_size, ga_run.n_evaluations - children + 1, children)]
+# (a last, partial generation that the budget cuts short is left out)
 best_per_generation = np.minimum.accumulate([g.min() for g in generations])
 median_per_generation = [np.median(g) for g in generations]
 ax = plt.figure(figsize=(7, 4)).gca()
@@ -347,8 +354,9 @@ assert all(0.7 <= ours / theirs <= 1.3 for ours, theirs in de_table.values())
 #   when it is worse than where it stands, which walks it out of a local minimum; the points it
 #   visited last are tabu so it cannot walk straight back (unless a tabu point beats the best value so
 #   far: the *aspiration* rule).
-# * **Iterated local search** {cite}`lourenco2003` alternates a descent to the nearest local minimum
-#   and a *kick* that moves a third of the coordinates by up to ten lattice steps: strong enough to
+# * **Iterated local search** {cite}`lourenco2003` alternates a descent to a local minimum (taking the
+#   first improving neighbour, in random order) and a *kick* that moves a third of the coordinates
+#   (at least two) by up to ten lattice steps, reflected at the edges of the box: strong enough to
 #   leave the basin, weak enough to keep most of what was found. A new local minimum is kept when it
 #   is no worse.
 #
@@ -364,15 +372,18 @@ assert all(0.7 <= ours / theirs <= 1.3 for ours, theirs in de_table.values())
 # same interface. On Rosenbrock in 10 dimensions:
 
 # %%
-cma_run = search.cma_es(search.rosenbrock, TEST_FUNCTIONS["rosenbrock"].bounds(10), budget=10_000, seed=0)
-print(f"CMA-ES, 10-D Rosenbrock: {cma_run.value:.2e} after {cma_run.n_evaluations:,} evaluations")
-glue("cma_rosenbrock", f"{cma_run.value:.0e}")
+cma_medians = medians_over_seeds(lambda s: search.cma_es(search.rosenbrock, TEST_FUNCTIONS["rosenbrock"].bounds(10),
+                                                          budget=5_000, seed=s).value)
+print(f"CMA-ES, 10-D Rosenbrock, 5,000 evaluations: median {cma_medians:.2e} over 5 seeds "
+      f"(annealing: {sa_table['rosenbrock']['companion SA']:.0f})")
+glue("cma_rosenbrock", f"{cma_medians:.0e}")
 
 # %% tags=["remove-input"]
-assert cma_run.value < 1e-6  # "below one millionth"
+assert cma_medians < 1e-5 and sa_table["rosenbrock"]["companion SA"] > 1.0  # "below 1e-5, where annealing ..."
 
 # %% [markdown]
-# It ends below one millionth ({glue:text}`cma_rosenbrock`), where annealing was stuck in the valley.
+# With the same 5,000 evaluations and seeds as the annealers above, its median ends below $10^{-5}$
+# ({glue:text}`cma_rosenbrock`), where our annealing stopped in the valley, above 1.
 #
 # ## The race
 #
@@ -443,15 +454,17 @@ assert 0.75 < de_30 < 1.0
 assert "random_search" not in winners.values()
 # "tabu search ends worse than random search on 10-D Rosenbrock"
 assert results.median_final("rosenbrock", 10, "tabu_search") > results.median_final("rosenbrock", 10, "random_search")
-# "in two dimensions the lattice methods reach the minimum on Ackley and Rosenbrock": exactly on the lattice
-assert all(results.median_final(name, 2, m) < 1e-12 for name in ("ackley", "rosenbrock")
-           for m in ("tabu_search", "iterated_local_search"))
+# "in two dimensions the lattice methods reach the exact minimum of Ackley with every seed, of Rosenbrock with most"
+for m in ("tabu_search", "iterated_local_search"):
+    assert results.final("ackley", 2, m).max() < 1e-12
+    assert np.sum(results.final("rosenbrock", 2, m) < 1e-12) > len(SEEDS) / 2
 
 # %% [markdown]
 # **What to notice.**
 #
-# * **No method wins everywhere**, as the no-free-lunch theorem {cite}`wolpert1997` promises when
-#   averaged over all problems. Simulated annealing wins Rastrigin in 10 and 30 dimensions (median
+# * **No method wins everywhere**, which is consistent with the no-free-lunch theorem
+#   {cite}`wolpert1997` (averaged over all possible objectives, every method does equally well; it
+#   says nothing about three particular functions, but warns against one "best" method). Simulated annealing wins Rastrigin in 10 and 30 dimensions (median
 #   {glue:text}`sa_rastrigin_30` in 30-D, where random search stops at {glue:text}`random_rastrigin_30`):
 #   one-coordinate moves suit a *separable* function, where each coordinate can be solved alone.
 #   CMA-ES wins Ackley and Rosenbrock in 10 and 30 dimensions (Rosenbrock 30-D:
@@ -459,31 +472,33 @@ assert all(results.median_final(name, 2, m) < 1e-12 for name in ("ackley", "rose
 #   learns the valley's direction.
 # * **Defaults are part of the method.** Differential evolution with scipy's default population, 15
 #   per dimension, spends the 30-D budget on 450-member generations, thirteen of them, and ends at
-#   {glue:text}`de_over_random_30` of random search's value on Rastrigin. Exercise 4 gives it a smaller
-#   population.
+#   {glue:text}`de_over_random_30` of random search's value on Rastrigin. Exercise 4 varies the
+#   population in 10 dimensions.
 # * **A method in the wrong home** does worse than chance: tabu search, stepping one lattice point at a
 #   time at $2d$ evaluations a step, ends {glue:text}`tabu_over_random_rosenbrock_10` times *worse*
 #   than random search on 10-D Rosenbrock. In 2 dimensions the two lattice methods reach the exact
-#   minimum of Ackley and Rosenbrock, which lie on the lattice: a lattice is a strong prior when it is
+#   minimum of Ackley with every seed and that of Rosenbrock with most, since both minima lie on the
+#   lattice: a lattice is a strong prior when it is
 #   the right one.
 # * Random search wins nothing above two dimensions. Its strength is elsewhere: when only a few of
 #   many dimensions matter, which is the case for hyperparameters {cite}`bergstra2012`.
 #
-# The whole race took {glue:text}`race_seconds` seconds here; `python -m companion.bench search` prints
-# the same table with the scipy comparisons.
+# The whole race took {glue:text}`race_seconds` seconds here. `python -m companion.bench search` runs
+# the comparisons with scipy at a larger budget, and the CartPole runs of the next section.
 #
 # ## Training a network without gradients: CartPole
 #
-# The return of a policy is a count of steps, with no gradient with respect to the weights. Part IV
-# estimated one anyway with a Q-network, DQN. Evolution strategies are the other road
+# The return of a policy is a count of steps, with no gradient with respect to the weights. Part IV's
+# DQN sidestepped that: it learned a differentiable Q-function by regression on temporal-difference
+# targets and acted greedily on it. Evolution strategies are the other road
 # {cite}`salimans2017`, and on CartPole even a simpler one works {cite}`mania2018`. The objective is
 # the negative mean return of the greedy policy over three episodes from fixed start states:
 #
 # $$f(w) = -\tfrac{1}{3}\textstyle\sum_{k=1}^{3} R(\pi_w;\ s_0^{(k)}), \qquad
 # \pi_w(s) = \arg\max_a\, (W_2 \tanh(W_1 s + b_1) + b_2)_a,$$
 #
-# and as soon as the best weights score 500 on those, they are evaluated exactly as DQN's are, on 20
-# greedy episodes from other start states; the search stops when that mean reaches 475.
+# and as soon as a weight vector averages 475 on those, it is evaluated exactly as DQN's weights are,
+# on 20 greedy episodes from other start states; the search stops when that mean reaches 475.
 # `companion.search.policy_search.evolve_policy` does this for any method. We evolve a linear policy
 # (10 weights) and a 4-8-2 network (58 weights) with CMA-ES, the genetic algorithm and random search,
 # five seeds each:
@@ -504,7 +519,7 @@ for policy_name, hidden in policies.items():
 
 # %% [markdown]
 # And the DQN of Part IV, with its defaults (a 256-256 Q-network, {glue:text}`dqn_weights` weights),
-# trained here on the same machine:
+# trained here on the same machine, one seed (the seed its chapter uses; its benchmark runs three):
 
 # %%
 from companion.rl import DQNConfig  # noqa: E402
@@ -521,12 +536,14 @@ for (policy_name, method), runs in evolution.items():
     solved = [r.solved_at for r in runs if r.solved_at is not None]
     rows.append((f"{method.replace('_', ' ')}, {policy_name}", np.median(solved) if solved else np.nan,
                  np.median([r.seconds for r in runs]), len(solved)))
-rows.append(("DQN (Part IV), 256-256 Q-network", dqn_run.solved_at, dqn_run.seconds, int(dqn_run.solved_at is not None)))
+rows.append(("DQN (Part IV), 256-256 Q-network, 1 seed", dqn_run.solved_at, dqn_run.seconds, int(dqn_run.solved_at is not None)))
 print(f"{'':<44}{'env steps to solve':>20}{'seconds':>10}{'solved':>8}")
 for label, steps, seconds, solved in rows:
     print(f"{label:<44}{steps:>20,.0f}{seconds:>10.2f}{solved:>8}")
 cma_linear = evolution[("linear (10 weights)", "cma_es")]
-glue("cma_linear_steps", f"{np.median([r.solved_at for r in cma_linear]):,.0f}")
+medians_steps = {key: np.median([r.solved_at for r in runs]) for key, runs in evolution.items()}
+glue("evo_steps_low", f"{min(medians_steps.values()):,.0f}")
+glue("evo_steps_high", f"{max(medians_steps.values()):,.0f}")
 glue("cma_linear_seconds", f"{np.median([r.seconds for r in cma_linear]):.1f}")
 glue("dqn_steps", f"{dqn_run.solved_at:,}")
 glue("dqn_seconds", f"{dqn_run.seconds:.0f}")
@@ -537,26 +554,24 @@ glue("dqn_over_cma_seconds", f"{dqn_run.seconds / np.median([r.seconds for r in 
 all_runs = [r for runs in evolution.values() for r in runs]
 assert all(r.solved_at is not None and r.eval_return >= 475 for r in all_runs)  # "every run solved it"
 assert dqn_run.solved_at is not None
-# "CMA-ES on the linear policy needs fewer environment steps than DQN, and tens of times fewer seconds"
-assert np.median([r.solved_at for r in cma_linear]) < dqn_run.solved_at
-assert dqn_run.seconds > 10 * np.median([r.seconds for r in cma_linear])
-# "the price grows with the number of weights": every method needs more steps for the 58-weight network
-for method in ["cma_es", "genetic_algorithm", "random_search"]:
-    linear_steps = np.median([r.solved_at for r in evolution[("linear (10 weights)", method)]])
-    mlp_steps = np.median([r.solved_at for r in evolution[("4-8-2 MLP (58 weights)", method)]])
-    assert mlp_steps > linear_steps, (method, linear_steps, mlp_steps)
+# "the medians lie within a factor of four of DQN's steps, either way"
+assert all(dqn_run.solved_at / 4 < steps < 4 * dqn_run.solved_at for steps in medians_steps.values())
+# "tens of times fewer seconds": every method's median run is more than ten times faster than DQN's
+assert all(dqn_run.seconds > 10 * np.median([r.seconds for r in runs]) for runs in evolution.values())
 
 # %% [markdown]
 # **What to notice.** Every one of the 30 evolutionary runs solved CartPole, random search included.
-# CMA-ES on the linear policy needed a median of {glue:text}`cma_linear_steps` training steps and
-# {glue:text}`cma_linear_seconds` s; DQN needed {glue:text}`dqn_steps` steps and
-# {glue:text}`dqn_seconds` s, about {glue:text}`dqn_over_cma_seconds` times longer. That says more
-# about CartPole than about the methods: a linear policy is enough {cite}`mania2018`, and CMA-ES found
-# one after trying a median of {glue:text}`cma_linear_vectors` weight vectors. The price of
-# gradient-free search grows with the number of weights (each method needed more steps for the
-# 58-weight network than for the linear policy), which is why
-# networks with millions of weights are trained with gradients, and evolution strategies are used
-# at scale only with thousands of workers evaluating in parallel {cite}`salimans2017`.
+# Their median numbers of training steps, from {glue:text}`evo_steps_low` to
+# {glue:text}`evo_steps_high`, lie within a factor of four of DQN's {glue:text}`dqn_steps` (one seed,
+# either way), but each median run took a second or less, where DQN took {glue:text}`dqn_seconds` s:
+# CMA-ES on the linear policy needed {glue:text}`cma_linear_seconds` s, about
+# {glue:text}`dqn_over_cma_seconds` times less, with no gradient step to pay for. That says more about
+# CartPole than about the methods: a linear policy is enough {cite}`mania2018`, CMA-ES found one after
+# trying a median of {glue:text}`cma_linear_vectors` weight vectors, and with five seeds the ranking
+# between methods and between the two policies is within the noise. Gradient-free search does not
+# scale the same way with the number of weights: evolution strategies train networks of millions of
+# weights only with thousands of workers evaluating in parallel {cite}`salimans2017`, while a gradient
+# costs about one extra forward pass whatever the size.
 #
 # ## Pitfalls
 #
@@ -598,9 +613,9 @@ for method in ["cma_es", "genetic_algorithm", "random_search"]:
 def rand1bin_trial(population, i, donors, mutation, crossover_draws, crossover, j_rand):
     """u_j = x_r1 + F (x_r2 - x_r3) where U_j < CR or j = j_rand, else x_ij (Storn & Price, 1997)."""
     ### BEGIN SOLUTION
-    r1, r2, r3 = donors
-    if len({r1, r2, r3, i}) != 4:
+    if len(donors) != 3 or len({*donors, i}) != 4:
         raise ValueError(f"Invalid donors: {donors} (three distinct indices, none equal to i={i})")
+    r1, r2, r3 = donors
     population = np.asarray(population, dtype=float)
     mutant = population[r1] + mutation * (population[r2] - population[r3])
     take = np.asarray(crossover_draws) < crossover
@@ -706,8 +721,11 @@ for d, cr in [(2, 0.0), (5, 0.5), (30, 0.9), (7, 1.0)]:
 #
 # In the race, differential evolution with scipy's default population (15 per dimension) did little
 # better than random search in 30 dimensions. On 10-D Rastrigin with a budget of 2,000 evaluations,
-# compare `population_size` = 20, 50 and 150 (the default) over three seeds. Which wins, and why?
-# What would you expect with a budget ten times larger?
+# compare `population_size` = 20, 50 and 150 (the default) over three seeds, and keep the median best
+# value of each size in a dict `population_medians` (size -> median). Which wins, and why? What would
+# you expect with a budget ten times larger? (Choosing a method's settings on the very problem it is
+# then scored on is the pitfall named above: this is an experiment about the method, not a benchmark
+# result.)
 
 # %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "gradient-free-ex4-solution", "locked": false, "schema_version": 3, "solution": true}
 ### BEGIN SOLUTION
@@ -720,7 +738,7 @@ for size in (20, 50, 150):
 ### END SOLUTION
 
 # %% tags=["remove-input"]
-assert population_medians[20] < population_medians[150]
+assert min(population_medians, key=population_medians.get) == 20  # "the small population wins"
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "gradient-free-ex4-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
 # ### BEGIN SOLUTION
@@ -729,8 +747,8 @@ assert population_medians[20] < population_medians[150]
 # over the whole box when the budget ends, so DE's steps, built from differences between members,
 # are still large. With 20 members there are 100 generations; the differences shrink as the population
 # gathers in good basins and the search turns local. The price of a small population is diversity:
-# with a budget ten times larger the small population has converged (often into a local minimum of
-# Rastrigin, after which its differences vanish and it stops moving), while the large one is still
-# improving and usually ends lower. Storn and Price's rule of 5 to 10 members per dimension assumes
-# budgets of thousands of generations; at a fixed small budget, size the population to the budget.
+# with a budget ten times larger one would expect the small population to converge early (into a
+# local minimum of Rastrigin, after which its differences vanish and it stops moving) while the large
+# one keeps improving, so the ranking can reverse; run it to see. Storn and Price suggest 5 to 10
+# members per dimension; at a fixed small budget, size the population to the budget as well.
 # ### END SOLUTION

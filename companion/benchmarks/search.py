@@ -10,12 +10,20 @@ Prints, in one run:
   SA the same on Rastrigin and Ackley; SA on Rosenbrock is reported, not judged (scipy's whole-vector
   moves follow the valley, one-coordinate moves cannot);
 * the training environment steps and seconds that CMA-ES and the genetic algorithm need to evolve a
-  linear CartPole policy whose 20-episode greedy evaluation reaches 475 (5 seeds). Target: every run solves.
+  linear CartPole policy whose 20-episode greedy evaluation reaches 475 (5 seeds). Target: every run solves;
+* the speed-up of an Optuna study of the MNIST MLP (the chapter "Choosing hyperparameters") run by two
+  worker processes sharing a journal-file storage (2 x 16 trials) over one worker running all 32. Target:
+  all 32 trials complete, none lost or duplicated, and two workers at least 1.2 times faster (a machine with
+  at least two cores; the chapter asserts the same).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
+import sys
+import tempfile
 import time
 
 import numpy as np
@@ -72,7 +80,40 @@ def bench_search(seeds=range(5), *, dims=(2, 10), evaluations_per_dim: int = 1_0
             steps = f"{run.solved_at:,}" if solved else "not solved"
             report(f"CartPole, linear policy, {method:<18} seed {seed}: {steps:>10} training steps, "
                    f"20-episode return {run.eval_return:.1f}, {run.seconds:.2f} s   {'PASS' if solved else 'FAIL'}")
+    speedup, trials_ok = _workers_speedup(report)
+    results["optuna_workers"] = {"speedup": speedup, "trials_ok": trials_ok}
+    if not trials_ok or speedup < 1.2:
+        results["failed"].append("Optuna two-worker study")
     return results
+
+
+def _run_workers(n_workers: int, trials_each: int, storage: str) -> float:
+    command = [sys.executable, "-m", "companion.tuning", "worker", "--storage", storage, "--study", "mnist",
+               "--trials", str(trials_each)]
+    start = time.perf_counter()
+    workers = [subprocess.Popen(command + ["--seed", str(seed)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True) for seed in range(n_workers)]
+    outputs = [w.communicate()[0] for w in workers]
+    if any(w.returncode != 0 for w in workers):
+        raise RuntimeError("a worker failed:\n" + "\n".join(outputs))
+    return time.perf_counter() - start
+
+
+def _workers_speedup(report) -> tuple[float, bool]:
+    import optuna
+
+    from ..tuning import open_study
+
+    folder = tempfile.mkdtemp()
+    one = _run_workers(1, 32, os.path.join(folder, "one.journal"))
+    two = _run_workers(2, 16, os.path.join(folder, "two.journal"))
+    trials = open_study(os.path.join(folder, "two.journal"), "mnist").trials
+    ok = (sorted(t.number for t in trials) == list(range(32))
+          and all(t.state == optuna.trial.TrialState.COMPLETE for t in trials))
+    passed = ok and one / two >= 1.2
+    report(f"Optuna study, 32 trials: one worker {one:.1f} s, two workers {two:.1f} s, speed-up {one / two:.2f}x, "
+           f"trials {'complete' if ok else 'LOST OR DUPLICATED'}   {'PASS' if passed else 'FAIL'}")
+    return one / two, ok
 
 
 def main(argv=None) -> int:

@@ -18,8 +18,8 @@ does not walk straight back. A tabu neighbour is allowed anyway when it beats th
           x^\ast \leftarrow x' \text{ if } f(x') \le f(x^\ast),
 
 where the descent takes the first improving neighbour (in random order) until none improves, and the
-kick moves ``kick_coordinates`` coordinates by up to ``kick_steps`` lattice steps each: strong enough to
-leave the basin, weak enough to keep most of what was found.
+kick moves ``kick_coordinates`` coordinates by up to ``kick_steps`` lattice steps each (reflected at the
+edges of the box): strong enough to leave the basin, weak enough to keep most of what was found.
 
 Checked in ``tests/test_search.py`` (neighbourhoods, tabu rule, cache, budget; both reach the lattice
 minimum of a convex function exactly).
@@ -157,6 +157,8 @@ def iterated_local_search(objective, bounds, budget: int, seed: int | None = 0, 
         raise ValueError(f"Invalid kick_coordinates: {kick_coordinates} (the search space has {d} dimensions)")
     kick_steps = (max(1, lattice.resolution // 10) if kick_steps is None
                   else check_positive_int("kick_steps", kick_steps))
+    if kick_steps >= lattice.resolution:
+        raise ValueError(f"Invalid kick_steps: {kick_steps} (must be below resolution={lattice.resolution})")
     rng = np.random.default_rng(seed)
 
     start = lattice.random_index(rng)
@@ -168,8 +170,9 @@ def iterated_local_search(objective, bounds, budget: int, seed: int | None = 0, 
         spent = evaluations.count
         kicked = home.copy()
         which = rng.choice(d, size=kick_coordinates, replace=False)
-        kicked[which] = np.clip(kicked[which] + rng.integers(-kick_steps, kick_steps + 1, size=kick_coordinates),
-                                0, lattice.resolution - 1)  # a lattice index, not a user value
+        top = lattice.resolution - 1  # a kick past the edge is reflected back, as annealing's steps are
+        moved = np.abs(kicked[which] + rng.integers(-kick_steps, kick_steps + 1, size=kick_coordinates))
+        kicked[which] = np.where(moved > top, 2 * top - moved, moved)
         kicked_value = lattice.value(kicked)
         if kicked_value is None:
             break

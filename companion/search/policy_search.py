@@ -96,7 +96,8 @@ def evolve_policy(method: str = "cma_es", *, env_id: str = "CartPole-v1", hidden
     weight_bound = check_positive("weight_bound", weight_bound)
     env, eval_env = make_env(env_id), make_env(env_id)
     policy = MLPPolicy(env.observation_space.shape[0], check_discrete_actions(env), hidden)
-    train_seeds = [1_000 * (seed or 0) + k for k in range(train_episodes)]  # fixed start states: a deterministic f
+    # fixed start states (a deterministic f), never those of the 20-episode evaluation (seeds 10,000 to 10,019)
+    train_seeds = [100_000 + 1_000 * (seed or 0) + k for k in range(train_episodes)]
     counts = {"train": 0, "eval": 0}
     solved: dict = {}
 
