@@ -16,8 +16,10 @@ from MNIST's training file; the test set is read once, after the search, by the 
 * :func:`gp_posterior` and :func:`expected_improvement` are a Gaussian process with an RBF kernel and
   the expected-improvement acquisition, for a 1-D illustration; checked against scikit-learn's
   ``GaussianProcessRegressor`` in ``tests/test_tuning.py``.
-* ``python -m companion.tuning worker --storage FILE --study NAME --trials N`` runs one worker of a
-  study shared through a storage: start it on several processes or machines and they split the trials.
+* ``python -m companion.tuning worker --storage FILE_OR_URL --study NAME --trials N`` runs one worker of
+  a study shared through a storage (a journal file, or a database URL such as
+  ``postgresql://user:password@host/db``): start it on several processes or machines and they share the
+  study, each running its own trials.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from ._checks import check_choice, check_non_negative, check_positive, check_pos
 
 __all__ = [
     "SEARCH_SPACE", "expected_improvement", "gp_posterior", "grid_space", "make_sampler", "mlp_objective",
-    "open_study", "params_from_unit", "rbf_kernel", "train_mlp", "unit_objective",
+    "open_study", "params_from_unit", "rbf_kernel", "suggest", "train_mlp", "unit_objective",
 ]
 
 #: name -> (kind, low, high, log) for the floats; batch size is a choice among powers of two.
@@ -110,8 +112,11 @@ def mlp_objective(data, *, epochs: int = 3, hidden: int = 128, seed: int = 0):
 
     It reports the validation accuracy after each epoch and raises ``optuna.TrialPruned`` when the study's
     pruner says so; the trial's training seed is ``seed``, the same for every trial, so two trials differ
-    only by their hyperparameters.
+    only by their hyperparameters. The seconds spent training are kept in the trial's user attribute
+    ``"training_seconds"`` (a study's other seconds are its sampler's and pruner's).
     """
+    import time
+
     import optuna
 
     epochs = check_positive_int("epochs", epochs)
@@ -122,7 +127,12 @@ def mlp_objective(data, *, epochs: int = 3, hidden: int = 128, seed: int = 0):
             if epoch < epochs and trial.should_prune():
                 raise optuna.TrialPruned(f"pruned after epoch {epoch} at validation accuracy {accuracy:.4f}")
 
-        return train_mlp(suggest(trial), data, epochs=epochs, hidden=hidden, seed=seed, on_epoch=report)[-1]
+        params = suggest(trial)  # a model-based sampler fits its model here, at the first suggestion
+        start = time.perf_counter()
+        try:
+            return train_mlp(params, data, epochs=epochs, hidden=hidden, seed=seed, on_epoch=report)[-1]
+        finally:
+            trial.set_user_attr("training_seconds", time.perf_counter() - start)
 
     return objective
 
@@ -154,8 +164,9 @@ def grid_space(points_per_float: int = 2, *, batch_sizes=None) -> dict:
 
 def make_sampler(name: str, seed: int = 0, *, grid: dict | None = None, n_startup_trials: int = 5):
     """Optuna's sampler called ``name``: ``"grid"`` (over ``grid``, default :func:`grid_space`), ``"random"``,
-    ``"tpe"`` (Bergstra et al., 2011) or ``"gp"`` (a Gaussian process with expected improvement); the model
-    samplers start from ``n_startup_trials`` random trials."""
+    ``"tpe"`` (Bergstra et al., 2011) or ``"gp"`` (a Gaussian process with a Matérn-5/2 kernel whose
+    hyperparameters are fitted to the trials, maximizing the logarithm of the expected improvement); the
+    model samplers start from ``n_startup_trials`` random trials."""
     import optuna
 
     check_choice("sampler", name, SAMPLERS)
@@ -169,16 +180,17 @@ def make_sampler(name: str, seed: int = 0, *, grid: dict | None = None, n_startu
     return optuna.samplers.GPSampler(seed=seed, n_startup_trials=n_startup_trials)
 
 
-def open_study(storage_path: str, study_name: str, *, sampler=None, pruner=None):
-    """Create or load the study ``study_name`` kept in the journal file ``storage_path`` (Optuna's file
-    storage: many processes may share it; a database URL such as ``postgresql://...`` works the same way
-    with ``optuna.storages.RDBStorage``). No pruning unless a ``pruner`` is given (Optuna's own default
-    would be its median pruner)."""
+def open_study(storage: str, study_name: str, *, sampler=None, pruner=None):
+    """Create or load the study ``study_name`` kept in ``storage``: a database URL (``sqlite:///...``,
+    ``postgresql://...``, ``mysql://...``: Optuna's ``RDBStorage``) or the path of a journal file (Optuna's
+    ``JournalFileBackend``, which many processes of one machine, or of machines sharing a file system, may
+    use at once). No pruning unless a ``pruner`` is given (Optuna's own default would be its median pruner)."""
     import optuna
-    from optuna.storages import JournalStorage
+    from optuna.storages import JournalStorage, RDBStorage
     from optuna.storages.journal import JournalFileBackend
 
-    storage = JournalStorage(JournalFileBackend(str(storage_path)))
+    storage = str(storage)
+    storage = RDBStorage(storage) if "://" in storage else JournalStorage(JournalFileBackend(storage))
     return optuna.create_study(study_name=study_name, storage=storage, direction="maximize", sampler=sampler,
                                pruner=pruner or optuna.pruners.NopPruner(), load_if_exists=True)
 
@@ -221,14 +233,15 @@ def unit_objective(data, *, epochs: int = 3, hidden: int = 128, seed: int = 0):
 # --- Bayesian optimization, from scratch (1-D illustration) ---------------------------------------------
 
 def rbf_kernel(a, b, *, length_scale: float = 1.0, variance: float = 1.0) -> np.ndarray:
-    r""":math:`k(a, b) = \sigma^2 \exp\bigl(-\lVert a - b\rVert^2 / (2\ell^2)\bigr)` between the rows of ``a`` and ``b``."""
+    r""":math:`k(a, b) = \sigma^2 \exp\bigl(-\lVert a - b\rVert^2 / (2\ell^2)\bigr)` between the rows of ``a`` and ``b``
+    (a 1-D array is a list of 1-D points)."""
     length_scale = check_positive("length_scale", length_scale)
     variance = check_positive("variance", variance)
-    a, b = np.atleast_2d(np.asarray(a, dtype=float)), np.atleast_2d(np.asarray(b, dtype=float))
-    if a.shape[0] == 1 and a.shape[1] != b.shape[1]:
-        a = a.T
-    if b.shape[0] == 1 and b.shape[1] != a.shape[1]:
-        b = b.T
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    a = a.reshape(-1, 1) if a.ndim == 1 else a  # a 1-D array is a list of 1-D points
+    b = b.reshape(-1, 1) if b.ndim == 1 else b
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
+        raise ValueError(f"Invalid points: shapes {a.shape} and {b.shape} (rows of the same dimension)")
     squared = np.sum(a * a, 1)[:, None] + np.sum(b * b, 1)[None, :] - 2.0 * a @ b.T
     return variance * np.exp(-0.5 * np.maximum(squared, 0.0) / length_scale**2)
 
@@ -283,7 +296,8 @@ def main(argv=None) -> int:
                                      description="Run trials of a study shared through an Optuna storage.")
     sub = parser.add_subparsers(dest="command", required=True)
     worker = sub.add_parser("worker", help="run N trials of the study (create it if it does not exist)")
-    worker.add_argument("--storage", required=True, help="journal file shared by the workers")
+    worker.add_argument("--storage", required=True,
+                        help="journal file shared by the workers, or a database URL (postgresql://user:pw@host/db)")
     worker.add_argument("--study", required=True, help="study name")
     worker.add_argument("--trials", type=int, required=True, help="trials this worker runs")
     worker.add_argument("--sampler", default="tpe", choices=SAMPLERS)

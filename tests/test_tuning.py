@@ -149,3 +149,27 @@ def test_unit_objective_is_minus_the_accuracy(small_mnist):
     u = np.array([0.6, 0.5, 0.2, 0.1])
     assert f(u) == -tuning.train_mlp(tuning.params_from_unit(u), small_mnist, epochs=1)[-1]
     assert len(f.seconds) == 1 and f.seconds[0] > 0
+
+
+def test_rbf_kernel_reads_a_1d_array_as_points():
+    k = tuning.rbf_kernel(np.array([0.0, 1.0]), np.array([0.0, 1.0]), length_scale=1.0)
+    np.testing.assert_allclose(k, [[1.0, np.exp(-0.5)], [np.exp(-0.5), 1.0]])
+    assert tuning.rbf_kernel(np.zeros(3), np.zeros(5)).shape == (3, 5)
+    with pytest.raises(ValueError, match="points"):
+        tuning.rbf_kernel(np.zeros((2, 2)), np.zeros((2, 3)))
+
+
+def test_open_study_takes_a_database_url(tmp_path):
+    pytest.importorskip("optuna")
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    study = tuning.open_study(url, "s")
+    study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=2)
+    assert len(tuning.open_study(url, "s").trials) == 2
+    assert (tmp_path / "study.db").exists() and not (tmp_path / "sqlite:").exists()  # a database, not a file path
+
+
+def test_objective_records_its_training_seconds(small_mnist):
+    optuna = pytest.importorskip("optuna")
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(tuning.mlp_objective(small_mnist, epochs=1), n_trials=2)
+    assert all(0 < t.user_attrs["training_seconds"] < t.duration.total_seconds() for t in study.trials)
