@@ -340,8 +340,9 @@ assert all(0.7 <= ours / theirs <= 1.3 for ours, theirs in de_table.values())
 
 # %% [markdown]
 # The ratios of the medians (companion over scipy) lie between {glue:text}`de_ratio_min` and
-# {glue:text}`de_ratio_max`: the same algorithm, as it should be, within the 30% that five seeds can
-# move a median. The test suite runs the same comparison on six function-dimension pairs.
+# {glue:text}`de_ratio_max`: the same algorithm, as it should be, well inside the 30% margin that the
+# test suite allows for the noise of five seeds, where it runs the same comparison on six
+# function-dimension pairs.
 #
 # ## Tabu search and iterated local search
 #
