@@ -219,7 +219,7 @@ print(f"curvature at the start L0 = {L0:.2f}, so 2/L0 = {2 / L0:.3f}")
 print(f"loss at the start = {gradient_descent.softmax_regression_loss(params0, X, y):.4f} (= log 10 = {np.log(10):.4f})")
 
 # %% [markdown]
-# Full-batch GD (`batch_size=n` in `convex.minibatch_sgd`, with the reference `companion.optim.sgd`
+# Full-batch GD (`batch_size=n` in `gradient_descent.minibatch_sgd`, with the reference `companion.optim.sgd`
 # computing $u_t = -\eta g_t$) for 25 steps, at a learning rate ten times smaller than $2/L_0$, at about
 # $2/L_0$, and at four times $2/L_0$:
 
@@ -256,7 +256,7 @@ assert 0.45 < 2 / L0 < 0.56
 #
 # How noisy is a mini-batch gradient? We take the parameters after the 25 steps of GD above, draw many
 # mini-batches of each size, and measure $\lVert g_B - \nabla J \rVert^2$ around the full gradient.
-# `convex.minibatch_gradient_variance` gives the exact expectation (the formula of §1.1, from the
+# `gradient_descent.minibatch_gradient_variance` gives the exact expectation (the formula of §1.1, from the
 # per-example gradients), so the measurement can be checked against it.
 
 # %%
@@ -648,9 +648,9 @@ assert keras_accuracy > 0.8
 # Write `sgd_epoch(params, X, y, learning_rate, batch_size, order)`: one epoch of plain mini-batch SGD
 # on softmax regression. `params` is the pair `(W, b)`, `order` a permutation of the example indices;
 # the $k$-th step uses the examples `order[k*batch_size:(k+1)*batch_size]` (the last batch may be
-# smaller) and moves the parameters by $-\eta$ times `convex.softmax_regression_gradient` on that batch.
+# smaller) and moves the parameters by $-\eta$ times `gradient_descent.softmax_regression_gradient` on that batch.
 # Return the new pair; do not modify the arrays you were given. The check compares your epoch with the
-# course's loop, `convex.minibatch_sgd` driven by `companion.optim.sgd`.
+# course's loop, `gradient_descent.minibatch_sgd` driven by `companion.optim.sgd`.
 
 # %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "gd-ex1-solution", "locked": false, "schema_version": 3, "solution": true}
 def sgd_epoch(params, X, y, learning_rate, batch_size, order):

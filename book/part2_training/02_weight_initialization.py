@@ -96,7 +96,7 @@ x_train, y_train, _, _, x_test, y_test = mnist_tensors(10_000, device=device)
 # \text{LeCun uniform: } b = \sqrt{\frac{3}{n_{in}}}.
 # $$
 #
-# For a convolution, each output sees $c_{in} k_h k_w$ inputs: `init.fan_in_and_fan_out` multiplies the
+# For a convolution, each output sees $c_{in} k_h k_w$ inputs: `initialization.fan_in_and_fan_out` multiplies the
 # channel counts by the kernel size. Careful with the layouts: a PyTorch weight is `(out, in, kh, kw)`, a
 # Keras kernel `(kh, kw, in, out)`.
 
@@ -153,7 +153,7 @@ for w in samples.values():
 #
 # The experiment of {cite:t}`glorot2010`: a deep MLP, here 20 hidden layers of 256 units, one batch of
 # 512 MNIST images, and for every layer $l$ the standard deviation of its activations $h_l = \phi(z_l)$ and
-# of the gradient back-propagated to it, $\partial J/\partial z_l$. `init.layer_statistics` records both with
+# of the gradient back-propagated to it, $\partial J/\partial z_l$. `initialization.layer_statistics` records both with
 # hooks. Four initializations (biases zero): a too small $N(0, 0.01^2)$ (a popular snippet's choice), Glorot,
 # He, and a too large $N(0, 1)$.
 

@@ -432,8 +432,7 @@ assert model_size(structured).bytes < 0.5 * dense_size.bytes
 # **Why `TF_USE_LEGACY_KERAS=1`.** tfmot wraps tf.keras **2** layers. Since TensorFlow 2.16 the default
 # `keras` is Keras 3, whose layer classes tfmot does not recognise; the `tf_keras` package keeps tf.keras 2
 # alive, and `TF_USE_LEGACY_KERAS=1` makes `tf.keras` point to it. TensorFlow reads the variable once, when it
-# is first imported, which is why this notebook sets it in its first import cell. The error a Keras 3 model
-# gives is confusing:
+# is first imported, which is why this notebook sets it in its first import cell.
 #
 # On Colab, `tf_keras` comes with the runtime but the Model Optimization toolkit does not: the next cell
 # installs it when it is missing (it is part of the course's pinned requirements).

@@ -149,7 +149,7 @@ plt.show()
 #    Beware: in Keras 3 `fit` calls the whole model with `training=True`, and that overrides the
 #    nested flag (keras-team/keras#20285); BatchNorm then stays in inference mode only because
 #    a layer with `trainable = False` always does. Unfreeze blocks for fine-tuning and their
-#    BatchNorm layers silently start updating. `vision.unfreeze_top` therefore keeps every
+#    BatchNorm layers silently start updating. `transfer_learning.unfreeze_top` therefore keeps every
 #    BatchNorm layer frozen, and we still pass `training=False` (it is honoured when the model is
 #    called directly, and in `tf.keras`). The course's tests check that the running statistics do
 #    not move during fine-tuning.
@@ -179,7 +179,7 @@ plt.show()
 # and every image costs 15.5 billion multiply-adds; MobileNetV2 replaces full convolutions by
 # depthwise-separable ones inside inverted residual blocks {cite}`sandler2018` and needs about 300
 # million. We build both *without* weights (`weights=None`: the architecture only) and count.
-# `vision.multiply_adds` sums $H_\text{out} W_\text{out} k_h k_w C_\text{in} C_\text{out}$ over the
+# `transfer_learning.multiply_adds` sums $H_\text{out} W_\text{out} k_h k_w C_\text{in} C_\text{out}$ over the
 # convolutions (depthwise ones have no $C_\text{in}$ factor) and $n_\text{in} n_\text{out}$ over
 # dense layers.
 
@@ -221,7 +221,7 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# **What to notice.** Most of VGG16's weights (124 of 138 million) sit in its two fully connected
+# **What to notice.** Most of VGG16's weights (124 of 138 million) sit in its three fully connected
 # layers, which `include_top=False` discards; its cost per image is all in the convolutions, which
 # stay. On a CPU that factor of 50 is the difference between a chapter that runs in two minutes and
 # one that runs for an hour.
@@ -231,7 +231,7 @@ plt.show()
 #
 # A frozen base called in inference mode is a fixed function $\phi$. Every epoch of head training
 # would recompute exactly the same $\phi(\tilde x_i)$, so we compute them once
-# (`vision.extract_features`) and train the head on a $244 \times 1280$ matrix. Training then costs
+# (`transfer_learning.extract_features`) and train the head on a $244 \times 1280$ matrix. Training then costs
 # microseconds per example instead of a full forward pass through the network.
 #
 # This is impossible with data augmentation: an augmented image is a new input every epoch
