@@ -222,8 +222,9 @@ assert rmsprop_drop < 1.5, rmsprop_drop
 # gradients themselves shrink as the network learns, but it never stops falling. On a long non-convex
 # run AdaGrad ends up taking steps too small to make progress. RMSProp's levels off (after its
 # first $\sim 1/(1-\rho) = 100$ steps of warm-up it even *rises*, as the gradients get smaller while the
-# network learns). In PyTorch and Keras, AdaGrad's `initial_accumulator_value` starts $s_0$ above 0
-# (Keras: 0.1), which caps the very first effective learning rates.
+# network learns). In Keras, AdaGrad's `initial_accumulator_value` starts $s_0$ at 0.1, which caps the
+# very first effective learning rates; PyTorch's default is 0, so its first step has the full size
+# $\eta\, g/(|g| + \epsilon)$.
 #
 # ## AdaDelta: a step with the right units
 #
@@ -268,7 +269,7 @@ assert rmsprop_drop < 1.5, rmsprop_drop
 # \frac{m_t/\sqrt{v_t}}{\hat m_t/\sqrt{\hat v_t}} = \frac{1-\beta_1^t}{\sqrt{1-\beta_2^t}},
 # $$
 #
-# which is $(1-\beta_1)/\sqrt{1-\beta_2} \approx 3.2$ at $t=1$, peaks near 6.5 around $t \approx 20$,
+# which is $(1-\beta_1)/\sqrt{1-\beta_2} \approx 3.2$ at $t=1$, peaks at about 6.57 at $t = 12$,
 # and is still above 1.2 after 1,000 steps: with the default betas the uncorrected steps are *too
 # large*, because $\sqrt{v_t}$ is biased far more than $m_t$. (With $\beta_2 \le \beta_1$ they would be too
 # small instead.) `optim.adam(bias_correction=False)` lets us watch it happen:
@@ -331,7 +332,7 @@ assert loss_at[1e-3, False] < 0.8 * loss_at[1e-3, True]
 # predicted, and over the first 50 steps it stays about twice as large (less than the constant-gradient
 # curve, since real gradients change sign and size). Without correction Adam effectively runs with a
 # learning rate several times larger than the one you set, during exactly the steps where the
-# network is least stable. With $\eta = 10^{-3}$, a small value for a 158-step run, that boost helps:
+# network is least stable. With $\eta = 10^{-3}$, a small value for a 300-step run, that boost helps:
 # the first hundred steps' mean loss is lower. With $\eta = 10^{-2}$ it hurts: that mean loss is more than
 # 15 % higher. The bias correction is what makes Adam's first steps
 # have the size $\eta$, which is why one learning rate tends to work from the first step on. Popular
@@ -565,7 +566,8 @@ assert acc.min() > 0.93 and acc[names[1]] > acc[names[0]] - 0.02, acc
 #
 # **How the learning rates were chosen.** Each method gets the same tuning budget: five learning rates,
 # half a decade apart, centred on its PyTorch default ($\eta_0 \times \{0.1, 0.3, 1, 3, 10\}$; PyTorch's
-# SGD has no default and FTRL is not in PyTorch, so both are centred on $0.1$). For each method we keep
+# SGD's default, $10^{-3}$ in the pinned PyTorch, is not a tuned value, and FTRL is not in PyTorch,
+# so both are centred on $0.1$). For each method we keep
 # the learning rate with the best accuracy on 5,000 held-out training images; only then is the winner
 # evaluated on the full 10,000-image test set. Two epochs on 10,000 images is a short budget, which
 # favours large learning rates; with longer training the best values move down.
