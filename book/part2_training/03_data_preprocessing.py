@@ -77,7 +77,8 @@ print(f"device: {device}")
 # J(w) = \frac{1}{2n}\lVert Xw - y\rVert^2, \qquad H = \nabla^2 J = \frac{1}{n}X^\top X .
 # $$
 #
-# Gradient descent with the largest stable step, $\eta = 1/\lambda_{\max}(H)$, shrinks the error along
+# Gradient descent with the safe step $\eta = 1/\lambda_{\max}(H)$ (the stability limit is
+# $2/\lambda_{\max}$) shrinks the error along
 # the eigenvector of eigenvalue $\lambda_i$ by a factor $(1 - \lambda_i/\lambda_{\max})$ per step, so the
 # slowest direction needs about $\kappa = \lambda_{\max}/\lambda_{\min}$ steps (Part I, chapter 1). A feature
 # measured in large units makes $\lambda_{\max}$ huge; a feature with a small spread makes $\lambda_{\min}$
