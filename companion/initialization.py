@@ -4,7 +4,7 @@ A layer :math:`z = W h` with ``fan_in`` inputs keeps the variance of its signal 
 :math:`\operatorname{Var}(w) = g^2 / \text{fan}`, for a gain :math:`g` that undoes the nonlinearity's
 shrinking (1 for linear/sigmoid-free analysis, :math:`\sqrt2` for ReLU, 5/3 for tanh):
 
-* LeCun (LeCun et al., 1998): :math:`\operatorname{Var}(w) = 1/\text{fan\_in}`;
+* LeCun (LeCun, Bottou, Orr & Müller, "Efficient BackProp", 1998): :math:`\operatorname{Var}(w) = 1/\text{fan\_in}`;
 * Glorot/Xavier (Glorot & Bengio, 2010): :math:`\operatorname{Var}(w) = g^2 \cdot 2/(\text{fan\_in} + \text{fan\_out})`,
   a compromise between the forward and the backward pass;
 * He/Kaiming (He et al., 2015): :math:`\operatorname{Var}(w) = g^2/\text{fan}` with :math:`g = \sqrt2` for ReLU.

@@ -26,7 +26,7 @@
 #
 # This chapter covers
 #
-# * the variance argument behind LeCun {cite}`lecun1998`, Glorot/Xavier {cite}`glorot2010` and He/Kaiming
+# * the variance argument behind LeCun {cite}`lecun1998efficient`, Glorot/Xavier {cite}`glorot2010` and He/Kaiming
 #   {cite}`he2015` initialization, uniform and normal;
 # * what a bad scale does to a 20-layer MLP: activation and gradient statistics layer by layer, with tanh
 #   and with ReLU;
@@ -78,7 +78,7 @@ x_train, y_train, _, _, x_test, y_test = mnist_tensors(10_000, device=device)
 #
 # * If the nonlinearity is close to the identity around 0 (tanh, for small inputs), $\mathbb E[h^2] \approx
 #   \operatorname{Var}(z_{\text{previous}})$, and the forward signal keeps its variance when
-#   $\sigma^2 = 1/n_{in}$: **LeCun** initialization {cite}`lecun1998`.
+#   $\sigma^2 = 1/n_{in}$: **LeCun** initialization {cite}`lecun1998efficient`.
 # * The gradient flows back through $W^\top$, which has $n_{out}$ terms per sum: it keeps its variance
 #   when $\sigma^2 = 1/n_{out}$. {cite:t}`glorot2010` compromise between the two:
 #   $\sigma^2 = 2/(n_{in} + n_{out})$, **Glorot** (or Xavier) initialization.
@@ -380,7 +380,8 @@ assert runs["PyTorch default"].last("train_loss") > 2.2  # still at log(10) = 2.
 # treat it as a matrix of `shape[0]` rows and `prod(shape[1:])` columns) whose rows are orthonormal times
 # `gain` when there are no more rows than columns, and whose columns are, otherwise. Recipe
 # {cite}`saxe2014`: draw a Gaussian matrix, take its QR decomposition (of the transpose if it is wide),
-# and multiply $Q$ by the signs of $R$'s diagonal so that the result is uniformly distributed. Reject
+# and multiply $Q$ by the signs of $R$'s diagonal so that the result is uniformly distributed
+# {cite}`mezzadri2007`. Reject
 # shapes with fewer than 2 dimensions with a `ValueError` naming `shape`.
 
 # %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "init-ex1-solution", "locked": false, "schema_version": 3, "solution": true}
