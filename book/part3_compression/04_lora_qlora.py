@@ -488,6 +488,10 @@ assert rank_sweep[16][0] - rank_sweep[4][0] < 0.02  # ... but beyond 4 the gain 
 # fine-tuning needs has a low "intrinsic rank", the observation behind LoRA (Hu et al. find $r = 1$
 # or 2 already enough for GPT-3's $W_q, W_v$, whose pretraining is far broader than ours). So choose
 # $r$ small (4 to 16 is the usual range), check that doubling it no longer helps, and spend the rest of
-# the budget on *which* layers to adapt. Thanks to the $\alpha/r$ scale, the same learning rate served
-# every rank here.
+# the budget on *which* layers to adapt. The exercise kept $\alpha = 2r$, so the scale $\alpha/r = 2$ was
+# the same at every rank and one learning rate was used for all three; it does not test the $\alpha/r$
+# rule itself. That rule is for the other case: with $\alpha$ fixed while $r$ changes, the scale of
+# the update, and with it the effective learning rate, would change with $r$. Kalajdzievski
+# {cite}`kalajdzievski2023` argues for $\alpha/\sqrt r$ instead (rsLoRA), which keeps the learning
+# dynamics stable as the rank grows.
 # ### END SOLUTION
