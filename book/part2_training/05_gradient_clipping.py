@@ -47,6 +47,7 @@ from tqdm.auto import tqdm
 
 from companion import optim
 from companion.clipping import clip_by_global_norm, clip_by_norm_per_leaf, clip_by_value, global_norm
+from companion.glue import glue
 from companion.history import History
 from companion.optim.torch_adapter import ReferenceOptimizer
 from companion.plotting import plot_histories, use_course_style
@@ -112,18 +113,22 @@ ax.set_ylabel(r"$\|\partial L/\partial h_t\| \;/\; \|\partial L/\partial h_T\|$"
 ax.set_title("Back through time the gradient shrinks or grows geometrically")
 ax.legend()
 plt.show()
+print(f"first step / last step: gain 0.8 {through_time[0.8][0]:.1e}, gain 2 {through_time[2.0][0]:.1e}")
+glue("vanishing_ratio", f"{through_time[0.8][0]:.0e}")
+glue("exploding_ratio", f"{through_time[2.0][0]:.0f}")
 
 # %% tags=["remove-input"]
-assert through_time[0.8][0] < 1e-6  # vanishing: a millionth after 49 steps
-assert through_time[2.0][0] > 1e2  # exploding: more than a hundred times larger
+assert through_time[0.8][0] < 1e-6  # vanishing: "less than a millionth" after 49 steps
+assert through_time[2.0][0] > 1e2  # exploding: "more than a hundred times larger"
 assert through_time[2.0][0] > through_time[2.0][25] > through_time[2.0][-1]  # grows with the distance
 
 # %% [markdown]
 # **What to notice.**
-# - With gain 0.8 the gradient that reaches the first time step is about $10^{-8}$ of the one at the
-#   last: the network cannot learn what happened 50 steps ago (*vanishing gradients*, the reason
-#   for LSTMs and GRUs).
-# - With gain 2 it is more than a thousand times larger (*exploding gradients*). The tanh
+# - With gain 0.8 the gradient that reaches the first time step is {glue:text}`vanishing_ratio` of
+#   the one at the last, less than a millionth: the network cannot learn what happened 50 steps ago
+#   (*vanishing gradients*, the reason for LSTMs and GRUs).
+# - With gain 2 it is {glue:text}`exploding_ratio` times larger, more than a hundred times
+#   (*exploding gradients*). The tanh
 #   saturation damps it: a linear RNN with the same matrix would multiply it by $2^{49}$.
 # - During training $W$ changes, so a network that starts near gain 1 can cross into the exploding
 #   regime for some inputs: a rare mini-batch then produces a huge gradient. That is the cliff.
@@ -471,7 +476,8 @@ assert np.allclose(results["Keras global_clipnorm=1"][0], [0.6, 0.0]) and np.all
 # %% [markdown]
 # **What to notice.** With `clipnorm=1` each variable's gradient has norm 1, so the step has
 # global norm $\sqrt 2 \approx 1.41$, above the threshold, and points at 45° where the gradient
-# pointed at 53°: the smaller gradient was not shrunk at all, the larger one by $4\times$. With
+# pointed at 53°: each gradient was shrunk to norm 1 on its own, the smaller by $3\times$ and the
+# larger by $4\times$, so the direction changed. With
 # `global_clipnorm=1` the step is the gradient divided by 5, as with PyTorch's `clip_grad_norm_`
 # (equal to six digits: PyTorch adds its $10^{-6}$). A model with $L$ weight tensors clipped with
 # `clipnorm=c` can take steps of norm up to $c\sqrt{L}$. When you port a PyTorch recipe that says
