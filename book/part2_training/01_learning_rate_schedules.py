@@ -127,28 +127,61 @@ assert abs(shapes["exponential (×0.01 over the run)"](T) - 1e-3) < 1e-12
 # $$
 #
 # Keras' documentation shows the callback version, which mixes the two: keep the rate for the first
-# ten epochs, then multiply it by $e^{-0.1}$ at the start of every epoch. Here it is, briefly, on a small
-# Keras model; we record the rate Keras used in each epoch and compare it with
-# `schedules.exponential_decay`. (Importing Keras with its TensorFlow backend takes several seconds.)
+# ten epochs, then multiply it by $e^{-0.1}$ at the start of every epoch. Its example, as printed there,
+# computes the factor with TensorFlow, `lr * tf.math.exp(-0.1)`. Here it is, unchanged, on a small
+# Keras model (importing Keras with its TensorFlow backend takes several seconds):
 
 # %%
 import keras  # noqa: E402  (imported here: it is slow, and only this section needs it)
+import tensorflow as tf  # noqa: E402
 
 
 def scheduler(epoch, lr):
-    """The Keras documentation's LearningRateScheduler example."""
+    if epoch < 10:
+        return lr
+    else:
+        return lr * tf.math.exp(-0.1)
+
+
+def small_keras_model():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((28, 28)), keras.layers.Flatten(), keras.layers.Dense(32, activation="relu"), keras.layers.Dense(10)]
+    )
+    # The last layer outputs logits, so the loss must be told: from_logits=True.
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+images, labels = load_mnist("train", limit=2000)  # Keras takes the NumPy arrays
+snippet_model = small_keras_model()
+try:
+    snippet_model.fit(images, labels, batch_size=100, epochs=20, verbose=0,
+                      callbacks=[keras.callbacks.LearningRateScheduler(scheduler)])
+    snippet_error = None
+except ValueError as error:
+    snippet_error = error
+epochs_done = len(snippet_model.history.history["loss"])
+print(f"{type(snippet_error).__name__} after {epochs_done} epochs: {snippet_error}")
+
+# %% tags=["remove-input"]
+assert snippet_error is not None and "should be a float" in str(snippet_error)
+assert epochs_done == 10  # "stops after ten epochs, when the schedule first multiplies"
+
+# %% [markdown]
+# Keras 3 refuses it: the schedule must return a Python float, and `tf.math.exp` returns a tensor, so
+# training stops with a `ValueError` after ten epochs, when the schedule first multiplies. The fix is to compute the factor with `math.exp` (or `float(...)` the result). With it,
+# we record the rate Keras used in each epoch and compare it with `schedules.exponential_decay`:
+
+# %%
+def scheduler(epoch, lr):
+    """The documentation's example with a Python float: math.exp instead of tf.math.exp."""
     if epoch < 10:
         return lr
     return lr * math.exp(-0.1)
 
 
-keras.utils.set_random_seed(0)
-keras_model = keras.Sequential(
-    [keras.Input((28, 28)), keras.layers.Flatten(), keras.layers.Dense(32, activation="relu"), keras.layers.Dense(10)]
-)
-# The last layer outputs logits, so the loss must be told: from_logits=True.
-keras_model.compile(optimizer=keras.optimizers.SGD(0.1), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-images, labels = load_mnist("train", limit=2000)  # Keras takes the NumPy arrays
+keras_model = small_keras_model()
 keras_history = keras_model.fit(
     images, labels, batch_size=100, epochs=20, verbose=0,
     callbacks=[keras.callbacks.LearningRateScheduler(scheduler)],
