@@ -18,8 +18,9 @@
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/YOUR-ORG/dl-optimization-hands-on/blob/main/book/part2_training/01_learning_rate_schedules.ipynb)
 #
 # Part I treated the learning rate $\eta$ as a constant. Stochastic gradient descent does not converge
-# with one: the mini-batch noise keeps the iterate bouncing in a ball whose size is proportional to
-# $\eta$, so a rate large enough to make fast progress early is too large to settle at the end. The
+# with one: the mini-batch noise keeps the iterate bouncing in a ball around the minimum whose
+# squared radius (the expected squared distance, or the excess loss) is proportional to $\eta$, its
+# radius to $\sqrt\eta$, so a rate large enough to make fast progress early is too large to settle at the end. The
 # classical theory (Robbins and Monro's $\sum_t \eta_t = \infty$, $\sum_t \eta_t^2 < \infty$) asks for a
 # rate that *decays*. Practice adds two twists: a short *warm-up* at the start, when the weights are
 # random and large steps are dangerous, and, sometimes, *restarts* or a *cycle* that push the rate back up
