@@ -465,7 +465,8 @@ for m in ("tabu_search", "iterated_local_search"):
 #
 # * **No method wins everywhere**, which is consistent with the no-free-lunch theorem
 #   {cite}`wolpert1997` (averaged over all possible objectives, every method does equally well; it
-#   says nothing about three particular functions, but warns against one "best" method). Simulated annealing wins Rastrigin in 10 and 30 dimensions (median
+#   says nothing about three particular functions, but warns against one "best" method). Simulated
+#   annealing wins Rastrigin in 10 and 30 dimensions (median
 #   {glue:text}`sa_rastrigin_30` in 30-D, where random search stops at {glue:text}`random_rastrigin_30`):
 #   one-coordinate moves suit a *separable* function, where each coordinate can be solved alone.
 #   CMA-ES wins Ackley and Rosenbrock in 10 and 30 dimensions (Rosenbrock 30-D:
@@ -564,15 +565,15 @@ assert all(dqn_run.seconds > 10 * np.median([r.seconds for r in runs]) for runs 
 # **What to notice.** Every one of the 30 evolutionary runs solved CartPole, random search included.
 # Their median numbers of training steps, from {glue:text}`evo_steps_low` to
 # {glue:text}`evo_steps_high`, lie within a factor of four of DQN's {glue:text}`dqn_steps` (one seed,
-# either way), but each median run took a second or less, where DQN took {glue:text}`dqn_seconds` s:
+# either way), but each method's median run took less than a tenth of DQN's {glue:text}`dqn_seconds` s:
 # CMA-ES on the linear policy needed {glue:text}`cma_linear_seconds` s, about
 # {glue:text}`dqn_over_cma_seconds` times less, with no gradient step to pay for. That says more about
 # CartPole than about the methods: a linear policy is enough {cite}`mania2018`, CMA-ES found one after
-# trying a median of {glue:text}`cma_linear_vectors` weight vectors, and with five seeds the ranking
-# between methods and between the two policies is within the noise. Gradient-free search does not
+# trying a median of {glue:text}`cma_linear_vectors` weight vectors, and five seeds are too few to rank
+# the methods or the two policies. Gradient-free search does not
 # scale the same way with the number of weights: evolution strategies train networks of millions of
 # weights only with thousands of workers evaluating in parallel {cite}`salimans2017`, while a gradient
-# costs about one extra forward pass whatever the size.
+# costs a small constant multiple of a forward pass whatever the size.
 #
 # ## Pitfalls
 #
