@@ -34,7 +34,7 @@ from ._checks import check_choice, check_non_negative, check_positive, check_pos
 
 __all__ = [
     "SEARCH_SPACE", "expected_improvement", "gp_posterior", "grid_space", "make_sampler", "mlp_objective",
-    "open_study", "params_from_unit", "rbf_kernel", "suggest", "train_mlp", "unit_objective",
+    "open_study", "params_from_unit", "rbf_kernel", "run_workers", "suggest", "train_mlp", "unit_objective",
 ]
 
 #: name -> (kind, low, high, log) for the floats; batch size is a choice among powers of two.
@@ -193,6 +193,26 @@ def open_study(storage: str, study_name: str, *, sampler=None, pruner=None):
     storage = RDBStorage(storage) if "://" in storage else JournalStorage(JournalFileBackend(storage))
     return optuna.create_study(study_name=study_name, storage=storage, direction="maximize", sampler=sampler,
                                pruner=pruner or optuna.pruners.NopPruner(), load_if_exists=True)
+
+
+def run_workers(n_workers: int, trials_each: int, storage: str, study_name: str = "mnist", *, env=None) -> float:
+    """Start ``n_workers`` processes ``python -m companion.tuning worker`` (sampler seeds 0, 1, ...), each
+    running ``trials_each`` trials of the study ``study_name`` in ``storage``; wait for all of them and
+    return the wall-clock seconds. Raises ``RuntimeError`` with their output if one fails."""
+    import subprocess
+    import time
+
+    n_workers = check_positive_int("n_workers", n_workers)
+    trials_each = check_positive_int("trials_each", trials_each)
+    command = [sys.executable, "-m", "companion.tuning", "worker", "--storage", str(storage), "--study", study_name,
+               "--trials", str(trials_each)]
+    start = time.perf_counter()
+    workers = [subprocess.Popen(command + ["--seed", str(seed)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, env=env) for seed in range(n_workers)]
+    outputs = [worker.communicate()[0] for worker in workers]
+    if any(worker.returncode != 0 for worker in workers):
+        raise RuntimeError("a worker failed:\n" + "\n".join(outputs))
+    return time.perf_counter() - start
 
 
 # --- the same problem for companion.search (a box instead of Optuna's trial) -----------------------------

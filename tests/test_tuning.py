@@ -173,3 +173,11 @@ def test_objective_records_its_training_seconds(small_mnist):
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
     study.optimize(tuning.mlp_objective(small_mnist, epochs=1), n_trials=2)
     assert all(0 < t.user_attrs["training_seconds"] < t.duration.total_seconds() for t in study.trials)
+
+
+def test_run_workers_reports_a_failing_worker(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    with pytest.raises(RuntimeError, match="a worker failed"):  # a journal in a folder that does not exist
+        tuning.run_workers(1, 1, tmp_path / "missing-dir" / "x.journal", env=env)
+    with pytest.raises(ValueError, match="n_workers"):
+        tuning.run_workers(0, 1, tmp_path / "x.journal")

@@ -48,8 +48,6 @@ except ImportError:
 
 # %%
 import os
-import subprocess
-import sys
 import tempfile
 import time
 import warnings
@@ -518,26 +516,15 @@ assert top_parameter == "learning_rate"
 # Trials are independent, so a study parallelizes across processes and machines: every worker runs
 # the same loop against a shared *storage* that holds the study, and asks it for the next trial. On
 # one machine, Optuna's journal file storage is enough; `python -m companion.tuning worker` is such a
-# worker (it trains on the CPU, one thread each). We run a study of 48 trials once with one worker,
-# and once with two workers of 24 trials each, started as separate processes (the two studies'
-# configurations differ, since each worker samples with its own seed):
+# worker (it trains on the CPU, one thread each), and `tuning.run_workers(n, trials_each, storage)`
+# starts $n$ of them as separate processes (`subprocess.Popen`, sampler seeds $0, 1, \dots$) and waits
+# for them. We run a study of 48 trials once with one worker, and once with two workers of 24 trials
+# each (the two studies' configurations differ, since each worker samples with its own seed):
 
 # %%
-def run_workers(n_workers, trials_each, storage, study_name):
-    command = [sys.executable, "-m", "companion.tuning", "worker", "--storage", storage, "--study", study_name,
-               "--trials", str(trials_each)]
-    start = time.perf_counter()
-    workers = [subprocess.Popen(command + ["--seed", str(seed)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True) for seed in range(n_workers)]
-    outputs = [worker.communicate()[0] for worker in workers]
-    if any(worker.returncode != 0 for worker in workers):
-        raise RuntimeError("a worker failed:\n" + "\n".join(outputs))
-    return time.perf_counter() - start
-
-
 storage_dir = tempfile.mkdtemp()
-one_worker_s = run_workers(1, 48, os.path.join(storage_dir, "one.journal"), "mnist")
-two_workers_s = run_workers(2, 24, os.path.join(storage_dir, "two.journal"), "mnist")
+one_worker_s = tuning.run_workers(1, 48, os.path.join(storage_dir, "one.journal"), "mnist")
+two_workers_s = tuning.run_workers(2, 24, os.path.join(storage_dir, "two.journal"), "mnist")
 shared = tuning.open_study(os.path.join(storage_dir, "two.journal"), "mnist")
 numbers = sorted(t.number for t in shared.trials)
 complete = sum(t.state == optuna.trial.TrialState.COMPLETE for t in shared.trials)

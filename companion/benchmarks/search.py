@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
-import sys
 import tempfile
 import time
 
@@ -87,26 +85,14 @@ def bench_search(seeds=range(5), *, dims=(2, 10), evaluations_per_dim: int = 1_0
     return results
 
 
-def _run_workers(n_workers: int, trials_each: int, storage: str) -> float:
-    command = [sys.executable, "-m", "companion.tuning", "worker", "--storage", storage, "--study", "mnist",
-               "--trials", str(trials_each)]
-    start = time.perf_counter()
-    workers = [subprocess.Popen(command + ["--seed", str(seed)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True) for seed in range(n_workers)]
-    outputs = [w.communicate()[0] for w in workers]
-    if any(w.returncode != 0 for w in workers):
-        raise RuntimeError("a worker failed:\n" + "\n".join(outputs))
-    return time.perf_counter() - start
-
-
 def _workers_speedup(report) -> tuple[float, bool]:
     import optuna
 
-    from ..tuning import open_study
+    from ..tuning import open_study, run_workers
 
     folder = tempfile.mkdtemp()
-    one = _run_workers(1, 32, os.path.join(folder, "one.journal"))
-    two = _run_workers(2, 16, os.path.join(folder, "two.journal"))
+    one = run_workers(1, 32, os.path.join(folder, "one.journal"))
+    two = run_workers(2, 16, os.path.join(folder, "two.journal"))
     trials = open_study(os.path.join(folder, "two.journal"), "mnist").trials
     ok = (sorted(t.number for t in trials) == list(range(32))
           and all(t.state == optuna.trial.TrialState.COMPLETE for t in trials))
