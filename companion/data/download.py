@@ -130,16 +130,22 @@ def _download(url: str, tmp_path: Path, expected: dict, *, label: str, progress:
             disable=not progress,
             leave=False,
         ) as bar:
+            received = 0
             while True:
                 chunk = response.read(_CHUNK)
                 if not chunk:
                     break
                 out.write(chunk)
+                received += len(chunk)
                 for digest in digests.values():
                     digest.update(chunk)
                 bar.update(len(chunk))
             out.flush()
             os.fsync(out.fileno())
+    if total is not None and received != total:
+        # urllib returns a short read, not an error, when the server hangs up early: without this
+        # check a file downloaded with no checksum to verify would be kept cut short.
+        raise OSError(f"transfer cut short: received {received:,} of {total:,} bytes")
     return {alg: digest.hexdigest() for alg, digest in digests.items()}
 
 
@@ -223,6 +229,8 @@ def fetch(
         except (urllib.error.URLError, OSError, ValueError) as exc:
             # URLError/HTTPError/timeouts are OSErrors; ValueError covers malformed URLs.
             reason = getattr(exc, "reason", None) or exc
+            if isinstance(exc, urllib.error.HTTPError):
+                reason = f"HTTP {exc.code} {exc.reason}"
             extra = ""
             if stale:
                 extra = "\n" + _mismatch_message("the cached copy", target, stale)
