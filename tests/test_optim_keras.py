@@ -79,6 +79,16 @@ CASES = [
         lambda: K.Adam(LR, beta_1=B1, beta_2=B2, epsilon=EPS_LARGE),
     ),
     (
+        "adam-amsgrad",
+        lambda: optim.adam(LR, b1=B1, b2=B2, eps=EPS_SMALL, convention="keras", amsgrad=True),
+        lambda: K.Adam(LR, beta_1=B1, beta_2=B2, epsilon=EPS_SMALL, amsgrad=True),
+    ),
+    (
+        "adamw-amsgrad",
+        lambda: optim.adamw(LR, b1=B1, b2=B2, eps=EPS_SMALL, weight_decay=0.125, convention="keras", amsgrad=True),
+        lambda: K.AdamW(LR, weight_decay=0.125, beta_1=B1, beta_2=B2, epsilon=EPS_SMALL, amsgrad=True),
+    ),
+    (
         "adamw",
         lambda: optim.adamw(LR, b1=B1, b2=B2, eps=EPS_SMALL, weight_decay=0.125, convention="keras"),
         lambda: K.AdamW(LR, weight_decay=0.125, beta_1=B1, beta_2=B2, epsilon=EPS_SMALL),

@@ -72,6 +72,9 @@ CASES = [
         lambda p: torch.optim.Adam(p, lr=0.05, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.05),
     ),
     ("adamw", lambda: optim.adamw(0.01), lambda p: torch.optim.AdamW(p, lr=0.01)),
+    ("adam-amsgrad", lambda: optim.adam(0.05, b2=0.9, amsgrad=True), lambda p: torch.optim.Adam(p, lr=0.05, betas=(0.9, 0.9), amsgrad=True)),
+    ("adamw-amsgrad", lambda: optim.adamw(0.03, weight_decay=0.1, amsgrad=True),
+     lambda p: torch.optim.AdamW(p, lr=0.03, weight_decay=0.1, amsgrad=True)),
     (
         "adamw-custom",
         lambda: optim.adamw(0.03, b1=0.85, b2=0.95, weight_decay=0.2),

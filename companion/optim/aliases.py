@@ -186,8 +186,10 @@ def adam(
     weight_decay: float = 0.0,
     bias_correction: bool = True,
     convention="torch",
+    amsgrad: bool = False,
 ) -> GradientTransformation:
-    r"""Adam (Kingma & Ba, 2015); the update rule is in :func:`.transforms.scale_by_adam`.
+    r"""Adam (Kingma & Ba, 2015); the update rule is in :func:`.transforms.scale_by_adam`, and
+    ``amsgrad=True`` is its AMSGrad variant (Reddi et al., 2018).
 
     torch: :math:`\epsilon = 10^{-8}` added to :math:`\sqrt{\hat v_t}`; ``weight_decay`` is an L2 term
     added to the gradient (not decoupled: see :func:`adamw`). Keras: :math:`\epsilon = 10^{-7}` in the
@@ -198,14 +200,16 @@ def adam(
     return _with_gradient_checks(
         chain(
             add_decayed_weights(weight_decay),
-            scale_by_adam(b1, b2, s["eps"], eps_hat=convention == "keras", bias_correction=bias_correction),
+            scale_by_adam(b1, b2, s["eps"], eps_hat=convention == "keras", bias_correction=bias_correction,
+                          amsgrad=amsgrad),
             scale_by_learning_rate(s["learning_rate"]),
         )
     )
 
 
 def adamw(
-    learning_rate=None, b1: float = 0.9, b2: float = 0.999, eps=None, weight_decay=None, convention="torch"
+    learning_rate=None, b1: float = 0.9, b2: float = 0.999, eps=None, weight_decay=None, convention="torch",
+    amsgrad: bool = False,
 ) -> GradientTransformation:
     r"""AdamW (Loshchilov & Hutter, 2019): Adam with decoupled weight decay.
 
@@ -217,7 +221,7 @@ def adamw(
     s = _settings("adamw", convention, learning_rate=learning_rate, eps=eps, weight_decay=weight_decay)
     return _with_gradient_checks(
         chain(
-            scale_by_adam(b1, b2, s["eps"], eps_hat=convention == "keras"),
+            scale_by_adam(b1, b2, s["eps"], eps_hat=convention == "keras", amsgrad=amsgrad),
             add_decayed_weights(s["weight_decay"]),
             scale_by_learning_rate(s["learning_rate"]),
         )

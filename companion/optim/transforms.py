@@ -239,12 +239,20 @@ class ScaleByAdamState(NamedTuple):
     nu: Any  # second moment v
 
 
+class ScaleByAMSGradState(NamedTuple):
+    count: Any
+    mu: Any  # first moment m
+    nu: Any  # second moment v
+    nu_max: Any  # the largest v so far, element by element
+
+
 def scale_by_adam(
     b1: float = 0.9,
     b2: float = 0.999,
     eps: float = 1e-8,
     eps_hat: bool = False,
     bias_correction: bool = True,
+    amsgrad: bool = False,
 ) -> GradientTransformation:
     r"""Adam (Kingma & Ba, 2015): momentum divided by a running RMS, both bias-corrected.
 
@@ -258,23 +266,34 @@ def scale_by_adam(
     same up to where :math:`\epsilon` sits. ``bias_correction=False`` shows why the corrections exist:
     early steps are then too large by the factor :math:`(1-\beta_1^t)/\sqrt{1-\beta_2^t}`
     (3.16 at :math:`t=1` with the defaults).
+
+    ``amsgrad=True`` is AMSGrad (Reddi et al., 2018): the denominator uses the running maximum
+    :math:`v^{\max}_t = \max(v^{\max}_{t-1}, v_t)` in place of :math:`v_t` (bias-corrected the same way), so
+    the step can never grow because :math:`v_t` shrank; as ``torch.optim.Adam(amsgrad=True)`` and
+    ``keras.optimizers.Adam(amsgrad=True)`` do.
     """
     b1 = check_in_range("beta_1", b1, 0.0, 1.0)
     b2 = check_in_range("beta_2", b2, 0.0, 1.0)
     eps = check_non_negative("eps", eps)
+    if not isinstance(amsgrad, bool):
+        raise TypeError(f"amsgrad must be True or False, got {amsgrad!r}")
 
     def init(params):
+        if amsgrad:
+            return ScaleByAMSGradState(0, _zeros(params), _zeros(params), _zeros(params))
         return ScaleByAdamState(0, _zeros(params), _zeros(params))
 
     def update(updates, state, params=None):
         t = state.count + 1
         mu = _map(lambda g, m: _ops.moving_average(m, g, b1), updates, state.mu)
         nu = _map(lambda g, v: _ops.moving_average_of_squares(v, g, b2), updates, state.nu)
+        nu_max = _map(_ops.maximum, state.nu_max, nu) if amsgrad else None
+        denominator_moment = nu_max if amsgrad else nu
         if not bias_correction:
-            updates = _map(lambda m, v: m / (_ops.sqrt(v) + eps), mu, nu)
+            updates = _map(lambda m, v: m / (_ops.sqrt(v) + eps), mu, denominator_moment)
         elif eps_hat:
             step = (1.0 - b2**t) ** 0.5 / (1.0 - b1**t)
-            updates = _map(lambda m, v: step * m / (_ops.sqrt(v) + eps), mu, nu)
+            updates = _map(lambda m, v: step * m / (_ops.sqrt(v) + eps), mu, denominator_moment)
         else:
             correction1, root_correction2 = 1.0 - b1**t, (1.0 - b2**t) ** 0.5
 
@@ -291,7 +310,9 @@ def scale_by_adam(
                 step *= step_size
                 return step
 
-            updates = _map(direction, mu, nu)
+            updates = _map(direction, mu, denominator_moment)
+        if amsgrad:
+            return updates, ScaleByAMSGradState(t, mu, nu, nu_max)
         return updates, ScaleByAdamState(t, mu, nu)
 
     return GradientTransformation(init, update)
