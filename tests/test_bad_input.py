@@ -112,3 +112,18 @@ def test_an_empty_training_set_is_refused():
 
     with pytest.raises(ValueError, match="x_train is empty"):
         train_classifier(mlp((2, 2)), optim.sgd(0.1), torch.zeros(0, 2), torch.zeros(0, dtype=torch.long), progress=False)
+
+
+def test_sgd_torch_options_are_checked():
+    with pytest.raises(ValueError, match="dampening.*Nesterov"):
+        optim.sgd(0.1, momentum=0.9, nesterov=True, dampening=0.1)
+    with pytest.raises(ValueError, match="dampening"):
+        optim.sgd(0.1, momentum=0.9, dampening=1.5)
+    with pytest.raises(ValueError, match="dampening.*momentum is 0"):
+        optim.sgd(0.1, dampening=0.5)
+    with pytest.raises(ValueError, match="torch options"):
+        optim.sgd(0.1, momentum=0.9, maximize=True, convention="keras")
+    with pytest.raises(TypeError, match="maximize"):
+        optim.sgd(0.1, maximize="yes")
+    with pytest.raises(TypeError, match="amsgrad"):
+        optim.adam(0.1, amsgrad=1)

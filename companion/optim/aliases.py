@@ -14,6 +14,7 @@ from .._checks import check_choice
 from .base import GradientTransformation, chain, check_gradients
 from .transforms import (
     add_decayed_weights,
+    scale,
     scale_by_adadelta,
     scale_by_adagrad,
     scale_by_adam,
@@ -87,6 +88,8 @@ def sgd(
     nesterov: bool = False,
     weight_decay: float = 0.0,
     convention: str = "torch",
+    dampening: float = 0.0,
+    maximize: bool = False,
 ) -> GradientTransformation:
     r"""(Stochastic) gradient descent, with optional heavy-ball or Nesterov momentum.
 
@@ -98,12 +101,22 @@ def sgd(
       (Nesterov: :math:`\theta_{t+1} = \theta_t + \mu m_t - \eta_t g_t`).
 
     They agree at a constant learning rate and differ under a schedule. ``weight_decay`` (torch only)
-    adds :math:`\lambda\theta` to the gradient. Checked against ``torch.optim.SGD`` and ``keras.optimizers.SGD``.
+    adds :math:`\lambda\theta` to the gradient. torch's ``dampening`` :math:`\tau` scales the gradient
+    added to the buffer by :math:`1-\tau` after the first step (see :func:`.transforms.trace`), and
+    ``maximize=True`` ascends (the gradient's sign is flipped first). Checked against
+    ``torch.optim.SGD`` and ``keras.optimizers.SGD``.
     """
     s = _settings("sgd", convention, learning_rate=learning_rate)
     _no_keras_weight_decay(weight_decay, convention, "sgd")
-    links = [add_decayed_weights(weight_decay)] if weight_decay else []
-    momentum_link = [trace(momentum, nesterov)] if momentum or nesterov else []
+    if convention != "torch" and (dampening or maximize):
+        raise ValueError("Invalid dampening/maximize: torch options; keras.optimizers.SGD has neither")
+    if not isinstance(maximize, bool):
+        raise TypeError(f"maximize must be True or False, got {maximize!r}")
+    links = [scale(-1.0)] if maximize else []  # torch flips the gradient before the weight decay
+    links += [add_decayed_weights(weight_decay)] if weight_decay else []
+    momentum_link = [trace(momentum, nesterov, dampening)] if momentum or nesterov else []
+    if dampening and not momentum_link:
+        raise ValueError(f"Invalid dampening: {dampening} (it applies to momentum; momentum is 0)")
     if convention == "torch":
         links += momentum_link + [scale_by_learning_rate(s["learning_rate"])]
     else:

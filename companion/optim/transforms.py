@@ -107,7 +107,12 @@ class TraceState(NamedTuple):
     momentum: Any
 
 
-def trace(decay: float, nesterov: bool = False) -> GradientTransformation:
+class DampedTraceState(NamedTuple):
+    count: Any
+    momentum: Any
+
+
+def trace(decay: float, nesterov: bool = False, dampening: float = 0.0) -> GradientTransformation:
     r"""Momentum (Polyak, 1964) and Nesterov's look-ahead form (Sutskever et al., 2013).
 
     .. math::
@@ -116,10 +121,25 @@ def trace(decay: float, nesterov: bool = False) -> GradientTransformation:
 
     Put before :func:`scale_by_learning_rate` it is PyTorch's SGD; put after it (the buffer then
     holds :math:`-\eta g`) it is Keras' SGD. Both agree at a constant learning rate.
+
+    ``dampening`` :math:`\tau` is PyTorch's: :math:`m_t = \mu m_{t-1} + (1-\tau) g_t` from the second
+    step on, with :math:`m_1 = g_1` (the buffer starts as the first gradient, undamped).
     """
     decay = check_in_range("momentum", decay, 0.0, 1.0)
+    dampening = check_in_range("dampening", dampening, 0.0, 1.0, high_inclusive=True)
     if nesterov and decay == 0.0:
         raise ValueError("Nesterov momentum requires a momentum > 0")
+    if nesterov and dampening:
+        raise ValueError(f"Invalid dampening: {dampening} (Nesterov momentum requires dampening = 0, as in torch)")
+    if dampening:
+        def damped_update(updates, state, params=None):
+            if state.count == 0:
+                momentum = _map(lambda g: 1.0 * g, updates)
+            else:
+                momentum = _map(lambda g, m: decay * m + (1.0 - dampening) * g, updates, state.momentum)
+            return momentum, DampedTraceState(state.count + 1, momentum)
+
+        return GradientTransformation(lambda params: DampedTraceState(0, _zeros(params)), damped_update)
 
     def update(updates, state, params=None):
         momentum = _map(lambda g, m: decay * m + g, updates, state.momentum)
