@@ -30,6 +30,7 @@ __all__ = [
     "cosine_annealing_warm_restarts",
     "cosine_decay",
     "exponential_decay",
+    "inverse_time_decay",
     "linear_warmup",
     "lr_range_test",
     "one_cycle",
@@ -147,6 +148,27 @@ def exponential_decay(
         return init_value * decay_rate**p
 
     return _named(schedule, f"exponential_decay({init_value:g}, rate={decay_rate:g}, steps={decay_steps:g})")
+
+
+def inverse_time_decay(init_value: float, decay_rate: float, decay_steps: int = 1, *, staircase: bool = False):
+    r"""Divide the rate by a count that grows linearly with the step.
+
+    .. math:: \eta_t = \frac{\eta_0}{1 + r\, t / T}\quad(\text{staircase: } \frac{\eta_0}{1 + r \lfloor t / T\rfloor})
+
+    ``keras.optimizers.schedules.InverseTimeDecay(init_value, decay_steps, decay_rate, staircase)``; with
+    ``decay_steps=1`` it is also the ``lr_decay`` of ``torch.optim.Adagrad`` (both checked in the tests).
+    """
+    init_value = check_non_negative("init_value", init_value)
+    decay_rate = check_non_negative("decay_rate", decay_rate)
+    decay_steps = check_positive("decay_steps", decay_steps)
+
+    def schedule(step):
+        p = _step(step) / decay_steps
+        if staircase:
+            p = math.floor(p)
+        return init_value / (1.0 + decay_rate * p)
+
+    return _named(schedule, f"inverse_time_decay({init_value:g}, rate={decay_rate:g}, steps={decay_steps:g})")
 
 
 def cosine_decay(init_value: float, decay_steps: int, alpha: float = 0.0):

@@ -127,3 +127,12 @@ def test_sgd_torch_options_are_checked():
         optim.sgd(0.1, maximize="yes")
     with pytest.raises(TypeError, match="amsgrad"):
         optim.adam(0.1, amsgrad=1)
+
+
+def test_adagrad_lr_decay_is_checked():
+    with pytest.raises(ValueError, match="lr_decay"):
+        optim.adagrad(0.1, lr_decay=-0.1)
+    with pytest.raises(ValueError, match="lr_decay"):
+        optim.adagrad(0.1, lr_decay=0.1, convention="keras")
+    with pytest.raises(ValueError, match="lr_decay"):
+        optim.adagrad(schedules.constant(0.1), lr_decay=0.1)

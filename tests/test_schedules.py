@@ -182,6 +182,13 @@ def test_exponential_decay_matches_keras(keras_schedules, staircase):
     np.testing.assert_allclose(got, expected, **KERAS_TOL)
 
 
+@pytest.mark.parametrize("staircase", [False, True])
+def test_inverse_time_decay_matches_keras(keras_schedules, staircase):
+    expected = keras_lrs(keras_schedules.InverseTimeDecay(0.1, decay_steps=5, decay_rate=0.7, staircase=staircase), 50)
+    got = ours(schedules.inverse_time_decay(0.1, 0.7, 5, staircase=staircase), 50)
+    np.testing.assert_allclose(got, expected, **KERAS_TOL)
+
+
 @pytest.mark.parametrize("alpha", [0.0, 0.1])
 def test_cosine_decay_matches_keras(keras_schedules, alpha):
     expected = keras_lrs(keras_schedules.CosineDecay(0.1, decay_steps=40, alpha=alpha), 60)

@@ -10,7 +10,7 @@ hyperparameter left as ``None`` takes that framework's default.
 
 from __future__ import annotations
 
-from .._checks import check_choice
+from .._checks import check_choice, check_non_negative
 from .base import GradientTransformation, chain, check_gradients
 from .transforms import (
     add_decayed_weights,
@@ -125,17 +125,28 @@ def sgd(
 
 
 def adagrad(
-    learning_rate=None, initial_accumulator_value=None, eps=None, weight_decay: float = 0.0, convention="torch"
+    learning_rate=None, initial_accumulator_value=None, eps=None, weight_decay: float = 0.0, convention="torch",
+    lr_decay: float = 0.0,
 ) -> GradientTransformation:
     r"""AdaGrad (Duchi et al., 2011): :math:`\theta_{t+1} = \theta_t - \eta\, g_t / (\sqrt{\textstyle\sum_{i\le t} g_i^2} + \epsilon)`.
 
     torch: accumulator starts at 0, :math:`\epsilon = 10^{-10}` outside the root; Keras: starts at 0.1,
-    :math:`\epsilon = 10^{-7}` inside. Checked against ``torch.optim.Adagrad`` and ``keras.optimizers.Adagrad``.
+    :math:`\epsilon = 10^{-7}` inside. torch's ``lr_decay`` :math:`d` divides the rate by
+    :math:`1 + d\,(t-1)` at step :math:`t` (:func:`companion.schedules.inverse_time_decay`). Checked against
+    ``torch.optim.Adagrad`` and ``keras.optimizers.Adagrad``.
     """
     s = _settings(
         "adagrad", convention, learning_rate=learning_rate, initial_accumulator_value=initial_accumulator_value, eps=eps
     )
     _no_keras_weight_decay(weight_decay, convention, "adagrad")
+    if check_non_negative("lr_decay", lr_decay):
+        from ..schedules import inverse_time_decay
+
+        if convention != "torch":
+            raise ValueError("Invalid lr_decay: a torch option (in Keras, pass a schedule as the learning rate)")
+        if callable(s["learning_rate"]):
+            raise ValueError("Invalid lr_decay: give a number as the learning rate, or fold the decay into the schedule")
+        s["learning_rate"] = inverse_time_decay(s["learning_rate"], lr_decay)
     return _with_gradient_checks(
         chain(
             add_decayed_weights(weight_decay),
