@@ -72,6 +72,8 @@ CASES = [
         lambda p: torch.optim.Adam(p, lr=0.05, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.05),
     ),
     ("adamw", lambda: optim.adamw(0.01), lambda p: torch.optim.AdamW(p, lr=0.01)),
+    ("nadam-decoupled", lambda: optim.nadam(0.01, weight_decay=0.1, decoupled_weight_decay=True),
+     lambda p: torch.optim.NAdam(p, lr=0.01, weight_decay=0.1, decoupled_weight_decay=True)),
     ("adagrad-lr-decay", lambda: optim.adagrad(0.1, lr_decay=0.05, weight_decay=0.01),
      lambda p: torch.optim.Adagrad(p, lr=0.1, lr_decay=0.05, weight_decay=0.01)),
     ("sgd-dampening", lambda: optim.sgd(0.05, momentum=0.9, dampening=0.3, weight_decay=0.01),

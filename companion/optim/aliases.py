@@ -278,21 +278,23 @@ def nadam(
     momentum_decay=None,
     weight_decay: float = 0.0,
     convention="torch",
+    decoupled_weight_decay: bool = False,
 ) -> GradientTransformation:
     r"""Nadam (Dozat, 2016); the update rule is in :func:`.transforms.scale_by_nadam`.
 
-    Checked against ``torch.optim.NAdam`` (``momentum_decay`` 0.004) and ``keras.optimizers.Nadam``
-    (its :math:`0.96^t` schedule is ``momentum_decay=1``).
+    ``weight_decay`` is an L2 term added to the gradient, or with ``decoupled_weight_decay=True``
+    (torch's option) AdamW's decoupled decay, :math:`\theta \leftarrow \theta - \eta(d_t + \lambda\theta)`.
+    Checked against ``torch.optim.NAdam`` (``momentum_decay`` 0.004, both kinds of decay) and
+    ``keras.optimizers.Nadam`` (its :math:`0.96^t` schedule is ``momentum_decay=1``).
     """
     s = _settings("nadam", convention, learning_rate=learning_rate, eps=eps, momentum_decay=momentum_decay)
     _no_keras_weight_decay(weight_decay, convention, "nadam")
-    return _with_gradient_checks(
-        chain(
-            add_decayed_weights(weight_decay),
-            scale_by_nadam(b1, b2, s["eps"], s["momentum_decay"]),
-            scale_by_learning_rate(s["learning_rate"]),
-        )
-    )
+    if not isinstance(decoupled_weight_decay, bool):
+        raise TypeError(f"decoupled_weight_decay must be True or False, got {decoupled_weight_decay!r}")
+    decay = add_decayed_weights(weight_decay)
+    links = [scale_by_nadam(b1, b2, s["eps"], s["momentum_decay"])]
+    links = links + [decay] if decoupled_weight_decay else [decay] + links
+    return _with_gradient_checks(chain(*links, scale_by_learning_rate(s["learning_rate"])))
 
 
 def ftrl(
