@@ -29,6 +29,7 @@ __all__ = [
     "constant",
     "cosine_annealing_warm_restarts",
     "cosine_decay",
+    "cyclic",
     "exponential_decay",
     "inverse_time_decay",
     "linear_warmup",
@@ -169,6 +170,41 @@ def inverse_time_decay(init_value: float, decay_rate: float, decay_steps: int = 
         return init_value / (1.0 + decay_rate * p)
 
     return _named(schedule, f"inverse_time_decay({init_value:g}, rate={decay_rate:g}, steps={decay_steps:g})")
+
+
+def cyclic(base_value: float, max_value: float, step_size_up: int = 2000, step_size_down: int | None = None, *,
+           mode: str = "triangular", gamma: float = 1.0):
+    r"""Cyclical learning rates (Smith, 2017): up and down between two bounds, forever.
+
+    With a cycle of :math:`T = T_\uparrow + T_\downarrow` steps, :math:`c = \lfloor 1 + t/T \rfloor` and
+    :math:`x = 1 + t/T - c`, the rate rises linearly for the first :math:`T_\uparrow` steps of each cycle
+    and falls for the rest,
+
+    .. math:: \eta_t = \eta_{\min} + (\eta_{\max} - \eta_{\min})\, h(x)\, s_t, \qquad
+              h(x) = \begin{cases} x\,T/T_\uparrow & x \le T_\uparrow/T \\ (1 - x)\,T/T_\downarrow & \text{otherwise} \end{cases}
+
+    with :math:`s_t = 1` (``"triangular"``), :math:`2^{1-c}` (``"triangular2"``: the amplitude halves
+    every cycle) or :math:`\gamma^t` (``"exp_range"``). ``torch.optim.lr_scheduler.CyclicLR`` with
+    ``cycle_momentum=False`` (checked in the tests).
+    """
+    base_value = check_non_negative("base_value", base_value)
+    max_value = check_non_negative("max_value", max_value)
+    step_size_up = check_positive("step_size_up", step_size_up)
+    step_size_down = step_size_up if step_size_down is None else check_positive("step_size_down", step_size_down)
+    check_choice("mode", mode, ("triangular", "triangular2", "exp_range"))
+    gamma = check_positive("gamma", gamma)
+    total = step_size_up + step_size_down
+    up_ratio = step_size_up / total
+
+    def schedule(step):
+        t = _step(step)
+        cycle = math.floor(1.0 + t / total)
+        x = 1.0 + t / total - cycle
+        height = x / up_ratio if x <= up_ratio else (x - 1.0) / (up_ratio - 1.0)
+        scale = {"triangular": 1.0, "triangular2": 1.0 / 2.0 ** (cycle - 1), "exp_range": gamma**t}[mode]
+        return base_value + (max_value - base_value) * height * scale
+
+    return _named(schedule, f"cyclic({base_value:g}, {max_value:g}, up={step_size_up:g}, mode={mode})")
 
 
 def cosine_decay(init_value: float, decay_steps: int, alpha: float = 0.0):

@@ -43,6 +43,21 @@ def test_step_decay_matches_step_lr(step_size, gamma):
     np.testing.assert_allclose(ours(schedules.step_decay(0.1, step_size, gamma), 40), expected, **TORCH_TOL)
 
 
+@pytest.mark.parametrize("mode, down", [("triangular", None), ("triangular2", 3), ("exp_range", 7)])
+def test_cyclic_matches_cyclic_lr(mode, down):
+    expected = torch_lrs(lambda o: LR_SCHED.CyclicLR(o, base_lr=0.01, max_lr=0.1, step_size_up=5, step_size_down=down,
+                                                     mode=mode, gamma=0.97, cycle_momentum=False), 60)
+    got = ours(schedules.cyclic(0.01, 0.1, 5, down, mode=mode, gamma=0.97), 60)
+    np.testing.assert_allclose(got, expected, **TORCH_TOL)
+
+
+def test_cyclic_bad_input():
+    with pytest.raises(ValueError, match="Unknown mode"):
+        schedules.cyclic(0.01, 0.1, mode="sawtooth")
+    with pytest.raises(ValueError, match="step_size_up"):
+        schedules.cyclic(0.01, 0.1, 0)
+
+
 def test_step_decay_default_gamma_is_torch_default():
     expected = torch_lrs(lambda o: LR_SCHED.StepLR(o, step_size=5), 30)
     np.testing.assert_allclose(ours(schedules.step_decay(0.1, 5), 30), expected, **TORCH_TOL)
