@@ -195,21 +195,23 @@ def open_study(storage: str, study_name: str, *, sampler=None, pruner=None):
                                pruner=pruner or optuna.pruners.NopPruner(), load_if_exists=True)
 
 
-def run_workers(n_workers: int, trials_each: int, storage: str, study_name: str = "mnist", *, env=None) -> float:
+def run_workers(n_workers: int, trials_each: int, storage: str, study_name: str = "mnist", *, worker_args=(),
+                env=None, timeout: float | None = None) -> float:
     """Start ``n_workers`` processes ``python -m companion.tuning worker`` (sampler seeds 0, 1, ...), each
-    running ``trials_each`` trials of the study ``study_name`` in ``storage``; wait for all of them and
-    return the wall-clock seconds. Raises ``RuntimeError`` with their output if one fails."""
+    running ``trials_each`` trials of the study ``study_name`` in ``storage`` (``worker_args``: more of the
+    worker's options, e.g. ``["--epochs", "2"]``); wait for all of them, at most ``timeout`` seconds each,
+    and return the wall-clock seconds. Raises ``RuntimeError`` with their output if one fails."""
     import subprocess
     import time
 
     n_workers = check_positive_int("n_workers", n_workers)
     trials_each = check_positive_int("trials_each", trials_each)
     command = [sys.executable, "-m", "companion.tuning", "worker", "--storage", str(storage), "--study", study_name,
-               "--trials", str(trials_each)]
+               "--trials", str(trials_each), *map(str, worker_args)]
     start = time.perf_counter()
     workers = [subprocess.Popen(command + ["--seed", str(seed)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True, env=env) for seed in range(n_workers)]
-    outputs = [worker.communicate()[0] for worker in workers]
+    outputs = [worker.communicate(timeout=timeout)[0] for worker in workers]
     if any(worker.returncode != 0 for worker in workers):
         raise RuntimeError("a worker failed:\n" + "\n".join(outputs))
     return time.perf_counter() - start

@@ -4,8 +4,6 @@ definition, the Optuna objective (reports, pruning) and a study shared by two wo
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -117,12 +115,9 @@ def test_two_worker_processes_share_one_study(tmp_path):
     pytest.importorskip("torch")
     storage = tmp_path / "study.journal"
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    command = [sys.executable, "-m", "companion.tuning", "worker", "--storage", str(storage), "--study", "shared",
-               "--trials", "4", "--train", "300", "--val", "200", "--epochs", "2"]
-    workers = [subprocess.Popen(command + ["--seed", str(seed)], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True) for seed in (0, 1)]
-    outputs = [w.communicate(timeout=300)[0] for w in workers]
-    assert [w.returncode for w in workers] == [0, 0], outputs
+    # two separate processes (sampler seeds 0 and 1); a worker that fails raises with its output
+    tuning.run_workers(2, 4, storage, "shared", worker_args=["--train", 300, "--val", 200, "--epochs", 2],
+                       env=env, timeout=300)
     study = tuning.open_study(storage, "shared")
     trials = study.get_trials(deepcopy=False)
     assert len(trials) == 8  # 4 + 4: none lost

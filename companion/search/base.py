@@ -131,8 +131,8 @@ class Evaluations:
     def result(self, method: str, seed, *, stopped_early: bool = False) -> SearchResult:
         if self.count == 0:
             raise RuntimeError("no evaluation was made")
-        best = int(np.argmin(self.values[: self.count]))
-        return SearchResult(x=self.points[best].copy(), value=float(self.values[best]),
+        x, value = self.best()
+        return SearchResult(x=x.copy(), value=value,
                             points=self.points[: self.count].copy(), values=self.values[: self.count].copy(),
                             method=method, seed=seed, stopped_early=stopped_early)
 

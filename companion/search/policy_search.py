@@ -114,13 +114,16 @@ def evolve_policy(method: str = "cma_es", *, env_id: str = "CartPole-v1", hidden
     def stop(best_w: np.ndarray, best_value: float, n: int) -> bool:
         return bool(solved)
 
-    start = time.perf_counter()
-    result = minimize(objective, [(-weight_bound, weight_bound)] * policy.n_params, method=method, budget=budget,
-                      seed=seed, stop=stop, **options)
-    seconds = time.perf_counter() - start
-    env.close()
-    eval_env.close()
-    if solved:
-        return EvolutionRun(result, solved["params"], solved["at"], counts["train"], counts["eval"], solved["value"], seconds)
-    final = evaluate(policy.policy(result.x), make_env(env_id), eval_episodes)
-    return EvolutionRun(result, result.x, None, counts["train"], counts["eval"], float(final.mean()), seconds)
+    try:
+        start = time.perf_counter()
+        result = minimize(objective, [(-weight_bound, weight_bound)] * policy.n_params, method=method,
+                          budget=budget, seed=seed, stop=stop, **options)
+        seconds = time.perf_counter() - start
+        if solved:
+            return EvolutionRun(result, solved["params"], solved["at"], counts["train"], counts["eval"],
+                                solved["value"], seconds)
+        final = evaluate(policy.policy(result.x), eval_env, eval_episodes)
+        return EvolutionRun(result, result.x, None, counts["train"], counts["eval"], float(final.mean()), seconds)
+    finally:
+        env.close()
+        eval_env.close()
