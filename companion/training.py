@@ -28,6 +28,7 @@ is raised: a diverging learning rate is a result the chapters plot.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -38,7 +39,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ._checks import check_non_negative_int, check_positive_int
+from ._checks import check_choice, check_non_negative_int, check_positive_int
 from .history import History
 
 __all__ = [
@@ -267,6 +268,17 @@ def _as_optimizer(optimizer, model):
     return optimizer
 
 
+#: What ``train_classifier(precision=...)`` accepts.
+PRECISIONS = ("float32", "bfloat16", "float16")
+
+
+def _autocast(precision: str, device):
+    """``torch.autocast`` to ``precision`` on ``device``'s type, or nothing for float32."""
+    if precision == "float32":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=getattr(torch, precision))
+
+
 def train_classifier(
     model,
     optimizer,
@@ -286,6 +298,8 @@ def train_classifier(
     seed: int = 0,
     max_steps: int | None = None,
     drop_last: bool = False,
+    precision: str = "float32",
+    accumulation_steps: int = 1,
     progress: bool = True,
     name: str | None = None,
 ) -> History:
@@ -309,6 +323,15 @@ def train_classifier(
     returns ``True``, or at the first non-finite loss (or gradient, with a ``companion.optim`` optimizer;
     ``history.meta["diverged_at_step"]``). An epoch cut short by a stop is logged like the others (its
     validation and ``on_epoch`` included) if at least one step of it ran.
+
+    ``precision``: ``"float32"``; ``"bfloat16"`` or ``"float16"`` run the forward pass and the loss
+    under ``torch.autocast`` on the data's device (weights, gradients and the optimizer stay float32);
+    ``"float16"`` also scales the loss with a ``torch.amp.GradScaler`` (steps whose gradients overflow
+    are skipped; ``history.meta["skipped_steps"]`` counts them). ``accumulation_steps=k`` splits each
+    mini-batch into ``k`` micro-batches and sums their gradients, each loss weighted by its share of the
+    batch, before one optimizer step: the same step as the whole batch at once, with a ``k`` times
+    smaller peak of activation memory (under ``DistributedDataParallel`` the gradients are
+    all-reduced once, at the last micro-batch).
     """
 
     from .optim.base import NonFiniteGradientError
@@ -318,6 +341,8 @@ def train_classifier(
     seed = check_non_negative_int("seed", seed)
     if max_steps is not None:
         max_steps = check_positive_int("max_steps", max_steps)
+    accumulation_steps = check_positive_int("accumulation_steps", accumulation_steps)
+    precision = check_choice("precision", precision, PRECISIONS)
     optimizer = _as_optimizer(optimizer, model)
     targets = y_train if isinstance(y_train, tuple) else (y_train,)
     for i, target in enumerate(targets):
@@ -383,6 +408,7 @@ def train_classifier(
         raise TypeError(f"sampler must be a callable epoch -> list of index arrays, got {type(sampler).__name__}")
     total = steps if max_steps is None else min(max_steps, steps)
     device = x_train.device if torch.is_tensor(x_train) else targets[0].device
+    scaler = torch.amp.GradScaler(device.type) if precision == "float16" else None
     history = History(name)
     state = TrainingState(model, optimizer, history)
     bar = tqdm(total=total, desc=name or "training", unit="step", disable=not progress, mininterval=2.0, leave=False)
@@ -399,18 +425,37 @@ def train_classifier(
         if _call(callbacks, "on_step_begin", state):
             break
         batch = state.batch
-        inputs = x_train[batch] if collate is None else collate(x_train, batch)
-        if transform is not None:
-            inputs = transform(inputs)
-        batch_targets = targets[0][batch] if len(targets) == 1 else tuple(t[batch] for t in targets)
         optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(model(*inputs) if isinstance(inputs, tuple) else model(inputs), batch_targets)
-        loss.backward()
-        value = loss.item()
+        parts = batch.tensor_split(accumulation_steps) if accumulation_steps > 1 else (batch,)
+        parts = [part for part in parts if len(part)]
+        value = 0.0
+        for k, part in enumerate(parts):
+            inputs = x_train[part] if collate is None else collate(x_train, part)
+            if transform is not None:
+                inputs = transform(inputs)
+            part_targets = targets[0][part] if len(targets) == 1 else tuple(t[part] for t in targets)
+            # DDP all-reduces the gradients once, after the last micro-batch
+            last = k == len(parts) - 1
+            sync = model.no_sync() if not last and hasattr(model, "no_sync") else contextlib.nullcontext()
+            with sync:
+                with _autocast(precision, device):
+                    outputs = model(*inputs) if isinstance(inputs, tuple) else model(inputs)
+                    loss = loss_fn(outputs, part_targets)
+                if len(parts) > 1:  # the mean over the batch is the share-weighted sum of the parts' means
+                    loss = loss * (len(part) / len(batch))
+                (scaler.scale(loss) if scaler is not None else loss).backward()
+            value += loss.item()
         state.diverged = not np.isfinite(value)
         if not state.diverged:
             try:
-                optimizer.step()
+                if scaler is not None:
+                    scale_before = scaler.get_scale()
+                    scaler.step(optimizer)
+                    scaler.update()
+                    if scaler.get_scale() < scale_before:  # an overflow: the step was skipped
+                        history.meta["skipped_steps"] = history.meta.get("skipped_steps", 0) + 1
+                else:
+                    optimizer.step()
             except NonFiniteGradientError:  # the reference optimizers refuse NaN/inf gradients
                 state.diverged = True
         state.step += 1

@@ -108,6 +108,12 @@ CASES = [
         lambda: optim.nadam(LR, b1=B1, b2=B2, eps=EPS_SMALL, convention="keras"),
         lambda: K.Nadam(LR, beta_1=B1, beta_2=B2, epsilon=EPS_SMALL),
     ),
+    (
+        "lamb",
+        lambda: optim.lamb(LR, b1=B1, b2=B2, eps=EPS_SMALL),
+        lambda: K.Lamb(LR, beta_1=B1, beta_2=B2, epsilon=EPS_SMALL),
+    ),
+    ("lamb-defaults", lambda: optim.lamb(LR), lambda: K.Lamb(LR)),
     ("ftrl", lambda: optim.ftrl(LR, initial_accumulator_value=0.125), lambda: K.Ftrl(LR, initial_accumulator_value=0.125)),
     (
         "ftrl-regularized",

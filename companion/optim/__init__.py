@@ -7,7 +7,7 @@ Parameters are NumPy arrays or torch tensors (or lists/tuples/dicts of them).
 :class:`companion.optim.keras_adapter.KerasReferenceOptimizer` a Keras model.
 """
 
-from .aliases import DEFAULTS, adadelta, adagrad, adam, adamax, adamw, ftrl, nadam, rmsprop, sgd
+from .aliases import DEFAULTS, adadelta, adagrad, adam, adamax, adamw, ftrl, lamb, nadam, rmsprop, sgd
 from .base import GradientTransformation, NonFiniteGradientError, apply_updates, chain, check_gradients
 from .transforms import (
     add_decayed_weights,
@@ -20,6 +20,7 @@ from .transforms import (
     scale_by_learning_rate,
     scale_by_nadam,
     scale_by_rms,
+    scale_by_trust_ratio,
     trace,
 )
 
@@ -33,6 +34,7 @@ OPTIMIZERS = {
     "adamax": adamax,
     "nadam": nadam,
     "ftrl": ftrl,
+    "lamb": lamb,
 }
 
 
@@ -58,6 +60,7 @@ __all__ = [
     "chain",
     "check_gradients",
     "ftrl",
+    "lamb",
     "get_optimizer",
     "nadam",
     "rmsprop",
@@ -70,6 +73,7 @@ __all__ = [
     "scale_by_learning_rate",
     "scale_by_nadam",
     "scale_by_rms",
+    "scale_by_trust_ratio",
     "sgd",
     "trace",
 ]

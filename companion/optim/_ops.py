@@ -98,6 +98,23 @@ def clip(x, low, high):
     return _keras_ops().clip(x, low, high)
 
 
+def trust_ratio(weights, update):
+    r"""LAMB's layer-wise ratio :math:`\lVert w \rVert / \lVert u \rVert`, 1 when either norm is 0 (a 0-d array)."""
+    kind = _library(weights)
+    if kind == "torch":
+        import torch
+
+        w_norm, u_norm = torch.linalg.vector_norm(weights), torch.linalg.vector_norm(update)
+        return torch.where((w_norm > 0) & (u_norm > 0), w_norm / torch.where(u_norm > 0, u_norm, 1.0), 1.0)
+    if kind == "numpy":
+        w_norm, u_norm = np.sqrt(np.sum(np.square(weights))), np.sqrt(np.sum(np.square(update)))
+        return np.where((w_norm > 0) & (u_norm > 0), w_norm / np.where(u_norm > 0, u_norm, 1.0), 1.0)
+    ops = _keras_ops()
+    w_norm, u_norm = ops.sqrt(ops.sum(ops.square(weights))), ops.sqrt(ops.sum(ops.square(update)))
+    both = ops.logical_and(ops.greater(w_norm, 0), ops.greater(u_norm, 0))
+    return ops.where(both, w_norm / ops.where(ops.greater(u_norm, 0), u_norm, 1.0), 1.0)
+
+
 def in_place_allowed() -> bool:
     """True inside the torch adapter's step, where temporaries may be overwritten (see above)."""
     return _fresh_arrays.get() is not None

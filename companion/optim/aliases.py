@@ -23,10 +23,11 @@ from .transforms import (
     scale_by_learning_rate,
     scale_by_nadam,
     scale_by_rms,
+    scale_by_trust_ratio,
     trace,
 )
 
-__all__ = ["DEFAULTS", "adadelta", "adagrad", "adam", "adamax", "adamw", "ftrl", "nadam", "rmsprop", "sgd"]
+__all__ = ["DEFAULTS", "adadelta", "adagrad", "adam", "adamax", "adamw", "ftrl", "lamb", "nadam", "rmsprop", "sgd"]
 
 CONVENTIONS = ("torch", "keras")
 
@@ -312,4 +313,28 @@ def ftrl(
     """
     return _with_gradient_checks(
         scale_by_ftrl(learning_rate, learning_rate_power, initial_accumulator_value, l1, l2, l2_shrinkage, beta)
+    )
+
+
+def lamb(learning_rate=1e-3, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-7,
+         weight_decay: float = 0.0) -> GradientTransformation:
+    r"""LAMB (You et al., 2020): Adam's direction, rescaled layer by layer to the size of the weights.
+
+    .. math::
+        r_t^{(l)} = \frac{\hat m_t^{(l)}}{\sqrt{\hat v_t^{(l)}} + \epsilon} + \lambda\,\theta_t^{(l)}, \qquad
+        \theta_{t+1}^{(l)} = \theta_t^{(l)} - \eta_t\,
+            \frac{\lVert \theta_t^{(l)} \rVert}{\lVert r_t^{(l)} \rVert}\, r_t^{(l)}
+
+    for each layer (tensor) :math:`l`; the ratio is 1 when either norm is 0. PyTorch ships no LAMB;
+    with ``weight_decay=0`` this is ``keras.optimizers.Lamb`` (its default :math:`\epsilon = 10^{-7}`),
+    checked step by step in the tests. (Keras's own ``weight_decay`` is decoupled and applied outside
+    the trust ratio; here :math:`\lambda` sits inside it, as in the paper.)
+    """
+    return _with_gradient_checks(
+        chain(
+            scale_by_adam(b1, b2, eps),
+            add_decayed_weights(weight_decay),
+            scale_by_trust_ratio(),
+            scale_by_learning_rate(learning_rate),
+        )
     )

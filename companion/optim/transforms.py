@@ -28,6 +28,7 @@ __all__ = [
     "scale_by_learning_rate",
     "scale_by_nadam",
     "scale_by_rms",
+    "scale_by_trust_ratio",
     "trace",
 ]
 
@@ -72,6 +73,25 @@ def add_decayed_weights(weight_decay: float) -> GradientTransformation:
         if params is None:
             raise ValueError("add_decayed_weights needs params: call update(grads, state, params)")
         return _map(lambda u, p: u + weight_decay * p, updates, params), state
+
+    return GradientTransformation(lambda params: EmptyState(), update)
+
+
+def scale_by_trust_ratio() -> GradientTransformation:
+    r"""Rescale each tensor's update by its trust ratio (LAMB, You et al., 2020; LARS, You et al., 2017):
+
+    .. math:: u^{(l)} \leftarrow \frac{\lVert \theta^{(l)} \rVert}{\lVert u^{(l)} \rVert}\, u^{(l)}
+       \quad\text{for each layer (tensor) } l,
+
+    and unchanged when either norm is 0. Every layer's step then has the size of its weights times
+    the learning rate, whatever the scale of its gradients: what lets a very large batch use a large
+    learning rate in every layer at once.
+    """
+
+    def update(updates, state, params=None):
+        if params is None:
+            raise ValueError("scale_by_trust_ratio needs params: call update(grads, state, params)")
+        return _map(lambda u, p: u * _ops.trust_ratio(p, u), updates, params), state
 
     return GradientTransformation(lambda params: EmptyState(), update)
 
