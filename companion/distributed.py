@@ -43,6 +43,7 @@ from ._checks import check_choice, check_positive, check_positive_int
 __all__ = ["DDPConfig", "free_port", "launch", "main", "train"]
 
 DTYPES = ("float32", "float64")
+DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class DDPConfig:
     accumulation_steps: int = 1
     dtype: str = "float32"
     seed: int = 0
+    device: str = "auto"  #: "auto" (a GPU per rank when there are enough, else the CPU), "cpu" or "cuda"
 
     def __post_init__(self):
         for name in ("steps", "global_batch", "train", "hidden", "accumulation_steps"):
@@ -66,6 +68,7 @@ class DDPConfig:
         if not 0.0 <= self.momentum < 1.0:
             raise ValueError(f"Invalid momentum: {self.momentum} (expected 0 <= momentum < 1)")
         check_choice("dtype", self.dtype, DTYPES)
+        check_choice("device", self.device, DEVICES)
         if self.global_batch > self.train:
             raise ValueError(f"Invalid global_batch: {self.global_batch} (larger than the {self.train} training images)")
 
@@ -125,10 +128,14 @@ def train(config: DDPConfig = DDPConfig(), *, rank: int = 0, world_size: int = 1
     }
 
 
-def _rank_device(world_size: int) -> str:
+def _rank_device(world_size: int, choice: str = "auto") -> str:
     import torch
 
-    if torch.cuda.is_available() and torch.cuda.device_count() >= world_size:
+    enough = torch.cuda.is_available() and torch.cuda.device_count() >= world_size
+    if choice == "cuda" and not enough:
+        raise ValueError(f"Invalid device: 'cuda' needs a GPU per process ({world_size}), "
+                         f"found {torch.cuda.device_count()}")
+    if choice != "cpu" and enough:
         local_rank = int(os.environ.get("LOCAL_RANK", 0))
         torch.cuda.set_device(local_rank)
         return f"cuda:{local_rank}"
@@ -168,7 +175,7 @@ def main(argv=None) -> int:
     if "RANK" not in os.environ:
         parser.error("run me under torchrun (RANK, WORLD_SIZE and MASTER_ADDR are not set)")
     world_size = int(os.environ["WORLD_SIZE"])
-    device = _rank_device(world_size)
+    device = _rank_device(world_size, config.device)
     dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
     try:
         rank = dist.get_rank()

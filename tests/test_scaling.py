@@ -170,6 +170,8 @@ def test_bad_input_is_refused_with_the_argument_named():
         DDPConfig(global_batch=10_000, train=2048)
     with pytest.raises(ValueError, match="dtype"):
         DDPConfig(dtype="float16")
+    with pytest.raises(ValueError, match="device"):
+        DDPConfig(device="tpu")
     with pytest.raises(ValueError, match="learning_rate"):
         DDPConfig(learning_rate=-0.1)
     with pytest.raises(ValueError, match="nproc"):

@@ -16,6 +16,7 @@ BENCHMARKS = {
     "dqn": "DQN on CartPole-v1: environment steps and seconds to solve, per seed, PyTorch and Keras",
     "sentiment": "IMDB sentiment: the chapter's recurrent network on all 25,000 reviews, accuracy and seconds",
     "search": "DE and simulated annealing against scipy; CartPole solved by CMA-ES and a GA; two Optuna workers",
+    "hardware": "eager vs torch.compile, float32 vs bfloat16, DataLoader 0 vs 2 workers, 1 vs 2 DDP processes",
 }
 
 __all__ = ["BENCHMARKS"]
