@@ -31,6 +31,7 @@ import numpy as np
 from ._checks import check_in_range, check_non_negative
 
 __all__ = [
+    "AugmentedImages",
     "Augmenter",
     "add_gaussian_noise",
     "flip",
@@ -251,6 +252,41 @@ class Augmenter:
             f"Augmenter(max_degrees={self.max_degrees}, max_shift={self.max_shift}, "
             f"flip_p={self.flip_p}, noise_std={self.noise_std}, clip={self.clip})"
         )
+
+
+class AugmentedImages:
+    """A map-style data set for ``torch.utils.data.DataLoader``: image ``i``, rotated and shifted at random
+    when it is read, and its label.
+
+    ``images`` is an ``(N, H, W)`` or ``(N, C, H, W)`` array, ``labels`` an array of ``N`` labels. Item ``i``
+    draws its angle (up to ``max_degrees``) and shift (up to ``max_shift`` pixels) from a generator seeded
+    with ``(seed, i)``: the same image gets the same draw in every worker process and every run, so
+    loaders with different numbers of workers produce the same batches. Items are ``(float32 array,
+    int)``, which the ``DataLoader`` collates into tensors. The work happens per item, on the CPU: the
+    kind of loader that worker processes speed up.
+    """
+
+    def __init__(self, images, labels, *, max_degrees: float = 15.0, max_shift: float = 2.0, seed: int = 0):
+        images = np.asarray(images)
+        _check_images(images)
+        if len(labels) != len(images):
+            raise ValueError(f"Invalid labels: {len(labels)} labels for {len(images)} images")
+        self.images, self.labels = images, np.asarray(labels)
+        self.max_degrees = check_in_range("max_degrees", max_degrees, 0.0, 180.0, high_inclusive=True)
+        self.max_shift = check_non_negative("max_shift", max_shift)
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i):
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"index {i} out of range for {len(self)} images")
+        generator = np.random.default_rng((self.seed, int(i) % len(self)))
+        angle = generator.uniform(-self.max_degrees, self.max_degrees, size=1)
+        shift = generator.uniform(-self.max_shift, self.max_shift, size=(1, 2))
+        image = _affine(self.images[i : i + 1] if i >= 0 else self.images[[i]], angle, shift)[0]
+        return image.astype(np.float32), int(self.labels[i])
 
 
 # --------------------------------------------------------------------------- training with augmentation

@@ -182,3 +182,35 @@ def test_training_with_an_augmenter_as_transform_records_history():
         x_val=x, y_val=y, epochs=2, batch_size=32, progress=False,
     )
     assert len(history.series("loss")[1]) == 4 and len(history.series("val_accuracy")[1]) == 2
+
+
+def test_augmented_images_is_a_deterministic_per_item_dataset_for_dataloader():
+    torch = pytest.importorskip("torch")
+    from companion.augment import AugmentedImages
+
+    gen = np.random.default_rng(0)
+    images, labels = gen.random((20, 8, 8)), np.arange(20)
+    data = AugmentedImages(images, labels, max_degrees=15.0, max_shift=2.0, seed=3)
+    x, y = data[5]
+    again, _ = AugmentedImages(images, labels, max_degrees=15.0, max_shift=2.0, seed=3)[5]
+    assert x.dtype == np.float32 and y == 5 and np.array_equal(x, again)
+    assert not np.array_equal(x, AugmentedImages(images, labels, seed=4)[5][0])
+    # the draw is an angle within the limit and a shift within the limit, applied as one affine map
+    draw = np.random.default_rng((3, 5))
+    angle, offsets = draw.uniform(-15, 15, 1), draw.uniform(-2, 2, (1, 2))
+    assert abs(angle[0]) <= 15 and np.all(np.abs(offsets) <= 2)
+    identity = AugmentedImages(images, labels, max_degrees=0.0, max_shift=0.0)
+    np.testing.assert_allclose(identity[7][0], images[7], atol=1e-6)
+    # through a DataLoader with 0 and 2 workers: the same batches
+    batches = []
+    for workers in (0, 2):
+        loader = torch.utils.data.DataLoader(data, batch_size=8, num_workers=workers)
+        batches.append([b[0] for b in loader])
+    for a, b in zip(*batches):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="labels"):
+        AugmentedImages(images, labels[:3])
+    with pytest.raises(ValueError, match="max_degrees"):
+        AugmentedImages(images, labels, max_degrees=-1.0)
+    with pytest.raises(IndexError):
+        data[20]

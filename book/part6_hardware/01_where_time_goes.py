@@ -59,7 +59,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from companion import optim
-from companion.augment import random_rotation, random_shift
+from companion.augment import AugmentedImages
 from companion.glue import glue
 from companion.plotting import use_course_style
 from companion.reproducibility import pick_device, seed_everything
@@ -218,29 +218,19 @@ print(f"trace written to {trace_path} ({trace_path.stat().st_size / 1e6:.1f} MB)
 # with `num_workers=k` prepares batches in $k$ worker processes while the main process trains; with
 # a GPU, `pin_memory=True` puts batches in page-locked memory so that the copy to the device can
 # overlap with computation. Here each training image is rotated and shifted at random in the
-# dataset's `__getitem__`, as a typical augmentation pipeline does. We time an epoch of 8,192 images
+# dataset's `__getitem__`, as a typical augmentation pipeline does: `companion.augment.AugmentedImages`
+# draws image $i$'s angle and shift from a generator seeded with $i$, so that every worker process
+# produces the same batches. We time an epoch of 8,192 images
 # with the loader alone, with the training steps alone, and with both, serially and with two
 # workers. The workers are started once (`persistent_workers=True`) and timed from their second
 # epoch, so that their start-up, a fixed cost, is reported apart.
 
 # %%
-class AugmentedMNIST(torch.utils.data.Dataset):
-    """MNIST training images, each rotated (up to 15 degrees) and shifted (up to 2 pixels) when read."""
-
-    def __init__(self, images, labels, seed=0):
-        self.images, self.labels, self.seed = images.cpu().numpy(), labels.cpu().numpy(), seed
-
-    def __len__(self):
-        return len(self.images)
-
-    def __getitem__(self, i):
-        generator = np.random.default_rng((self.seed, i))  # the same image, the same draw, in any worker
-        image = random_shift(random_rotation(self.images[i : i + 1], 15.0, generator), 2.0, generator)[0]
-        return torch.from_numpy(image.astype(np.float32)), int(self.labels[i])
-
-
 N_LOADER = 8_192
-augmented = AugmentedMNIST(data.x_train[:N_LOADER], data.y_train[:N_LOADER])
+augmented = AugmentedImages(data.x_train[:N_LOADER].cpu().numpy(), data.y_train[:N_LOADER].cpu().numpy(),
+                            max_degrees=15.0, max_shift=2.0, seed=0)
+image, label = augmented[0]
+print(f"item 0: a {image.dtype} array of shape {image.shape}, label {label}; the DataLoader batches them into tensors")
 
 
 def epoch_seconds(workers, train=True, epochs=2):
@@ -829,7 +819,7 @@ for dtype, (e, m) in {torch.float16: (5, 10), torch.bfloat16: (8, 7), torch.floa
 # ### Exercise 4 — Investigate: workers and threads
 #
 # The two-worker epoch above ran with the training process limited to one thread. Time the second
-# epoch of the `AugmentedMNIST` loader with the training steps for `num_workers` = 0, 1 and 2, once
+# epoch of the `augmented` loader with the training steps for `num_workers` = 0, 1 and 2, once
 # with the training process at one thread and once at PyTorch's default (one per core), and keep the
 # seconds in a dict `worker_seconds` keyed by `(workers, threads)`. (`epoch_seconds` sets one thread
 # whenever there are workers: write your own loop, or a variant of it.) Which setting is fastest on

@@ -39,11 +39,10 @@ def _device_name(device: str) -> str:
 
 def bench_hardware(*, ddp_steps: int = 60, report=print) -> dict:
     """Run the measurements; return ``{"figures": {...}, "failed": [...]}``."""
-    import numpy as np
     import torch
     import torch.nn.functional as F
 
-    from ..augment import random_rotation, random_shift
+    from ..augment import AugmentedImages
     from ..distributed import DDPConfig, launch
     from ..reproducibility import pick_device
     from ..timing import time_it
@@ -109,21 +108,12 @@ def bench_hardware(*, ddp_steps: int = 60, report=print) -> dict:
         failed.append(f"bfloat16 loss {half:.4f} more than 2% from float32's {full:.4f}")
 
     # DataLoader workers
-    images, labels = data.x_train.cpu().numpy(), data.y_train.cpu().numpy()
-
-    class Augmented(torch.utils.data.Dataset):
-        def __len__(self):
-            return len(images)
-
-        def __getitem__(self, i):
-            generator = np.random.default_rng((0, i))
-            image = random_shift(random_rotation(images[i : i + 1], 15.0, generator), 2.0, generator)[0]
-            return torch.from_numpy(image.astype(np.float32)), int(labels[i])
+    augmented = AugmentedImages(data.x_train.cpu().numpy(), data.y_train.cpu().numpy())
 
     def epoch_seconds(workers):
         model = fresh()
         optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
-        loader = torch.utils.data.DataLoader(Augmented(), batch_size=256, shuffle=True, num_workers=workers,
+        loader = torch.utils.data.DataLoader(augmented, batch_size=256, shuffle=True, num_workers=workers,
                                              persistent_workers=workers > 0, pin_memory=device == "cuda")
         threads = torch.get_num_threads()
         if workers and device == "cpu":
