@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -83,22 +84,33 @@ def _global_batches(config: DDPConfig):
     return plan[: config.steps]
 
 
+def _check_divisible(config: DDPConfig, world_size: int) -> None:
+    if config.global_batch % world_size:
+        raise ValueError(f"Invalid global_batch: {config.global_batch} (not divisible by the {world_size} processes: "
+                         "unequal shards would weight their examples unequally)")
+
+
 def train(config: DDPConfig = DDPConfig(), *, rank: int = 0, world_size: int = 1, model_wrapper=None,
-          device: str = "cpu") -> dict:
+          device: str | None = None) -> dict:
     """Train the MLP on rank ``rank``'s shard of every global batch; return the result (see :func:`launch`).
 
     With ``world_size=1`` (the default) this is plain single-process training on the whole global
-    batch. Under ``torchrun``, :func:`main` calls it with the process group initialized and
-    ``model_wrapper=DistributedDataParallel``.
+    batch, on ``device`` (default: ``config.device``, "auto" meaning the GPU when there is one). Under
+    ``torchrun``, :func:`main` calls it with the process group initialized and
+    ``model_wrapper=DistributedDataParallel``, which averages the gradients over the ranks.
     """
     import torch
 
     from . import optim
     from .training import mlp, mnist_tensors, train_classifier
 
-    if config.global_batch % world_size:
-        raise ValueError(f"Invalid global_batch: {config.global_batch} (not divisible by the {world_size} processes: "
-                         "unequal shards would weight their examples unequally)")
+    _check_divisible(config, world_size)
+    if world_size > 1 and model_wrapper is None:
+        raise ValueError(f"world_size={world_size} needs a model_wrapper that averages the gradients over the ranks "
+                         "(DistributedDataParallel): without it each rank would train on its shard alone")
+    if device is None:
+        device = "cuda" if config.device == "cuda" or (config.device == "auto" and torch.cuda.is_available()) \
+            else "cpu"
     dtype = getattr(torch, config.dtype)
     data = mnist_tensors(config.train, test=0, shape="flat", device=device)
     x_train = data.x_train.to(dtype)
@@ -128,12 +140,14 @@ def train(config: DDPConfig = DDPConfig(), *, rank: int = 0, world_size: int = 1
     }
 
 
-def _rank_device(world_size: int, choice: str = "auto") -> str:
+def _rank_device(choice: str = "auto") -> str:
+    """This process's device: a GPU of its own when this machine has one per local process, else the CPU."""
     import torch
 
-    enough = torch.cuda.is_available() and torch.cuda.device_count() >= world_size
+    local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", 1))
+    enough = torch.cuda.is_available() and torch.cuda.device_count() >= local_processes
     if choice == "cuda" and not enough:
-        raise ValueError(f"Invalid device: 'cuda' needs a GPU per process ({world_size}), "
+        raise ValueError(f"Invalid device: 'cuda' needs a GPU per process on this machine ({local_processes}), "
                          f"found {torch.cuda.device_count()}")
     if choice != "cpu" and enough:
         local_rank = int(os.environ.get("LOCAL_RANK", 0))
@@ -175,7 +189,7 @@ def main(argv=None) -> int:
     if "RANK" not in os.environ:
         parser.error("run me under torchrun (RANK, WORLD_SIZE and MASTER_ADDR are not set)")
     world_size = int(os.environ["WORLD_SIZE"])
-    device = _rank_device(world_size, config.device)
+    device = _rank_device(config.device)
     dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
     try:
         rank = dist.get_rank()
@@ -185,7 +199,7 @@ def main(argv=None) -> int:
         result["backend"] = dist.get_backend()
         result["hosts"] = [None] * world_size
         dist.all_gather_object(result["hosts"], socket.gethostname())
-        seconds = torch.tensor([result["seconds"]], dtype=torch.float64)
+        seconds = torch.tensor([result["seconds"]], dtype=torch.float64, device=device)  # NCCL: on the GPU
         dist.all_reduce(seconds, op=dist.ReduceOp.MAX)  # the run lasts as long as its slowest rank
         result["seconds"] = seconds.item()
         result["examples_per_second"] = config.steps * config.global_batch / result["seconds"]
@@ -203,10 +217,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _torchrun(arguments, script_arguments, env):
+def _torchrun(arguments, script_arguments, env, log):
     command = [sys.executable, "-m", "torch.distributed.run", *arguments, "-m", "companion.distributed",
                *script_arguments]
-    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # a session of its own: on a timeout the whole group (torchrun and its workers) is stopped
+    return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _stop(process) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait()
 
 
 def launch(config: DDPConfig = DDPConfig(), *, nproc: int = 2, nnodes: int = 1, timeout: float = 300,
@@ -228,6 +251,7 @@ def launch(config: DDPConfig = DDPConfig(), *, nproc: int = 2, nnodes: int = 1, 
     nnodes = check_positive_int("nnodes", nnodes)
     check_positive("timeout", timeout)
     world_size = nproc * nnodes
+    _check_divisible(config, world_size)
     if threads_per_process is None:
         threads_per_process = max(1, (os.cpu_count() or 1) // world_size)
     threads_per_process = check_positive_int("threads_per_process", threads_per_process)
@@ -236,24 +260,46 @@ def launch(config: DDPConfig = DDPConfig(), *, nproc: int = 2, nnodes: int = 1, 
         out = Path(folder) / "result.pt"
         options = [f"--{k.replace('_', '-')}={v}" for k, v in asdict(config).items()] + [f"--out={out}"]
         if nnodes == 1:
-            processes = [_torchrun(["--standalone", f"--nproc-per-node={nproc}"], options, env)]
+            commands = [["--standalone", f"--nproc-per-node={nproc}"]]
         else:
             rendezvous = [f"--nnodes={nnodes}", f"--nproc-per-node={nproc}", "--rdzv-backend=c10d",
                           f"--rdzv-endpoint=127.0.0.1:{free_port()}", f"--rdzv-id=companion-{os.getpid()}"]
-            processes = [_torchrun(rendezvous, options, env) for _ in range(nnodes)]
-        logs = []
+            commands = [rendezvous] * nnodes
+        node_envs = [env] * len(commands)
+        if nnodes > 1:  # "nodes" sharing this machine: each gets GPUs of its own, or none (then gloo on the CPU)
+            gpus = torch.cuda.device_count()
+            node_envs = [dict(env, CUDA_VISIBLE_DEVICES=",".join(str(g) for g in range(i * nproc, (i + 1) * nproc))
+                              if gpus >= world_size else "") for i in range(nnodes)]
+        logs = [open(Path(folder) / f"node{i}.log", "w+") for i in range(len(commands))]
+        processes = [_torchrun(arguments, options, node_env, log)
+                     for arguments, node_env, log in zip(commands, node_envs, logs)]
+        deadline = time.monotonic() + timeout
         try:
             for process in processes:
-                logs.append(process.communicate(timeout=timeout)[0])
+                process.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             for process in processes:
-                process.kill()
-            raise RuntimeError(f"torchrun did not finish within {timeout} s") from None
-        failed = [(p.returncode, log) for p, log in zip(processes, logs) if p.returncode != 0]
-        if failed or not out.exists():
-            code, log = failed[0] if failed else (0, logs[0])
-            raise RuntimeError(f"torchrun failed (exit code {code}):\n{log[-3000:]}")
+                _stop(process)
+            raise RuntimeError(f"torchrun did not finish within {timeout} s:\n{_tails(processes, logs)}") from None
+        finally:
+            for process in processes:
+                if process.poll() is None:
+                    _stop(process)
+        if any(p.returncode != 0 for p in processes) or not out.exists():
+            raise RuntimeError(f"torchrun failed:\n{_tails(processes, logs)}")
+        for log in logs:
+            log.close()
         return torch.load(out, weights_only=False)
+
+
+def _tails(processes, logs) -> str:
+    """The end of each node's log, with its exit code."""
+    parts = []
+    for i, (process, log) in enumerate(zip(processes, logs)):
+        log.flush()
+        log.seek(0)
+        parts.append(f"--- node {i} (exit code {process.returncode}):\n{log.read()[-2000:]}")
+    return "\n".join(parts)
 
 
 if __name__ == "__main__":

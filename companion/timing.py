@@ -23,7 +23,7 @@ import numpy as np
 
 from ._checks import check_non_negative_int, check_positive_int
 
-__all__ = ["Timing", "synchronize", "time_it"]
+__all__ = ["Timing", "describe_device", "synchronize", "time_it"]
 
 
 @dataclass(frozen=True)
@@ -52,8 +52,26 @@ class Timing:
         return f"{self.median * 1e3:.3g} ms (IQR {self.iqr * 1e3:.2g} ms, {len(self.times)} calls)"
 
 
+def describe_device(device: str = "cpu") -> str:
+    """The hardware behind ``device`` in words: ``"NVIDIA H100 GPU"``, ``"AMD EPYC CPU (2 cores)"``."""
+    import os
+    import platform
+
+    if str(device).startswith("cuda"):
+        import torch
+
+        return f"{torch.cuda.get_device_name(torch.device(device))} GPU"
+    name = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            name = next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{name} CPU ({os.cpu_count()} cores)"
+
+
 def synchronize(device=None) -> None:
-    """Wait for queued CUDA work (nothing to wait for on the CPU, or without PyTorch)."""
+    """Wait for the CUDA work queued on ``device`` (default: the current GPU); nothing to do on the CPU."""
     try:
         import torch
     except ImportError:
@@ -65,7 +83,7 @@ def synchronize(device=None) -> None:
 def time_it(fn, *, repeats: int = 20, warmup: int = 3, device=None) -> Timing:
     """Time ``fn()``: ``warmup`` untimed calls, then ``repeats`` calls each timed on its own.
 
-    ``device``: where ``fn`` queues its work (``"cuda"``, ``"cuda:1"``; ``None``: every visible GPU);
+    ``device``: where ``fn`` queues its work (``"cuda"``, ``"cuda:1"``; ``None``: the current GPU, if any);
     the clock starts and stops only after that work is done. Returns a :class:`Timing`.
     """
     if not callable(fn):

@@ -42,6 +42,12 @@ def test_training_moves_the_parameters(single_process):
     assert single_process["losses"][-1] < single_process["losses"][0] - 0.5
 
 
+def test_a_failing_run_reports_the_log_of_each_node():
+    with pytest.raises(RuntimeError, match="node 0"):
+        launch(DDPConfig(**{**SMALL.__dict__, "device": "cuda"}) if not torch.cuda.is_available()
+               else DDPConfig(**{**SMALL.__dict__, "train": 10**6}), nproc=2, timeout=120)
+
+
 @pytest.mark.parametrize("nproc, nnodes", [(2, 1), (1, 2)], ids=["2-processes-1-node", "2-nodes-c10d"])
 def test_ddp_under_torchrun_equals_one_process_on_the_global_batch(single_process, nproc, nnodes):
     result = launch(SMALL, nproc=nproc, nnodes=nnodes, timeout=120)
@@ -55,7 +61,7 @@ def test_a_mis_sharded_run_is_caught_by_the_same_tolerance(single_process):
     """The tolerance is tight enough to see one step of difference in the data."""
     other = train(DDPConfig(**{**SMALL.__dict__, "seed": 1}))
     assert max_difference(other["state_dict"], single_process["state_dict"]) > 1e-4
-    half = train(SMALL, rank=0, world_size=2)  # one shard alone, without the all-reduce
+    half = train(DDPConfig(**{**SMALL.__dict__, "global_batch": 64}))  # each rank's half, never averaged
     assert max_difference(half["state_dict"], single_process["state_dict"]) > 1e-4
 
 
@@ -166,6 +172,10 @@ def test_time_it_reports_the_median_of_repeats_after_warmup():
 def test_bad_input_is_refused_with_the_argument_named():
     with pytest.raises(ValueError, match="global_batch"):
         train(SMALL, world_size=3)  # 128 is not divisible by 3
+    with pytest.raises(ValueError, match="global_batch"):
+        launch(SMALL, nproc=3)  # refused before any process starts
+    with pytest.raises(ValueError, match="model_wrapper"):
+        train(SMALL, world_size=2)  # shards without an all-reduce: not data parallelism
     with pytest.raises(ValueError, match="global_batch"):
         DDPConfig(global_batch=10_000, train=2048)
     with pytest.raises(ValueError, match="dtype"):

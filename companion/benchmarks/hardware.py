@@ -22,19 +22,9 @@ one fails.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import time
 
 __all__ = ["bench_hardware", "main"]
-
-
-def _device_name(device: str) -> str:
-    import torch
-
-    if device == "cuda":
-        return f"CUDA: {torch.cuda.get_device_name(0)}"
-    return f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads"
 
 
 def bench_hardware(*, ddp_steps: int = 60, report=print) -> dict:
@@ -45,11 +35,11 @@ def bench_hardware(*, ddp_steps: int = 60, report=print) -> dict:
     from ..augment import AugmentedImages
     from ..distributed import DDPConfig, launch
     from ..reproducibility import pick_device
-    from ..timing import time_it
+    from ..timing import describe_device, time_it
     from ..training import mlp, mnist_tensors
 
     device = pick_device()
-    report(f"device: {_device_name(device)}")
+    report(f"device: {describe_device(device)}, {torch.get_num_threads()} threads")
     data = mnist_tensors(8_192, test=0, device=device)
     x, y = data.x_train[:256], data.y_train[:256]
     figures, failed = {}, []
