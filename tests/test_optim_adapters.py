@@ -103,6 +103,33 @@ def test_keras_adapter_rejects_non_transformations():
 
     with pytest.raises(TypeError, match="GradientTransformation"):
         KerasReferenceOptimizer(keras.optimizers.Adam())
+    for option in ("weight_decay", "learning_rate"):  # Keras would apply them at a learning rate of 0: refused
+        with pytest.raises(ValueError, match=option):
+            KerasReferenceOptimizer(optim.adam(convention="keras"), **{option: 0.1})
+
+
+def test_keras_adapter_with_keras_weight_decay_fits_like_keras_adamw():
+    """The decay that the adapter refuses as a keyword works in the chain, as Keras' own."""
+    keras = pytest.importorskip("keras")
+    from companion.optim.keras_adapter import KerasReferenceOptimizer
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(96, 5)).astype("float32")
+    y = rng.integers(0, 2, size=96)
+
+    def fit(optimizer):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(8, activation="tanh"), keras.layers.Dense(2)])
+        model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        model.fit(x, y, batch_size=32, epochs=3, shuffle=False, verbose=0)
+        return model.get_weights()
+
+    ours = fit(KerasReferenceOptimizer(optim.sgd(2.0**-4, momentum=0.5, weight_decay=0.25, convention="keras")))
+    theirs = fit(keras.optimizers.SGD(2.0**-4, momentum=0.5, weight_decay=0.25))
+    undecayed = fit(keras.optimizers.SGD(2.0**-4, momentum=0.5))
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6)
+    assert max(np.abs(a - b).max() for a, b in zip(ours, undecayed)) > 1e-3
 
 
 def test_torch_adapter_in_place_shortcuts_keep_results_exact():

@@ -29,7 +29,10 @@ from companion import optim
         (lambda: optim.ftrl(0.1, learning_rate_power=0.5), "learning_rate_power"),
         (lambda: optim.ftrl(0.1, l1=-1.0), "l1"),
         (lambda: optim.adam(convention="jax"), "convention"),
-        (lambda: optim.adam(0.1, weight_decay=0.01, convention="keras"), "weight_decay"),
+        (lambda: optim.adam(0.1, weight_decay=-0.01, convention="keras"), "weight_decay"),
+        (lambda: optim.sgd(0.1, weight_decay=float("nan"), convention="keras"), "weight_decay"),
+        (lambda: optim.nadam(0.1, weight_decay=0.1, decoupled_weight_decay=True, convention="keras"),
+         "decoupled_weight_decay"),
         (lambda: optim.get_optimizer("adamm"), "optimizer name"),
     ],
 )

@@ -14,6 +14,7 @@ from .._checks import check_choice, check_non_negative
 from .base import GradientTransformation, chain, check_gradients
 from .transforms import (
     add_decayed_weights,
+    decay_weights,
     scale,
     scale_by_adadelta,
     scale_by_adagrad,
@@ -75,12 +76,13 @@ def _with_gradient_checks(transform: GradientTransformation) -> GradientTransfor
     return GradientTransformation(transform.init, update)
 
 
-def _no_keras_weight_decay(weight_decay: float, convention: str, name: str) -> None:
-    if convention == "keras" and weight_decay:
-        raise ValueError(
-            f"weight_decay with convention='keras' is decoupled weight decay: use adamw(convention='keras') "
-            f"or chain add_decayed_weights yourself; {name}() applies it as an L2 term only for 'torch'"
-        )
+def _split_weight_decay(weight_decay: float, convention: str, learning_rate) -> tuple[float, list]:
+    """torch's ``weight_decay`` is an L2 term in the gradient (returned as the first value, for the chain to
+    place); Keras' is decoupled, applied to the weights outside the update rule (returned as a last link)."""
+    weight_decay = check_non_negative("weight_decay", weight_decay)
+    if convention == "keras":
+        return 0.0, ([decay_weights(weight_decay, learning_rate)] if weight_decay else [])
+    return weight_decay, []
 
 
 def sgd(
@@ -101,14 +103,15 @@ def sgd(
     * Keras: :math:`m_t = \mu m_{t-1} - \eta_t g_t,\ \theta_{t+1} = \theta_t + m_t`
       (Nesterov: :math:`\theta_{t+1} = \theta_t + \mu m_t - \eta_t g_t`).
 
-    They agree at a constant learning rate and differ under a schedule. ``weight_decay`` (torch only)
-    adds :math:`\lambda\theta` to the gradient. torch's ``dampening`` :math:`\tau` scales the gradient
+    They agree at a constant learning rate and differ under a schedule. ``weight_decay``: torch adds
+    :math:`\lambda\theta` to the gradient (L2); Keras decays the weights outside the momentum,
+    :math:`\theta \leftarrow \theta - \eta_t\lambda\theta` (:func:`.transforms.decay_weights`). torch's ``dampening`` :math:`\tau` scales the gradient
     added to the buffer by :math:`1-\tau` after the first step (see :func:`.transforms.trace`), and
     ``maximize=True`` ascends (the gradient's sign is flipped first). Checked against
     ``torch.optim.SGD`` and ``keras.optimizers.SGD``.
     """
     s = _settings("sgd", convention, learning_rate=learning_rate)
-    _no_keras_weight_decay(weight_decay, convention, "sgd")
+    weight_decay, keras_decay = _split_weight_decay(weight_decay, convention, s["learning_rate"])
     if convention != "torch" and (dampening or maximize):
         raise ValueError("Invalid dampening/maximize: torch options; keras.optimizers.SGD has neither")
     if not isinstance(maximize, bool):
@@ -122,7 +125,7 @@ def sgd(
         links += momentum_link + [scale_by_learning_rate(s["learning_rate"])]
     else:
         links += [scale_by_learning_rate(s["learning_rate"])] + momentum_link
-    return _with_gradient_checks(chain(*links))
+    return _with_gradient_checks(chain(*links, *keras_decay))
 
 
 def adagrad(
@@ -139,7 +142,7 @@ def adagrad(
     s = _settings(
         "adagrad", convention, learning_rate=learning_rate, initial_accumulator_value=initial_accumulator_value, eps=eps
     )
-    _no_keras_weight_decay(weight_decay, convention, "adagrad")
+    weight_decay, keras_decay = _split_weight_decay(weight_decay, convention, s["learning_rate"])
     if check_non_negative("lr_decay", lr_decay):
         from ..schedules import inverse_time_decay
 
@@ -153,6 +156,7 @@ def adagrad(
             add_decayed_weights(weight_decay),
             scale_by_adagrad(s["initial_accumulator_value"], s["eps"], eps_inside_sqrt=convention == "keras"),
             scale_by_learning_rate(s["learning_rate"]),
+            *keras_decay,
         )
     )
 
@@ -165,12 +169,13 @@ def adadelta(learning_rate=None, rho=None, eps=None, weight_decay: float = 0.0, 
     Checked against ``torch.optim.Adadelta`` and ``keras.optimizers.Adadelta``.
     """
     s = _settings("adadelta", convention, learning_rate=learning_rate, rho=rho, eps=eps)
-    _no_keras_weight_decay(weight_decay, convention, "adadelta")
+    weight_decay, keras_decay = _split_weight_decay(weight_decay, convention, s["learning_rate"])
     return _with_gradient_checks(
         chain(
             add_decayed_weights(weight_decay),
             scale_by_adadelta(s["rho"], s["eps"]),
             scale_by_learning_rate(s["learning_rate"]),
+            *keras_decay,
         )
     )
 
@@ -192,14 +197,14 @@ def rmsprop(
     Checked against ``torch.optim.RMSprop`` and ``keras.optimizers.RMSprop``.
     """
     s = _settings("rmsprop", convention, learning_rate=learning_rate, decay=decay, eps=eps)
-    _no_keras_weight_decay(weight_decay, convention, "rmsprop")
+    weight_decay, keras_decay = _split_weight_decay(weight_decay, convention, s["learning_rate"])
     scaling = scale_by_rms(s["decay"], s["eps"], eps_inside_sqrt=convention == "keras", centered=centered)
     momentum_link = [trace(momentum)] if momentum else []
     lr = scale_by_learning_rate(s["learning_rate"])
     if convention == "torch":
         links = [add_decayed_weights(weight_decay), scaling, *momentum_link, lr]
     else:
-        links = [scaling, lr, *momentum_link]
+        links = [scaling, lr, *momentum_link, *keras_decay]
     return _with_gradient_checks(chain(*links))
 
 
@@ -218,16 +223,18 @@ def adam(
 
     torch: :math:`\epsilon = 10^{-8}` added to :math:`\sqrt{\hat v_t}`; ``weight_decay`` is an L2 term
     added to the gradient (not decoupled: see :func:`adamw`). Keras: :math:`\epsilon = 10^{-7}` in the
-    "epsilon hat" form. Checked against ``torch.optim.Adam`` and ``keras.optimizers.Adam``.
+    "epsilon hat" form; ``weight_decay`` is decoupled, as in every Keras optimizer (``Adam`` with it is
+    ``AdamW``). Checked against ``torch.optim.Adam`` and ``keras.optimizers.Adam``.
     """
     s = _settings("adam", convention, learning_rate=learning_rate, eps=eps)
-    _no_keras_weight_decay(weight_decay, convention, "adam")
+    weight_decay, keras_decay = _split_weight_decay(weight_decay, convention, s["learning_rate"])
     return _with_gradient_checks(
         chain(
             add_decayed_weights(weight_decay),
             scale_by_adam(b1, b2, s["eps"], eps_hat=convention == "keras", bias_correction=bias_correction,
                           amsgrad=amsgrad),
             scale_by_learning_rate(s["learning_rate"]),
+            *keras_decay,
         )
     )
 
@@ -261,12 +268,13 @@ def adamax(
     Checked against ``torch.optim.Adamax`` and ``keras.optimizers.Adamax``.
     """
     s = _settings("adamax", convention, learning_rate=learning_rate, eps=eps)
-    _no_keras_weight_decay(weight_decay, convention, "adamax")
+    weight_decay, keras_decay = _split_weight_decay(weight_decay, convention, s["learning_rate"])
     return _with_gradient_checks(
         chain(
             add_decayed_weights(weight_decay),
             scale_by_adamax(b1, b2, s["eps"], eps_in_max=convention == "torch"),
             scale_by_learning_rate(s["learning_rate"]),
+            *keras_decay,
         )
     )
 
@@ -289,13 +297,15 @@ def nadam(
     ``keras.optimizers.Nadam`` (its :math:`0.96^t` schedule is ``momentum_decay=1``).
     """
     s = _settings("nadam", convention, learning_rate=learning_rate, eps=eps, momentum_decay=momentum_decay)
-    _no_keras_weight_decay(weight_decay, convention, "nadam")
+    weight_decay, keras_decay = _split_weight_decay(weight_decay, convention, s["learning_rate"])
     if not isinstance(decoupled_weight_decay, bool):
         raise TypeError(f"decoupled_weight_decay must be True or False, got {decoupled_weight_decay!r}")
+    if decoupled_weight_decay and convention == "keras":
+        raise ValueError("Invalid decoupled_weight_decay: a torch option (Keras' weight_decay is always decoupled)")
     decay = add_decayed_weights(weight_decay)
     links = [scale_by_nadam(b1, b2, s["eps"], s["momentum_decay"])]
     links = links + [decay] if decoupled_weight_decay else [decay] + links
-    return _with_gradient_checks(chain(*links, scale_by_learning_rate(s["learning_rate"])))
+    return _with_gradient_checks(chain(*links, scale_by_learning_rate(s["learning_rate"]), *keras_decay))
 
 
 def ftrl(

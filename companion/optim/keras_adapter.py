@@ -28,6 +28,12 @@ class KerasReferenceOptimizer(keras.optimizers.Optimizer):
                 "transformation must be a companion.optim GradientTransformation such as "
                 f"companion.optim.adam(convention='keras'), got {type(transformation).__name__}"
             )
+        for option, where in (("learning_rate", "the transformation's learning rate, e.g. adam(1e-3, convention='keras')"),
+                              ("weight_decay", "the transformation, e.g. adam(1e-3, weight_decay=0.004, "
+                                               "convention='keras') (Keras' decoupled decay, checked against Keras)")):
+            if kwargs.get(option) is not None:  # Keras would apply it with a learning rate of 0: nothing at all
+                raise ValueError(f"Invalid {option}: a KerasReferenceOptimizer takes it from {where}")
+            kwargs.pop(option, None)
         super().__init__(learning_rate=0.0, name=name, **kwargs)
         self.transformation = transformation
 

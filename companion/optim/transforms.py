@@ -19,6 +19,7 @@ from .base import GradientTransformation
 
 __all__ = [
     "add_decayed_weights",
+    "decay_weights",
     "scale",
     "scale_by_adadelta",
     "scale_by_adagrad",
@@ -118,6 +119,32 @@ def scale_by_learning_rate(learning_rate) -> GradientTransformation:
         return _map(lambda u: _ops.scale_array(u, -lr), updates), ScaleByLearningRateState(state.count + 1)
 
     return GradientTransformation(lambda params: ScaleByLearningRateState(0), update)
+
+
+class DecayWeightsState(NamedTuple):
+    count: Any  # steps taken so far
+
+
+def decay_weights(weight_decay: float, learning_rate) -> GradientTransformation:
+    r"""Keras' decoupled weight decay, as the last link of a chain: :math:`u_t \leftarrow u_t - \eta_t\lambda\,\theta_t`.
+
+    Keras applies ``weight_decay`` to every optimizer the same way, outside its update rule:
+    :math:`\theta \leftarrow \theta - \eta_t\lambda\,\theta` before the step (Loshchilov & Hutter,
+    2019). The update rules of Part I do not read the weights, so adding :math:`-\eta_t\lambda\theta_t`
+    to their step is the same. ``learning_rate`` is the chain's (a number or a schedule of the step);
+    checked against ``keras.optimizers`` with ``weight_decay`` set.
+    """
+    weight_decay = check_non_negative("weight_decay", weight_decay)
+    learning_rate = check_learning_rate(learning_rate)
+
+    def update(updates, state, params=None):
+        if params is None:
+            raise ValueError("decay_weights needs params: call update(grads, state, params)")
+        lr = learning_rate(state.count) if callable(learning_rate) else learning_rate
+        factor = -lr * weight_decay
+        return _map(lambda u, p: u + factor * p, updates, params), DecayWeightsState(state.count + 1)
+
+    return GradientTransformation(lambda params: DecayWeightsState(0), update)
 
 
 # --- momentum ------------------------------------------------------------------------------------
