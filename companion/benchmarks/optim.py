@@ -2,8 +2,9 @@
 
 :class:`~companion.optim.torch_adapter.ReferenceOptimizer` running ``companion.optim.adam`` against
 ``torch.optim.Adam`` (foreach implementation) on a model of about 10 million parameters, in the same
-process, interleaved so that both see the same machine load, reported as a ratio. Exit 1 above the
-target ratio (1.5 by default).
+process, in interleaved pairs (A, B, B, A, ...) so that both see the same machine load, reported as the
+median of the per-pair ratios. Exit 1 above the target ratio (1.1 by default: the foreach kernels are
+the memory-bound limit on a CPU).
 """
 
 from __future__ import annotations
@@ -52,32 +53,40 @@ def bench_optim(parameters: int = 10_000_000, repeats: int = 30, warmup: int = 5
     for _ in range(warmup):
         seconds(ours), seconds(theirs)
     times_ours, times_torch = [], []
-    for _ in range(repeats):  # interleaved, so both see the same machine load
-        times_ours.append(seconds(ours))
-        times_torch.append(seconds(theirs))
-    result = {
+    for i in range(repeats):  # interleaved pairs, each starting with the other optimizer in turn
+        if i % 2:
+            times_torch.append(seconds(theirs))
+            times_ours.append(seconds(ours))
+        else:
+            times_ours.append(seconds(ours))
+            times_torch.append(seconds(theirs))
+    pair_ratios = [a / b for a, b in zip(times_ours, times_torch)]
+    return {
         "device": device,
         "parameters": count,
         "threads": torch.get_num_threads(),
         "reference_ms": 1e3 * statistics.median(times_ours),
         "torch_ms": 1e3 * statistics.median(times_torch),
+        # a burst of load slows both steps of a pair alike: the median of per-pair ratios ignores it
+        "ratio": statistics.median(pair_ratios),
+        "ratio_quartiles": tuple(statistics.quantiles(pair_ratios, n=4)[i] for i in (0, 2)),
     }
-    result["ratio"] = result["reference_ms"] / result["torch_ms"]
-    return result
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m companion.bench optim", description=__doc__.splitlines()[0])
     parser.add_argument("--parameters", type=int, default=10_000_000)
-    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--repeats", type=int, default=40)
     parser.add_argument("--device", choices=["cpu", "cuda"], default=None)
-    parser.add_argument("--target", type=float, default=1.5, help="largest acceptable ratio (exit 1 above it)")
+    parser.add_argument("--target", type=float, default=1.1, help="largest acceptable ratio (exit 1 above it)")
     args = parser.parse_args(argv)
     r = bench_optim(args.parameters, args.repeats, device=args.device)
     print(f"Adam step on {r['parameters']:,} parameters ({r['device']}, {r['threads']} threads), median of {args.repeats}:")
     print(f"  companion ReferenceOptimizer(adam): {r['reference_ms']:8.2f} ms")
     print(f"  torch.optim.Adam(foreach=True):     {r['torch_ms']:8.2f} ms")
-    print(f"  ratio: {r['ratio']:.2f}x (target: at most {args.target}x): {'PASS' if r['ratio'] <= args.target else 'FAIL'}")
+    q1, q3 = r["ratio_quartiles"]
+    print(f"  ratio, median of {args.repeats} interleaved pairs: {r['ratio']:.2f}x (quartiles {q1:.2f}-{q3:.2f}; "
+          f"target: at most {args.target}x): {'PASS' if r['ratio'] <= args.target else 'FAIL'}")
     return 0 if r["ratio"] <= args.target else 1
 
 
