@@ -44,8 +44,12 @@ def test_an_infinite_learning_rate_and_a_bad_schedule_value_are_refused():
 
 def test_the_torch_adapter_refuses_what_it_would_otherwise_ignore():
     model = torch.nn.Linear(3, 2)
-    with pytest.raises(ValueError, match="parameter group 0 sets lr"):
+    with pytest.raises(ValueError, match="parameter group 0 sets lr.*'transformation'"):
         ReferenceOptimizer([{"params": [model.weight], "lr": 1e-2}, {"params": [model.bias]}], optim.adam(1e-3))
+    with pytest.raises(TypeError, match="parameter group 1 has no 'transformation'"):
+        ReferenceOptimizer([{"params": [model.weight], "transformation": optim.adam(1e-3)}, {"params": [model.bias]}])
+    with pytest.raises(TypeError, match="parameter group 0: 'transformation'"):
+        ReferenceOptimizer([{"params": [model.weight], "transformation": torch.optim.Adam}], optim.adam(1e-3))
     opt = ReferenceOptimizer(model.parameters(), optim.adam(1e-3))
     with pytest.raises(KeyError, match="companion.schedules"):
         torch.optim.lr_scheduler.StepLR(opt, step_size=10)

@@ -3,7 +3,7 @@
 >>> opt = ReferenceOptimizer(model.parameters(), companion.optim.adam(1e-3))
 >>> loss.backward(); opt.step(); opt.zero_grad()
 
-The transformation's state lives in the adapter; ``state_dict()``/``load_state_dict()`` save and
+The transformations' states live in the adapter; ``state_dict()``/``load_state_dict()`` save and
 restore it, so checkpoints work as with ``torch.optim``. The learning rate belongs to the
 transformation (a number or a schedule of the step), not to ``param_groups``: use a companion
 schedule rather than ``torch.optim.lr_scheduler``.
@@ -22,11 +22,21 @@ __all__ = ["ReferenceOptimizer"]
 class ReferenceOptimizer(torch.optim.Optimizer):
     """A ``torch.optim.Optimizer`` whose update is a :class:`~companion.optim.GradientTransformation`.
 
-    Checked in the tests to give the same parameters as ``torch.optim.Adam``/``SGD`` step for step.
+    ``params``: tensors, or parameter groups (dicts with ``"params"``), as for ``torch.optim``. A group
+    may carry its own ``"transformation"``: different learning rates or weight decays for different
+    parts of a model (a pretrained backbone and a new head, weights and biases) are different chains,
+    optax's ``multi_transform``::
+
+        ReferenceOptimizer([{"params": backbone.parameters(), "transformation": adamw(1e-4)},
+                            {"params": head.parameters()}], adamw(1e-3))
+
+    Groups without one use ``transformation``. Each group's chain keeps its own state. Checked in the
+    tests to give the same parameters as ``torch.optim.Adam``/``SGD`` step for step, and as ``Adam``/``AdamW``
+    with per-group ``lr``/``weight_decay``.
     """
 
-    def __init__(self, params, transformation: GradientTransformation):
-        if not isinstance(transformation, GradientTransformation):
+    def __init__(self, params, transformation: GradientTransformation | None = None):
+        if transformation is not None and not isinstance(transformation, GradientTransformation):
             raise TypeError(
                 "transformation must be a companion.optim GradientTransformation such as "
                 f"companion.optim.adam(1e-3), got {type(transformation).__name__}"
@@ -36,17 +46,25 @@ class ReferenceOptimizer(torch.optim.Optimizer):
         for i, group in enumerate(groups):
             if not isinstance(group, dict) or "params" not in group:
                 raise TypeError(f"params must be tensors or parameter-group dicts, got {type(group).__name__} at [{i}]")
-            extra = sorted(set(group) - {"params"})
+            extra = sorted(set(group) - {"params", "transformation"})
             if extra:  # refused, not silently ignored: the transformation owns every hyperparameter
                 raise ValueError(
                     f"parameter group {i} sets {', '.join(extra)}: a ReferenceOptimizer takes its learning rate and "
-                    "weight decay from its transformation, for all parameters. For per-group settings, build one "
-                    "ReferenceOptimizer per group (each with its own companion.optim chain) and step each of them."
+                    "weight decay from a companion.optim chain. For per-group settings, give the group its own "
+                    "chain: {'params': ..., 'transformation': companion.optim.adamw(1e-4, weight_decay=0.0)}."
                 )
+            own = group.get("transformation")
+            if own is None and transformation is None:
+                raise TypeError(f"parameter group {i} has no 'transformation' and no default transformation was given")
+            if own is not None and not isinstance(own, GradientTransformation):
+                raise TypeError(f"parameter group {i}: 'transformation' must be a companion.optim GradientTransformation, "
+                                f"got {type(own).__name__}")
+        groups = [dict(group, params=list(group["params"])) for group in groups]
         super().__init__([_AdapterGroup(group) for group in groups], defaults={})
         self.transformation = transformation
+        self._groups = [(group["params"], group.get("transformation") or transformation) for group in self.param_groups]
         self._params = [p for group in self.param_groups for p in group["params"]]
-        self._transformation_state = None  # created at the first step, from the parameters' shapes
+        self._states = [None] * len(self._groups)  # created at the first step, from the parameters' shapes
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -60,18 +78,20 @@ class ReferenceOptimizer(torch.optim.Optimizer):
                 f"parameters {missing} have no gradient: call loss.backward() first, and pass only the "
                 "parameters that take part in the loss (e.g. filter on p.requires_grad)"
             )
-        grads = [p.grad for p in self._params]
-        if self._transformation_state is None:
-            self._transformation_state = self.transformation.init(self._params)
-        with _ops.reusing_state_buffers():  # the old state is dropped, so its buffers can be reused
-            updates, self._transformation_state = self.transformation.update(
-                grads, self._transformation_state, self._params
-            )
-        torch._foreach_add_(self._params, updates)
+        for g, (params, transformation) in enumerate(self._groups):
+            if not params:
+                continue
+            grads = [p.grad for p in params]
+            if self._states[g] is None:
+                self._states[g] = transformation.init(params)
+            with _ops.reusing_state_buffers():  # the old state is dropped, so its buffers can be reused
+                updates, self._states[g] = transformation.update(grads, self._states[g], params)
+            torch._foreach_add_(params, updates)
         return loss
 
     def state_dict(self):
-        return {"transformation_state": self._transformation_state, "num_params": len(self._params)}
+        state = self._states[0] if len(self._states) == 1 else list(self._states)
+        return {"transformation_state": state, "num_params": len(self._params)}
 
     def load_state_dict(self, state_dict):
         if not isinstance(state_dict, dict) or "transformation_state" not in state_dict:
@@ -81,14 +101,20 @@ class ReferenceOptimizer(torch.optim.Optimizer):
                 f"state_dict is for {state_dict.get('num_params')} parameters, this optimizer has {len(self._params)}"
             )
         loaded = state_dict["transformation_state"]
-        if loaded is not None:
-            expected = _structure(self.transformation.init(self._params))
-            if _structure(loaded) != expected:
+        states = [loaded] if len(self._groups) == 1 else loaded
+        if not isinstance(states, list) or len(states) != len(self._groups):
+            raise ValueError(f"state_dict holds the state of {1 if not isinstance(states, list) else len(states)} "
+                             f"parameter groups, this optimizer has {len(self._groups)}")
+        for g, ((params, transformation), state) in enumerate(zip(self._groups, states)):
+            if state is None or not params:
+                continue
+            expected = _structure(transformation.init(params))
+            if _structure(state) != expected:
                 raise ValueError(
-                    f"state_dict holds the state of another optimizer ({_structure(loaded)}), "
+                    f"state_dict holds the state of another optimizer ({_structure(state)}), "
                     f"not of this one ({expected}): load it into an adapter built with the same companion.optim chain"
                 )
-        self._transformation_state = loaded
+        self._states = list(states)
 
 
 class _AdapterGroup(dict):
