@@ -50,7 +50,7 @@ def _step(step) -> float:
     except (TypeError, ValueError, AttributeError, NotImplementedError):
         raise TypeError(
             f"step must be a number, got {type(step).__name__}: {step!r} (a schedule is a Python function of a "
-            "concrete step: inside a compiled Keras graph, compile the model with run_eagerly=True)"
+            "concrete step; in a compiled Keras step, KerasReferenceOptimizer evaluates it with tf.numpy_function)"
         ) from None
     if not value >= 0.0:  # also catches NaN
         raise ValueError(f"Invalid step: {step} (must be >= 0)")

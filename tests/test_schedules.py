@@ -243,7 +243,8 @@ def test_polynomial_decay_matches_keras(keras_schedules, power, cycle):
     np.testing.assert_allclose(got, expected, **KERAS_TOL)
 
 
-def test_a_schedule_drives_the_keras_adapter_when_eager(keras_schedules):
+@pytest.mark.parametrize("run_eagerly", [True, False], ids=["eager", "compiled"])
+def test_a_schedule_drives_the_keras_adapter(keras_schedules, run_eagerly):
     import keras
 
     from companion.optim.keras_adapter import KerasReferenceOptimizer
@@ -251,7 +252,7 @@ def test_a_schedule_drives_the_keras_adapter_when_eager(keras_schedules):
     schedule = schedules.step_decay(0.1, 2, 0.5)
     model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, use_bias=False)])
     model.set_weights([np.ones((1, 1), dtype="float32")])
-    model.compile(optimizer=KerasReferenceOptimizer(optim.sgd(schedule)), loss="mse", run_eagerly=True)
+    model.compile(optimizer=KerasReferenceOptimizer(optim.sgd(schedule)), loss="mse", run_eagerly=run_eagerly)
     model.fit(np.ones((1, 1), "float32"), np.zeros((1, 1), "float32"), epochs=5, batch_size=1, verbose=0)
     w = 1.0
     for t in range(5):  # mse gradient 2 w
@@ -341,3 +342,27 @@ def test_lr_range_test_bad_input():
         schedules.lr_range_test(make, optim.sgd, x, y, num_steps=1)
     with pytest.raises(TypeError, match="model_fn"):
         schedules.lr_range_test(None, optim.sgd, x, y)
+
+
+def test_a_schedule_in_a_compiled_keras_fit_matches_keras_own_schedule(keras_schedules):
+    """Adam with a cosine schedule and Keras' decoupled weight decay, in a compiled fit: as Keras does it."""
+    import keras
+
+    from companion.optim.keras_adapter import KerasReferenceOptimizer
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(64, 4)).astype("float32"), rng.integers(0, 2, size=64)
+
+    def fit(optimizer):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(6, activation="tanh"), keras.layers.Dense(2)])
+        model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        model.fit(x, y, batch_size=16, epochs=4, shuffle=False, verbose=0)
+        return model.get_weights()
+
+    ours = fit(KerasReferenceOptimizer(optim.adam(schedules.cosine_decay(2.0**-5, 16), b1=0.875, b2=1 - 2.0**-7,
+                                                  eps=2.0**-20, weight_decay=0.25, convention="keras")))
+    theirs = fit(keras.optimizers.Adam(keras_schedules.CosineDecay(2.0**-5, 16), beta_1=0.875, beta_2=1 - 2.0**-7,
+                                       epsilon=2.0**-20, weight_decay=0.25))
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)

@@ -115,6 +115,28 @@ def trust_ratio(weights, update):
     return ops.where(both, w_norm / ops.where(ops.greater(u_norm, 0), u_norm, 1.0), 1.0)
 
 
+def schedule_value(schedule, count):
+    """``schedule(count)``; inside a compiled Keras/TensorFlow step, where ``count`` is symbolic, the Python
+    schedule runs through ``tf.numpy_function`` at every step (a float64 0-d tensor)."""
+    if _library(count) != "keras":
+        return schedule(count)
+    import tensorflow as tf
+
+    if tf.executing_eagerly():
+        return schedule(count)
+    value = tf.numpy_function(lambda c: np.asarray(schedule(c), dtype=np.float64), [count], tf.float64,
+                              stateful=False)
+    value.set_shape(())
+    return value
+
+
+def cast_like(value, x):
+    """``value`` (a number or a 0-d tensor) in ``x``'s dtype, where the library needs it (Keras/TF)."""
+    if _library(x) == "keras" and not isinstance(value, (int, float)):
+        return _keras_ops().cast(value, x.dtype)
+    return value
+
+
 def in_place_allowed() -> bool:
     """True inside the torch adapter's step, where temporaries may be overwritten (see above)."""
     return _fresh_arrays.get() is not None

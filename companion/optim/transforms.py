@@ -112,11 +112,12 @@ def scale_by_learning_rate(learning_rate) -> GradientTransformation:
     learning_rate = check_learning_rate(learning_rate)
 
     def update(updates, state, params=None):
-        lr = learning_rate(state.count) if callable(learning_rate) else learning_rate
+        lr = _ops.schedule_value(learning_rate, state.count) if callable(learning_rate) else learning_rate
         if callable(learning_rate) and isinstance(lr, numbers.Real) and not (math.isfinite(lr) and lr >= 0):
             raise ValueError(f"Invalid learning_rate: the schedule returned {lr} at step {state.count} "
                              "(a learning rate must be finite and >= 0)")
-        return _map(lambda u: _ops.scale_array(u, -lr), updates), ScaleByLearningRateState(state.count + 1)
+        return (_map(lambda u: _ops.scale_array(u, _ops.cast_like(-lr, u)), updates),
+                ScaleByLearningRateState(state.count + 1))
 
     return GradientTransformation(lambda params: ScaleByLearningRateState(0), update)
 
@@ -140,9 +141,10 @@ def decay_weights(weight_decay: float, learning_rate) -> GradientTransformation:
     def update(updates, state, params=None):
         if params is None:
             raise ValueError("decay_weights needs params: call update(grads, state, params)")
-        lr = learning_rate(state.count) if callable(learning_rate) else learning_rate
+        lr = _ops.schedule_value(learning_rate, state.count) if callable(learning_rate) else learning_rate
         factor = -lr * weight_decay
-        return _map(lambda u, p: u + factor * p, updates, params), DecayWeightsState(state.count + 1)
+        return (_map(lambda u, p: u + _ops.cast_like(factor, u) * p, updates, params),
+                DecayWeightsState(state.count + 1))
 
     return GradientTransformation(lambda params: DecayWeightsState(0), update)
 
