@@ -35,6 +35,7 @@ __all__ = [
     "linear_warmup",
     "lr_range_test",
     "one_cycle",
+    "one_cycle_momentum",
     "piecewise_constant",
     "polynomial_decay",
     "step_decay",
@@ -313,7 +314,8 @@ def one_cycle(
     before the final annealing (the paper's shape). Smith & Topin (2019); defaults and phase boundaries
     (at step ``pct_start * total_steps - 1``) as ``torch.optim.lr_scheduler.OneCycleLR``, checked in the
     tests. After ``total_steps`` steps the rate stays at its final value (torch raises instead). Torch
-    also cycles the momentum (0.95 to 0.85 and back); a companion optimizer keeps its momentum fixed.
+    also cycles the momentum, inversely: :func:`one_cycle_momentum`, given as SGD's ``momentum`` or
+    Adam's ``b1``.
     """
     max_value = check_non_negative("max_value", max_value)
     total_steps = check_positive_int("total_steps", total_steps)
@@ -325,14 +327,49 @@ def one_cycle(
     check_choice("anneal_strategy", anneal_strategy, ("cos", "linear"))
     initial = max_value / div_factor
     final = initial / final_div_factor
+    schedule = _one_cycle_shape(total_steps, pct_start, anneal_strategy, three_phase,
+                                (initial, max_value, initial, final) if three_phase else (initial, max_value, final))
+    return _named(schedule, f"one_cycle({max_value:g}, {total_steps})")
+
+
+def one_cycle_momentum(
+    total_steps: int,
+    base_momentum: float = 0.85,
+    max_momentum: float = 0.95,
+    pct_start: float = 0.3,
+    anneal_strategy: str = "cos",
+    three_phase: bool = False,
+):
+    r"""The momentum of the one-cycle policy: down while the learning rate goes up, and back.
+
+    From ``max_momentum`` to ``base_momentum`` over the first phase of :func:`one_cycle`, then back to
+    ``max_momentum`` (with ``three_phase=True``: back during the second phase, then constant). A large
+    rate with a large momentum is unstable; Smith & Topin (2019) lower one while raising the other.
+    Give it as ``sgd(momentum=...)`` or ``adam(b1=...)``; checked against
+    ``torch.optim.lr_scheduler.OneCycleLR(cycle_momentum=True)`` with SGD and Adam.
+    """
+    total_steps = check_positive_int("total_steps", total_steps)
+    base_momentum = check_in_range("base_momentum", base_momentum, 0.0, 1.0)
+    max_momentum = check_in_range("max_momentum", max_momentum, 0.0, 1.0)
+    if base_momentum > max_momentum:
+        raise ValueError(f"Invalid base_momentum: {base_momentum} (larger than max_momentum={max_momentum})")
+    pct_start = float(pct_start) if isinstance(pct_start, numbers.Real) and not isinstance(pct_start, bool) else pct_start
+    if not isinstance(pct_start, float) or not 0.0 < pct_start < 1.0:
+        raise ValueError(f"Invalid pct_start: {pct_start} (must be in (0, 1))")
+    check_choice("anneal_strategy", anneal_strategy, ("cos", "linear"))
+    values = (max_momentum, base_momentum, max_momentum, max_momentum) if three_phase else \
+        (max_momentum, base_momentum, max_momentum)
+    schedule = _one_cycle_shape(total_steps, pct_start, anneal_strategy, three_phase, values)
+    return _named(schedule, f"one_cycle_momentum({total_steps})")
+
+
+def _one_cycle_shape(total_steps, pct_start, anneal_strategy, three_phase, values):
+    """The piecewise-annealed curve through ``values`` at OneCycleLR's phase boundaries."""
     if three_phase:
-        phases = [
-            (float(pct_start * total_steps) - 1, initial, max_value),
-            (float(2 * pct_start * total_steps) - 2, max_value, initial),
-            (total_steps - 1, initial, final),
-        ]
+        ends = (float(pct_start * total_steps) - 1, float(2 * pct_start * total_steps) - 2, total_steps - 1)
     else:
-        phases = [(float(pct_start * total_steps) - 1, initial, max_value), (total_steps - 1, max_value, final)]
+        ends = (float(pct_start * total_steps) - 1, total_steps - 1)
+    phases = [(end, start, stop) for end, start, stop in zip(ends, values[:-1], values[1:])]
 
     def anneal(start, end, p):
         if anneal_strategy == "cos":
@@ -349,7 +386,7 @@ def one_cycle(
             start_step = end_step
         raise AssertionError("unreachable")
 
-    return _named(schedule, f"one_cycle({max_value:g}, {total_steps})")
+    return schedule
 
 
 def polynomial_decay(

@@ -366,3 +366,59 @@ def test_a_schedule_in_a_compiled_keras_fit_matches_keras_own_schedule(keras_sch
                                        epsilon=2.0**-20, weight_decay=0.25))
     for a, b in zip(ours, theirs):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("three_phase", [False, True], ids=["two-phase", "three-phase"])
+@pytest.mark.parametrize("method", ["sgd", "nesterov", "adam"])
+def test_one_cycle_with_momentum_cycling_trains_like_torch_onecyclelr(method, three_phase):
+    """OneCycleLR cycles SGD's momentum (Adam's beta_1) inversely to the rate: the same run, step by step."""
+    torch = pytest.importorskip("torch")
+    from companion.optim.torch_adapter import ReferenceOptimizer
+
+    total, settings = 40, dict(pct_start=0.25, three_phase=three_phase)
+
+    def make():
+        torch.manual_seed(0)
+        return torch.nn.Sequential(torch.nn.Linear(5, 7), torch.nn.Tanh(), torch.nn.Linear(7, 2)).double()
+
+    x = torch.randn(32, 5, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    y = (x[:, 0] > 0).long()
+    lr = schedules.one_cycle(0.5, total, **settings)
+    momentum = schedules.one_cycle_momentum(total, base_momentum=0.8, max_momentum=0.95, **settings)
+    ours_model, theirs_model = make(), make()
+    if method == "adam":
+        ours = ReferenceOptimizer(ours_model.parameters(), optim.adam(lr, b1=momentum, b2=0.99))
+        theirs = torch.optim.Adam(theirs_model.parameters(), lr=0.5, betas=(0.9, 0.99))
+    else:
+        nesterov = method == "nesterov"
+        ours = ReferenceOptimizer(ours_model.parameters(), optim.sgd(lr, momentum=momentum, nesterov=nesterov))
+        theirs = torch.optim.SGD(theirs_model.parameters(), lr=0.5, momentum=0.9, nesterov=nesterov)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(theirs, max_lr=0.5, total_steps=total, base_momentum=0.8,
+                                                    max_momentum=0.95, **settings)
+    seen = []
+    for step in range(total):
+        group = theirs.param_groups[0]
+        seen.append(group["betas"][0] if method == "adam" else group["momentum"])
+        assert momentum(step) == pytest.approx(seen[-1], rel=1e-12, abs=1e-15)
+        for model, opt in ((ours_model, ours), (theirs_model, theirs)):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+        scheduler.step()
+    assert max(seen) - min(seen) > 0.1  # the momentum did cycle
+    for a, b in zip(ours_model.parameters(), theirs_model.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-11)
+
+
+def test_one_cycle_momentum_refuses_bad_settings():
+    with pytest.raises(ValueError, match="base_momentum"):
+        schedules.one_cycle_momentum(10, base_momentum=0.99, max_momentum=0.9)
+    with pytest.raises(ValueError, match="max_momentum"):
+        schedules.one_cycle_momentum(10, max_momentum=1.0)
+    with pytest.raises(ValueError, match="pct_start"):
+        schedules.one_cycle_momentum(10, pct_start=1.5)
+    with pytest.raises(ValueError, match="momentum"):  # a schedule that leaves [0, 1) is caught when it does
+        opt = optim.sgd(0.1, momentum=lambda step: 1.2)
+        opt.update([np.ones(2)], opt.init([np.zeros(2)]), [np.zeros(2)])
+    with pytest.raises(ValueError, match="dampening"):
+        optim.sgd(0.1, momentum=schedules.one_cycle_momentum(10), dampening=0.1)

@@ -156,6 +156,24 @@ class TraceState(NamedTuple):
     momentum: Any
 
 
+class ScheduledTraceState(NamedTuple):
+    count: Any  # steps taken so far
+    momentum: Any
+
+
+def _scheduled(name: str, value, high_inclusive: bool = False):
+    """A hyperparameter that may be a schedule of the step (a callable) or a number in [0, 1)."""
+    if callable(value):
+        def at(step):
+            v = _ops.schedule_value(value, step)
+            if isinstance(v, numbers.Real) and not (0.0 <= v < 1.0 or (high_inclusive and v == 1.0)):
+                raise ValueError(f"Invalid {name}: the schedule returned {v} at step {step} (must be in [0, 1))")
+            return v
+
+        return at
+    return check_in_range(name, value, 0.0, 1.0, high_inclusive=high_inclusive)
+
+
 class DampedTraceState(NamedTuple):
     count: Any
     momentum: Any
@@ -173,7 +191,25 @@ def trace(decay: float, nesterov: bool = False, dampening: float = 0.0) -> Gradi
 
     ``dampening`` :math:`\tau` is PyTorch's: :math:`m_t = \mu m_{t-1} + (1-\tau) g_t` from the second
     step on, with :math:`m_1 = g_1` (the buffer starts as the first gradient, undamped).
+
+    ``decay`` may be a schedule of the step (:math:`\mu_t`, e.g. :func:`companion.schedules.one_cycle_momentum`),
+    as PyTorch's ``OneCycleLR`` cycles the momentum.
     """
+    if callable(decay):
+        if dampening:
+            raise ValueError("Invalid dampening: not with a momentum schedule (use dampening=0)")
+        momentum_at = _scheduled("momentum", decay)
+
+        def scheduled_update(updates, state, params=None):
+            mu = momentum_at(state.count)
+            momentum = _map(lambda g, m: _ops.cast_like(mu, g) * m + g, updates, state.momentum)
+            if nesterov:
+                updates = _map(lambda g, m: g + _ops.cast_like(mu, g) * m, updates, momentum)
+            else:
+                updates = momentum
+            return updates, ScheduledTraceState(state.count + 1, momentum)
+
+        return GradientTransformation(lambda params: ScheduledTraceState(0, _zeros(params)), scheduled_update)
     decay = check_in_range("momentum", decay, 0.0, 1.0)
     dampening = check_in_range("dampening", dampening, 0.0, 1.0, high_inclusive=True)
     if nesterov and decay == 0.0:
@@ -340,8 +376,11 @@ def scale_by_adam(
     :math:`v^{\max}_t = \max(v^{\max}_{t-1}, v_t)` in place of :math:`v_t` (bias-corrected the same way), so
     the step can never grow because :math:`v_t` shrank; as ``torch.optim.Adam(amsgrad=True)`` and
     ``keras.optimizers.Adam(amsgrad=True)`` do.
+
+    ``b1`` may be a schedule of the step, :math:`\beta_{1,t}` (PyTorch's ``OneCycleLR`` cycles it); the
+    bias correction then uses the current value, :math:`1 - \beta_{1,t}^t`, as ``torch.optim.Adam`` does.
     """
-    b1 = check_in_range("beta_1", b1, 0.0, 1.0)
+    b1_at = _scheduled("beta_1", b1)
     b2 = check_in_range("beta_2", b2, 0.0, 1.0)
     eps = check_non_negative("eps", eps)
     if not isinstance(amsgrad, bool):
@@ -354,6 +393,7 @@ def scale_by_adam(
 
     def update(updates, state, params=None):
         t = state.count + 1
+        b1 = b1_at(state.count) if callable(b1_at) else b1_at
         mu = _map(lambda g, m: _ops.moving_average(m, g, b1), updates, state.mu)
         nu = _map(lambda g, v: _ops.moving_average_of_squares(v, g, b2), updates, state.nu)
         nu_max = _map(_ops.maximum, state.nu_max, nu) if amsgrad else None
