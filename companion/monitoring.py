@@ -54,6 +54,8 @@ def numerical_gradient(f, x, eps: float = 1e-6) -> np.ndarray:
     :math:`10^{-16}|f|/\epsilon` in float64). ``x`` is copied to float64; ``f`` returns a scalar.
     Costs :math:`2n` evaluations of ``f``: use it on small models only.
     """
+    if not callable(f):
+        raise TypeError(f"f must be a callable that returns a scalar, got {type(f).__name__}")
     eps = check_positive("eps", eps)
     x = _as_float64_point(x)
     grad = np.empty_like(x)
@@ -79,6 +81,9 @@ def gradient_check(f, grad_f, x, eps: float = 1e-6, floor: float = 1e-8) -> floa
     gives below :math:`10^{-6}`; above :math:`10^{-2}` there is almost surely a bug (kinks such as
     ReLU at exactly 0 aside). Checked against ``torch.autograd.gradcheck`` on the same functions.
     """
+    for name, function in (("f", f), ("grad_f", grad_f)):
+        if not callable(function):
+            raise TypeError(f"{name} must be callable, got {type(function).__name__}")
     eps = check_positive("eps", eps)
     floor = check_positive("floor", floor)
     x = _as_float64_point(x)

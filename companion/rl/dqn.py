@@ -32,7 +32,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .._checks import check_positive_int
+from .._checks import check_in_range, check_positive_int
 from ..reproducibility import pick_device
 from ..history import History
 from .config import DQNConfig, DQNRun
@@ -44,7 +44,9 @@ __all__ = ["DQNConfig", "DQNRun", "q_network", "soft_update", "td_target", "trai
 
 def q_network(obs_dim: int, n_actions: int, hidden=(256, 256)) -> nn.Sequential:
     """An MLP ``obs -> Q(obs, a) for every a``: one output per action, no activation on the last layer."""
-    sizes = [check_positive_int("obs_dim", obs_dim), *hidden]
+    if isinstance(hidden, (int, np.integer)) or not isinstance(hidden, (tuple, list)):
+        raise TypeError(f"hidden must be a tuple of layer widths such as (256, 256), got {hidden!r}")
+    sizes = [check_positive_int("obs_dim", obs_dim), *(check_positive_int("hidden", h) for h in hidden)]
     layers: list[nn.Module] = []
     for n_in, n_out in zip(sizes[:-1], sizes[1:]):
         layers += [nn.Linear(n_in, n_out), nn.ReLU()]
@@ -71,6 +73,10 @@ def td_target(rewards, terminated, next_q_target, gamma: float, next_q_online=No
     ``(batch, n_actions)``; ``terminated`` is 1 only where the episode *ended* (not where it was cut by a
     time limit).
     """
+    check_in_range("gamma", gamma, 0.0, 1.0, high_inclusive=True)
+    if next_q_target.dim() != 2 or len(next_q_target) != len(rewards) or len(terminated) != len(rewards):
+        raise ValueError(f"Invalid next_q_target: shape {tuple(next_q_target.shape)} for {len(rewards)} rewards and "
+                         f"{len(terminated)} terminated flags (expected (batch, n_actions) and batch-long vectors)")
     if next_q_online is None:
         next_value = next_q_target.max(dim=1).values
     else:  # Double DQN: the online network chooses, the target network evaluates
@@ -81,7 +87,11 @@ def td_target(rewards, terminated, next_q_target, gamma: float, next_q_online=No
 @torch.no_grad()
 def soft_update(target: nn.Module, online: nn.Module, tau: float) -> None:
     r""":math:`\theta^- \leftarrow \tau\,\theta + (1-\tau)\,\theta^-` (``tau=1`` is a hard copy)."""
-    for t, o in zip(target.parameters(), online.parameters()):
+    tau = check_in_range("tau", tau, 0.0, 1.0, high_inclusive=True)
+    targets, onlines = list(target.parameters()), list(online.parameters())
+    if [t.shape for t in targets] != [o.shape for o in onlines]:
+        raise ValueError("target and online must be the same architecture (their parameters' shapes differ)")
+    for t, o in zip(targets, onlines):
         t.lerp_(o, tau)
 
 
