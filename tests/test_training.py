@@ -105,7 +105,8 @@ def test_optimizer_benchmark_measures_both_optimizers():
     result = bench_optim(parameters=20_000, repeats=3, warmup=1, device="cpu")
     assert result["parameters"] > 19_000
     assert result["reference_ms"] > 0 and result["torch_ms"] > 0
-    assert result["ratio"] == pytest.approx(result["reference_ms"] / result["torch_ms"])
+    q1, q3 = result["ratio_quartiles"]  # the median of the per-pair ratios lies between their quartiles
+    assert 0 < q1 <= result["ratio"] <= q3
 
 
 def test_benchmark_entry_point_runs_by_name_and_exits_non_zero_on_a_missed_target(capsys):
