@@ -20,6 +20,7 @@ from companion import regularization, schedules, sentiment, timing, training  # 
 from companion.compression import distillation, lora, nf4, pruning, quantization  # noqa: E402
 from companion.distributed import DDPConfig  # noqa: E402
 from companion.rl import dqn, evaluation  # noqa: E402
+from companion.rl.config import DQNConfig  # noqa: E402
 
 NAN, INF = float("nan"), float("inf")
 X3, Y3 = torch.zeros(3, 4), torch.zeros(3, dtype=torch.long)
@@ -117,6 +118,11 @@ CASES = [
     ("td_target-gamma", lambda: dqn.td_target(torch.zeros(2), torch.zeros(2), torch.zeros(2, 2), 1.5),
      ValueError, "gamma"),
     ("q_network-hidden-int", lambda: dqn.q_network(4, 2, hidden=256), TypeError, "hidden"),
+    ("DQNConfig-seed-negative", lambda: DQNConfig(seed=-1), ValueError, "seed"),
+    ("DQNConfig-double-string", lambda: DQNConfig(double_dqn="yes"), TypeError, "double_dqn"),
+    ("DQNConfig-solved-nan", lambda: DQNConfig(solved_return=NAN), TypeError, "solved_return"),
+    ("DQNConfig-device-unknown", lambda: DQNConfig(device="tpu"), ValueError, "device"),
+    ("DQNConfig-threads-zero", lambda: DQNConfig(threads=0), ValueError, "threads"),
 ]
 
 

@@ -6,10 +6,11 @@ early stopping added; they solve CartPole-v1 (``python -m companion.bench dqn`` 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .._checks import check_in_range, check_positive, check_positive_int
+from .._checks import check_in_range, check_non_negative_int, check_positive, check_positive_int
 from ..history import History
 
 __all__ = ["DQNConfig", "DQNRun"]
@@ -65,6 +66,19 @@ class DQNConfig:
         check_in_range("epsilon_end", self.epsilon_end, 0.0, 1.0, high_inclusive=True)
         if not isinstance(self.env_id, str) or not self.env_id:
             raise TypeError(f"env_id must be the name of a gymnasium environment, got {self.env_id!r}")
+        for name in ("seed", "learning_starts", "eval_every"):
+            check_non_negative_int(name, getattr(self, name))
+        for name in ("target_network", "double_dqn", "stop_when_solved"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        if isinstance(self.solved_return, bool) or not isinstance(self.solved_return, (int, float)) \
+                or not math.isfinite(self.solved_return):
+            raise TypeError(f"solved_return must be a finite number, got {self.solved_return!r}")
+        if self.threads is not None:
+            check_positive_int("threads", self.threads)
+        if self.device is not None and (not isinstance(self.device, str)
+                                        or self.device.split(":")[0] not in ("cpu", "cuda", "mps")):
+            raise ValueError(f"Invalid device: {self.device!r} (expected None, 'cpu', 'cuda', 'cuda:N' or 'mps')")
 
 
 @dataclass
