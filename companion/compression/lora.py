@@ -419,12 +419,14 @@ def pretrain(config: TransferConfig, x, y, *, seed: int = 0, device="cpu", progr
 
 
 def finetune(pretrained: nn.Module, method: str, config: TransferConfig, x, y, x_test, y_test, *,
-             seed: int = 0, progress: bool = False) -> TransferResult:
+             x_val=None, y_val=None, seed: int = 0, progress: bool = False) -> TransferResult:
     """Adapt a copy of ``pretrained`` to the target digits with a new head, by ``method``:
 
     ``"full"`` (every weight trained), ``"lora"`` (adapters on every hidden Linear), ``"qlora"``
     (the same on an NF4 base) or ``"head"`` (only the new head). Same data, epochs, batch order,
     schedule and head initialization for all; Adam with peak learning rate ``config.learning_rates[method]``.
+    ``x_val, y_val`` (held out from the training images) are evaluated after every epoch, for the
+    learning curves; ``x_test, y_test`` once, after training (``test_accuracy``).
     """
     from ..training import accuracy
     from .measure import optimizer_state_bytes
@@ -444,7 +446,7 @@ def finetune(pretrained: nn.Module, method: str, config: TransferConfig, x, y, x
         for name in hidden:
             model.get_submodule(name).requires_grad_(False)
     history, optimizer = train(model, x, y, learning_rate=config.learning_rates[method], epochs=config.finetune_epochs,
-                               batch_size=config.batch_size, seed=seed, x_val=x_test, y_val=y_test,
+                               batch_size=config.batch_size, seed=seed, x_val=x_val, y_val=y_val,
                                progress=progress, name=method)
     base_bytes = 0
     for name in hidden:
