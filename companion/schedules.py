@@ -319,9 +319,7 @@ def one_cycle(
     """
     max_value = check_non_negative("max_value", max_value)
     total_steps = check_positive_int("total_steps", total_steps)
-    pct_start = float(pct_start) if isinstance(pct_start, numbers.Real) and not isinstance(pct_start, bool) else pct_start
-    if not isinstance(pct_start, float) or not 0.0 < pct_start < 1.0:
-        raise ValueError(f"Invalid pct_start: {pct_start} (must be in (0, 1))")
+    pct_start = _check_pct_start(pct_start)
     div_factor = check_positive("div_factor", div_factor)
     final_div_factor = check_positive("final_div_factor", final_div_factor)
     check_choice("anneal_strategy", anneal_strategy, ("cos", "linear"))
@@ -353,14 +351,19 @@ def one_cycle_momentum(
     max_momentum = check_in_range("max_momentum", max_momentum, 0.0, 1.0)
     if base_momentum > max_momentum:
         raise ValueError(f"Invalid base_momentum: {base_momentum} (larger than max_momentum={max_momentum})")
-    pct_start = float(pct_start) if isinstance(pct_start, numbers.Real) and not isinstance(pct_start, bool) else pct_start
-    if not isinstance(pct_start, float) or not 0.0 < pct_start < 1.0:
-        raise ValueError(f"Invalid pct_start: {pct_start} (must be in (0, 1))")
+    pct_start = _check_pct_start(pct_start)
     check_choice("anneal_strategy", anneal_strategy, ("cos", "linear"))
     values = (max_momentum, base_momentum, max_momentum, max_momentum) if three_phase else \
         (max_momentum, base_momentum, max_momentum)
     schedule = _one_cycle_shape(total_steps, pct_start, anneal_strategy, three_phase, values)
     return _named(schedule, f"one_cycle_momentum({total_steps})")
+
+
+def _check_pct_start(pct_start) -> float:
+    value = float(pct_start) if isinstance(pct_start, numbers.Real) and not isinstance(pct_start, bool) else pct_start
+    if not isinstance(value, float) or not 0.0 < value < 1.0:
+        raise ValueError(f"Invalid pct_start: {pct_start} (must be in (0, 1))")
+    return value
 
 
 def _one_cycle_shape(total_steps, pct_start, anneal_strategy, three_phase, values):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 SHAPES = [(5, 3), (3,), (2, 2, 2)]
 STEPS = 200
@@ -37,3 +38,14 @@ def run_reference(transform, seed: int = 0, steps: int = STEPS):
         updates, state = transform.update(grads, state, params)
         params = apply_updates(params, updates)
     return params
+
+
+@pytest.fixture
+def float64_scalars():
+    """torch keeps scalar state (NAdam's mu_product) in the default dtype: make it float64 too."""
+    import torch
+
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)

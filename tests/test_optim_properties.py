@@ -25,7 +25,7 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from companion import optim  # noqa: E402
-from optim_problem import make_problem, run_reference  # noqa: E402
+from optim_problem import float64_scalars, make_problem, run_reference  # noqa: E402, F401 (a fixture)
 
 STEPS = 60
 EXAMPLES = settings(max_examples=25, deadline=None, derandomize=True, database=None)
@@ -61,11 +61,8 @@ def assert_same(reference, framework):
 
 
 @pytest.fixture(autouse=True)
-def float64_scalars():
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
+def _float64(float64_scalars):
+    """Every test here runs with float64 as torch's default dtype (optim_problem.float64_scalars)."""
 
 
 @EXAMPLES

@@ -6,18 +6,14 @@ import numpy as np
 import pytest
 
 from companion import optim
-from optim_problem import ATOL, RTOL, STEPS, make_problem, run_reference
+from optim_problem import ATOL, RTOL, STEPS, float64_scalars, make_problem, run_reference  # noqa: F401 (a fixture)
 
 torch = pytest.importorskip("torch")
 
 
 @pytest.fixture(autouse=True)
-def float64_scalars():
-    """torch keeps scalar state (NAdam's mu_product) in the default dtype: make it float64 too."""
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
+def _float64(float64_scalars):
+    """Every test here runs with float64 as torch's default dtype (optim_problem.float64_scalars)."""
 
 
 def run_torch(make_optimizer, seed: int = 0, steps: int = STEPS, scheduler=None):
