@@ -304,6 +304,12 @@ def expected_improvement(mean, std, best: float, *, xi: float = 0.0) -> np.ndarr
 
     xi = check_non_negative("xi", xi)
     mean, std = np.asarray(mean, dtype=float), np.asarray(std, dtype=float)
+    if mean.shape != std.shape:
+        raise ValueError(f"mean and std have different shapes: {mean.shape} vs {std.shape}")
+    if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(std))) or np.any(std < 0):
+        raise ValueError("Invalid std or mean: a posterior's mean must be finite and its std finite and >= 0")
+    if not np.isfinite(best):
+        raise ValueError(f"Invalid best: {best} (must be finite)")
     gain = best - mean - xi
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.where(std > 0, gain / std, 0.0)

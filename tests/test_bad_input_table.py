@@ -21,6 +21,13 @@ from companion.compression import distillation, lora, nf4, pruning, quantization
 from companion.distributed import DDPConfig  # noqa: E402
 from companion.rl import dqn, evaluation  # noqa: E402
 from companion.rl.config import DQNConfig  # noqa: E402
+from companion import search, tuning  # noqa: E402
+from companion.data import load_imdb, load_mnist  # noqa: E402
+from companion.data.download import file_hash  # noqa: E402
+from companion.search import annealing, genetic  # noqa: E402
+
+BOX = [(-1.0, 1.0), (-1.0, 1.0)]
+RNG = np.random.default_rng(0)
 
 NAN, INF = float("nan"), float("inf")
 X3, Y3 = torch.zeros(3, 4), torch.zeros(3, dtype=torch.long)
@@ -123,6 +130,33 @@ CASES = [
     ("DQNConfig-solved-nan", lambda: DQNConfig(solved_return=NAN), TypeError, "solved_return"),
     ("DQNConfig-device-unknown", lambda: DQNConfig(device="tpu"), ValueError, "device"),
     ("DQNConfig-threads-zero", lambda: DQNConfig(threads=0), ValueError, "threads"),
+    # search
+    ("minimize-unknown-method", lambda: search.minimize(search.sphere, BOX, method="nelder"), ValueError, "method"),
+    ("minimize-budget-zero", lambda: search.minimize(search.sphere, BOX, budget=0), ValueError, "budget"),
+    ("minimize-bounds-reversed", lambda: search.minimize(search.sphere, [(1.0, -1.0)]), ValueError, "bounds"),
+    ("minimize-bounds-nan", lambda: search.minimize(search.sphere, [(NAN, 1.0)]), ValueError, "bounds"),
+    ("minimize-objective-string", lambda: search.minimize("sphere", BOX), TypeError, "objective"),
+    ("simulated_annealing-temperature", lambda: annealing.simulated_annealing(search.sphere, BOX, 10,
+                                                                              initial_temperature=-1.0),
+     ValueError, "initial_temperature"),
+    ("differential_evolution-crossover", lambda: search.differential_evolution(search.sphere, BOX, 100, crossover=1.5),
+     ValueError, "crossover"),
+    ("tournament_selection-size", lambda: genetic.tournament_selection(np.zeros(5), 3, 0, RNG), ValueError,
+     "tournament_size"),
+    ("gaussian_mutation-rate", lambda: genetic.gaussian_mutation(np.zeros(3), 1.5, 0.1, RNG), ValueError, "rate"),
+    # tuning
+    ("make_sampler-unknown", lambda: tuning.make_sampler("hyperband"), ValueError, "sampler"),
+    ("grid_space-points", lambda: tuning.grid_space(0), ValueError, "points_per_float"),
+    ("params_from_unit-outside", lambda: tuning.params_from_unit([1.5, 0.5, 0.5]), ValueError, "u"),
+    ("rbf_kernel-length", lambda: tuning.rbf_kernel(np.zeros((2, 1)), np.zeros((2, 1)), length_scale=0.0),
+     ValueError, "length_scale"),
+    ("expected_improvement-std", lambda: tuning.expected_improvement(np.zeros(2), -np.ones(2), 0.0), ValueError,
+     "std"),
+    # data
+    ("load_mnist-split", lambda: load_mnist("validation"), ValueError, "split"),
+    ("load_mnist-limit", lambda: load_mnist("train", limit=-5), ValueError, "limit"),
+    ("load_imdb-split", lambda: load_imdb("dev"), ValueError, "split"),
+    ("file_hash-algorithm", lambda: file_hash(__file__, "crc32"), ValueError, "algorithm"),
 ]
 
 

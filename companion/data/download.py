@@ -65,6 +65,9 @@ def file_hash(path: PathLike, algorithm: str = "sha256") -> str:
 
 def _file_hashes(path: PathLike, algorithms) -> dict:
     """Return ``{algorithm: hex digest}`` for several algorithms, reading the file once."""
+    for alg in algorithms:
+        if not isinstance(alg, str) or alg.lower() not in hashlib.algorithms_available:
+            raise ValueError(f"Unknown algorithm: {alg!r} (expected a hashlib name such as 'sha256' or 'md5')")
     digests = {alg: hashlib.new(alg) for alg in algorithms}
     if digests:
         with open(path, "rb") as f:
