@@ -39,7 +39,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ._checks import check_choice, check_positive, check_positive_int
+from ._checks import check_choice, check_in_range, check_positive, check_positive_int
 
 __all__ = ["DDPConfig", "free_port", "launch", "main", "train"]
 
@@ -66,8 +66,7 @@ class DDPConfig:
         for name in ("steps", "global_batch", "train", "hidden", "accumulation_steps"):
             check_positive_int(name, getattr(self, name))
         check_positive("learning_rate", self.learning_rate)
-        if not 0.0 <= self.momentum < 1.0:
-            raise ValueError(f"Invalid momentum: {self.momentum} (expected 0 <= momentum < 1)")
+        check_in_range("momentum", self.momentum, 0.0, 1.0)
         check_choice("dtype", self.dtype, DTYPES)
         check_choice("device", self.device, DEVICES)
         if self.global_batch > self.train:

@@ -426,8 +426,7 @@ def train_classifier(
             break
         batch = state.batch
         optimizer.zero_grad(set_to_none=True)
-        parts = batch.tensor_split(accumulation_steps) if accumulation_steps > 1 else (batch,)
-        parts = [part for part in parts if len(part)]
+        parts = [part for part in batch.tensor_split(accumulation_steps) if len(part)]
         value = 0.0
         for k, part in enumerate(parts):
             inputs = x_train[part] if collate is None else collate(x_train, part)
