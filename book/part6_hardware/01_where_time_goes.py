@@ -89,14 +89,23 @@ data = mnist_tensors(20_000, val=5_000, test=0, device=DEVICE)
 # A comparison of two variants is the ratio of their medians, measured in the same run.
 
 # %%
-def make_step(model, x, y, lr=0.01):
-    """One SGD training step of ``model`` on the batch ``x, y``, as a function of nothing."""
+def make_step(model, x, y, lr=0.01, precision="float32"):
+    """One SGD training step of ``model`` on the batch ``x, y``, as a function of nothing.
+
+    ``precision="bfloat16"`` or ``"float16"`` runs the forward pass under ``torch.autocast`` (float16
+    with a loss-scaling ``GradScaler``); see the section on mixed precision.
+    """
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    device_type = next(model.parameters()).device.type
+    scaler = torch.amp.GradScaler(device_type, enabled=precision == "float16")
 
     def step():
         optimizer.zero_grad(set_to_none=True)
-        F.cross_entropy(model(x), y).backward()
-        optimizer.step()
+        with torch.autocast(device_type, dtype=getattr(torch, precision), enabled=precision != "float32"):
+            loss = F.cross_entropy(model(x), y)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
 
     return step
 
@@ -544,26 +553,10 @@ plt.show()
 # on 20,000 images for three epochs and is validated on 5,000 held-out training images.
 
 # %%
-def autocast_step(model, precision):
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
-    scaler = torch.amp.GradScaler(torch.device(DEVICE).type, enabled=precision == "float16")
-
-    def step():
-        optimizer.zero_grad(set_to_none=True)
-        with torch.autocast(torch.device(DEVICE).type, dtype=getattr(torch, precision),
-                            enabled=precision != "float32"):
-            loss = F.cross_entropy(model(x256), y256)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-
-    return step
-
-
 step_timings = {}
 for precision in ("float32", "bfloat16", "float16"):
     torch.manual_seed(0)
-    step_timings[precision] = time_it(autocast_step(mlp((784, 512, 512, 10)).to(DEVICE), precision),
+    step_timings[precision] = time_it(make_step(mlp((784, 512, 512, 10)).to(DEVICE), x256, y256, precision=precision),
                                       repeats=10, warmup=2)
     print(f"{precision:>9} step: {step_timings[precision]}")
 bf16_step_speed = step_timings["float32"].median / step_timings["bfloat16"].median
