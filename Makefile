@@ -3,6 +3,7 @@
 #   make book                  build the HTML book in _build/html, executing every notebook
 #   make test                  unit tests, every notebook through nbval, a build check, workflow check
 #   make test-one NB=<path>    run one notebook through nbval (and time it)
+#   make test-site [SITE=dir]  check built pages (answers folded, no hidden tests, no build noise)
 #   make notebooks             regenerate every book/**/*.ipynb from its jupytext .py source
 #   make clean                 remove build outputs (keeps .venv; `make distclean` removes it too)
 #
@@ -32,6 +33,8 @@ export PYTHONHASHSEED := 0
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
+# Progress bars are not content: no tqdm frames in the built pages (companion/progress.py).
+export COMPANION_PROGRESS := 0
 # Jupyter kernels (book build, nbval) draw figures inline: with the Agg backend a notebook's
 # figures would be missing from the book.
 KERNEL_ENV := MPLBACKEND=module://matplotlib_inline.backend_inline
@@ -44,10 +47,10 @@ NBVAL := $(BIN)/python -m pytest --nbval-lax --nbval-current-env \
 FIND_NOTEBOOKS := find book -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' -not -path '*/_build/*' | LC_ALL=C sort
 FIND_SOURCES := find book -mindepth 2 -name '[0-9][0-9]_*.py' -not -path '*/.ipynb_checkpoints/*' | LC_ALL=C sort
 
-.PHONY: help venv book test test-unit test-notebooks test-one check-book check-workflows notebooks clean distclean
+.PHONY: help venv book test test-unit test-notebooks test-one test-site check-book check-workflows notebooks clean distclean
 
 help:
-	@sed -n '3,10s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
+	@sed -n '3,11s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
 
 ## Environment ---------------------------------------------------------------------------------
 
@@ -63,6 +66,7 @@ $(STAMP): requirements.txt pyproject.toml
 
 book: $(STAMP)
 	$(KERNEL_ENV) $(BIN)/jupyter-book build . -W -n --keep-going
+	$(MAKE) test-site SITE=$(BUILD_DIR)/html
 	@echo "Open $(BUILD_DIR)/html/index.html"
 
 ## Tests ---------------------------------------------------------------------------------------
@@ -75,7 +79,7 @@ test: $(STAMP)
 
 # pytest exits with 5 when it collects no test: not an error here.
 test-unit: $(STAMP)
-	$(BIN)/python -m pytest tests/ || [ $$? -eq 5 ]
+	$(BIN)/python -m pytest tests/ --ignore=tests/site || [ $$? -eq 5 ]
 
 test-notebooks: $(STAMP)
 	@notebooks="$$($(FIND_NOTEBOOKS))"; \
@@ -98,12 +102,24 @@ check-book: $(STAMP)
 	@$(BIN)/python -c "$$CHECK_CONFIG" _config.yml $(CHECK_DIR)/_config.yml
 	$(BIN)/jupyter-book build . --config $(CHECK_DIR)/_config.yml --path-output $(CHECK_DIR) \
 		-W -n --keep-going --quiet
+	$(MAKE) test-site SITE=$(CHECK_DIR)/_build/html
+
+# The built pages as a reader gets them (tests/site): answers folded, no hidden test, the Colab link,
+# and on an executed build no start-up log, progress bar or build-machine path in the outputs.
+SITE ?= $(BUILD_DIR)/html
+test-site: $(STAMP)
+	COURSE_SITE=$(SITE) $(BIN)/python -m pytest tests/site -p no:cacheprovider -q
 
 define CHECK_CONFIG
-import sys, yaml
+import os, sys, yaml
 with open(sys.argv[1], encoding="utf-8") as f:
     config = yaml.safe_load(f)
 config.setdefault("execute", {})["execute_notebooks"] = "off"
+# Local extensions' paths are relative to the configuration file: make them absolute.
+root = os.path.dirname(os.path.abspath(sys.argv[1]))
+local = config.get("sphinx", {}).get("local_extensions") or {}
+for name, path in local.items():
+    local[name] = os.path.join(root, path)
 # Without execution there are no glued values: their references are checked by `make book`.
 sphinx_config = config.setdefault("sphinx", {}).setdefault("config", {})
 sphinx_config["suppress_warnings"] = [*sphinx_config.get("suppress_warnings", []), "mystnb.glue"]

@@ -37,10 +37,10 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from ._checks import check_choice, check_non_negative_int, check_positive_int
 from .history import History
+from .progress import progress_bar
 
 __all__ = [
     "Callback",
@@ -411,7 +411,7 @@ def train_classifier(
     scaler = torch.amp.GradScaler(device.type) if precision == "float16" else None
     history = History(name)
     state = TrainingState(model, optimizer, history)
-    bar = tqdm(total=total, desc=name or "training", unit="step", disable=not progress, mininterval=2.0, leave=False)
+    bar = progress_bar(total, name or "training", enabled=progress)
     start = time.perf_counter()
     epoch_loss, seen, epoch_steps, last_epoch, closed = 0.0, 0, 0, 0, False
     model.train()

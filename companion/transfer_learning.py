@@ -29,12 +29,15 @@ from __future__ import annotations
 import numbers
 import time
 
-import keras
 import numpy as np
 
 from ._checks import check_choice, check_in_range, check_positive_int
 from .data.images import IMAGE_EXTENSIONS, _check_image_size, load_image_folder
 from .history import History
+from .quiet import quiet_tensorflow
+
+with quiet_tensorflow():
+    import keras
 
 __all__ = [
     "IMAGE_EXTENSIONS",

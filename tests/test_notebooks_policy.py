@@ -35,6 +35,9 @@ except ImportError:
 
 COLAB_BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
 SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
+MARKDOWN_ANSWER = re.compile(
+    r"^<!-- ### BEGIN SOLUTION -->\n:::\{dropdown\} Model answer\n.+\n:::\n<!-- ### END SOLUTION -->$", re.M | re.S
+)
 HEAVY_MODULES = {"torch", "tensorflow", "keras", "tf_keras", "gymnasium", "jax"}
 
 
@@ -249,6 +252,7 @@ class TestChapterNotebook:
         assert cells[0].source.strip() == expected_setup_cell(extras), (
             f"{rel(path)}: the first code cell must be exactly\n{expected_setup_cell(extras)}"
         )
+        assert "hide-input" in tags(cells[0]), f"{rel(path)}: the setup cell must be folded in the book (tag hide-input)"
 
     def test_setup_cell_installs_only_when_companion_is_missing(self, notebook, monkeypatch):
         path, nb = notebook
@@ -329,6 +333,16 @@ class TestChapterNotebook:
             if meta.get("solution"):
                 for marker in SOLUTION_MARKERS:
                     assert marker in cell.source, f"{where}: solution cell without `{marker}`"
+                if cell.cell_type == "markdown":
+                    # Folded in the book, found by nbgrader (it matches its delimiters as substrings).
+                    assert re.search(MARKDOWN_ANSWER, cell.source), (
+                        f"{where}: write a model answer as\n<!-- ### BEGIN SOLUTION -->\n:::{{dropdown}} Model answer\n"
+                        "...\n:::\n<!-- ### END SOLUTION -->"
+                    )
+            if cell.cell_type == "markdown":
+                assert not re.search(r"^#+ .*(BEGIN|END) (SOLUTION|HIDDEN TESTS)", cell.source, re.M), (
+                    f"{where}: a delimiter written as a heading would show in the book and its table of contents"
+                )
             if cell.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
                 assert meta.get("locked") is True, f"{where}: graded test cell must be locked"
                 assert re.search(r"^\s*assert\b", cell.source, re.M), f"{where}: graded cell without assert"

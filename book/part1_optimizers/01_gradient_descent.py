@@ -24,7 +24,7 @@
 # We study them first where everything can be computed exactly (a quadratic, then a convex model of
 # MNIST), then on the multilayer perceptron that the rest of Part I trains.
 
-# %%
+# %% tags=["hide-input"]
 # Setup: on Colab (or anywhere companion is missing) install the course package.
 try:
     import companion
@@ -603,7 +603,10 @@ print(f"accuracy: {acc_right:.3f} (right) vs {acc_wrong:.3f} (wrong)")
 # Here on 5,000 images for two epochs, to keep it quick.
 
 # %%
-import keras  # noqa: E402  (imported here: only this section needs it)
+from companion.quiet import quiet_tensorflow  # noqa: E402
+
+with quiet_tensorflow():  # TensorFlow's C++ start-up messages stay off the page
+    import keras  # noqa: E402  (imported here: only this section needs it)
 
 keras.utils.set_random_seed(0)
 keras_model = keras.Sequential([
@@ -712,7 +715,8 @@ assert not monotone[1.0]  # about 2 x 2/L0
 ### END SOLUTION
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "gd-ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
-# ### BEGIN SOLUTION
+# <!-- ### BEGIN SOLUTION -->
+# :::{dropdown} Model answer
 # Every learning rate up to $2/L_0 \approx 0.5$ is stable, as the quadratic theory promises, but the
 # limit is not sharp: the loss still falls monotonically up to $\eta = 0.65$, about $1.3 \times 2/L_0$;
 # the first rises appear just above, and at $\eta = 1.0$, about twice $2/L_0$, the loss rises within a
@@ -722,4 +726,5 @@ assert not monotone[1.0]  # about 2 x 2/L0
 # ($W = 0$, all probabilities $1/10$) and falls as the predictions become confident, so the effective
 # $L$ soon drops below $L_0$. The lesson carries over to networks: the curvature sets the scale of the
 # usable learning rate, and it changes during training.
-# ### END SOLUTION
+# :::
+# <!-- ### END SOLUTION -->

@@ -37,7 +37,7 @@
 # * the two momentum conventions of PyTorch and Keras, which agree until you add a learning-rate schedule;
 # * a short MNIST run with SGD, momentum and Nesterov.
 
-# %%
+# %% tags=["hide-input"]
 # Setup: on Colab (or anywhere companion is missing) install the course package.
 try:
     import companion
@@ -716,7 +716,8 @@ assert all(a < b for a, b in zip(ex2["optimal (η*, μ*)"], fixed))
 ### END SOLUTION
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "momentum-ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
-# ### BEGIN SOLUTION
+# <!-- ### BEGIN SOLUTION -->
+# :::{dropdown} Model answer
 # The tuned heavy ball needs about $\sqrt\kappa$ steps (slope $\tfrac12$); with $\mu = 0.9$ and $\eta = 1/L$
 # the count grows like $\kappa$ for large $\kappa$ (about ten times from $\kappa = 1000$ to $10^4$), though
 # it needs several times fewer steps than gradient descent: the $1/(1-\mu)$ factor. Along an eigenvalue $\lambda$ the
@@ -729,4 +730,5 @@ assert all(a < b for a, b in zip(ex2["optimal (η*, μ*)"], fixed))
 # $\bigl(\frac{\sqrt\kappa-1}{\sqrt\kappa+1}\bigr)^2 = 0.9$, i.e. $\kappa \approx 1400$, and the measured gap
 # between the two curves is smallest for $\kappa$ between 100 and 1000, largest at the two ends. The default is a compromise: good for
 # moderately ill-conditioned problems, and in deep learning the learning rate is tuned against it.
-# ### END SOLUTION
+# :::
+# <!-- ### END SOLUTION -->

@@ -31,7 +31,7 @@
 # `companion.optim` function that implements it; then all of them train the same MNIST network, and we
 # compare how PyTorch and Keras implement the "same" optimizer.
 
-# %%
+# %% tags=["hide-input"]
 # Setup: on Colab (or anywhere companion is missing) install the course package.
 try:
     import companion
@@ -787,7 +787,10 @@ assert keras_loss > 2.0 and torch_loss < 0.6, losses
 # seconds, so this part is kept short.)
 
 # %%
-import keras  # noqa: E402  (imported here: it is slow, and only this section needs it)
+from companion.quiet import quiet_tensorflow  # noqa: E402
+
+with quiet_tensorflow():  # TensorFlow's C++ start-up messages stay off the page
+    import keras  # noqa: E402  (imported here: it is slow, and only this section needs it)
 
 from companion.optim.keras_adapter import KerasReferenceOptimizer  # noqa: E402
 
@@ -987,7 +990,8 @@ plt.show()
 ### END SOLUTION
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "adaptive-ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
-# ### BEGIN SOLUTION
+# <!-- ### BEGIN SOLUTION -->
+# :::{dropdown} Model answer
 # The typical $\sqrt{\hat v_t}$ of the first layer is about $6\times 10^{-4}$ (the printout). With
 # $\epsilon = 10^{-8}$ or $10^{-4}$, $\epsilon \lesssim \sqrt{\hat v_t}$ and Adam is (almost) fully adaptive:
 # the two loss curves nearly coincide. With $\epsilon = 1$, $\sqrt{\hat v_t} + \epsilon \approx \epsilon$ for every weight and
@@ -1000,4 +1004,5 @@ plt.show()
 # the others (most of the first layer) are not. So $\epsilon$ is not only a guard against division by zero: it sets a gradient scale below which
 # Adam stops adapting, and large values (used in some reinforcement-learning and large-model recipes)
 # deliberately move Adam towards SGD with momentum.
-# ### END SOLUTION
+# :::
+# <!-- ### END SOLUTION -->

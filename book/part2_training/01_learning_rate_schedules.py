@@ -38,7 +38,7 @@
 # optimizer takes one as its `learning_rate`. The tests check each against `torch.optim.lr_scheduler` and
 # `keras.optimizers.schedules`.
 
-# %%
+# %% tags=["hide-input"]
 # Setup: on Colab (or anywhere companion is missing) install the course package.
 try:
     import companion
@@ -133,8 +133,11 @@ assert abs(shapes["exponential (×0.01 over the run)"](T) - 1e-3) < 1e-12
 # Keras model (importing Keras with its TensorFlow backend takes several seconds):
 
 # %%
-import keras  # noqa: E402  (imported here: it is slow, and only this section needs it)
-import tensorflow as tf  # noqa: E402
+from companion.quiet import quiet_tensorflow  # noqa: E402
+
+with quiet_tensorflow():  # TensorFlow's C++ start-up messages stay off the page
+    import keras  # noqa: E402  (imported here: it is slow, and only this section needs it)
+    import tensorflow as tf  # noqa: E402
 
 
 def scheduler(epoch, lr):
@@ -510,7 +513,8 @@ assert 2 < ratio < 64, by_batch
 ### END SOLUTION
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "schedules-ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
-# ### BEGIN SOLUTION
+# <!-- ### BEGIN SOLUTION -->
+# :::{dropdown} Model answer
 # The batch of 1,024 gets a suggested rate several times larger than the batch of 16 (about 7 times in our
 # run), far from 64 times. The linear scaling rule assumes that $k$ small steps with rate $\eta$ are about
 # one large step with rate $k\eta$ on the averaged gradient, which holds only while the gradient changes
@@ -520,4 +524,5 @@ assert 2 < ratio < 64, by_batch
 # move the stability limit. {cite:t}`goyal2017` observed the same: the rule breaks down beyond a certain
 # batch size and needs warm-up even below it. Note also that the range test runs a fixed number of steps, so
 # the large batch sees 64 times more data during the sweep.
-# ### END SOLUTION
+# :::
+# <!-- ### END SOLUTION -->

@@ -36,7 +36,7 @@
 # The initializers live in `companion.initialization`; its tests compare them with `torch.nn.init` and
 # `keras.initializers` (bounds exactly, variances within sampling error).
 
-# %%
+# %% tags=["hide-input"]
 # Setup: on Colab (or anywhere companion is missing) install the course package.
 try:
     import companion
@@ -245,7 +245,10 @@ assert 0.2 < t_glorot[DEPTH - 1] / t_glorot[0] < 0.8  # tanh + Glorot: a slow de
 # times $n$, halved by ReLU) until the random biases dominate, Keras' by a factor 2.
 
 # %%
-import keras  # noqa: E402  (imported here: it is slow, and only this cell needs it)
+from companion.quiet import quiet_tensorflow  # noqa: E402
+
+with quiet_tensorflow():  # TensorFlow's C++ start-up messages stay off the page
+    import keras  # noqa: E402  (imported here: it is slow, and only this cell needs it)
 
 torch.manual_seed(0)
 linear = torch.nn.Linear(256, 256)
@@ -460,7 +463,8 @@ assert min(tanh_acc["Glorot, gain 1"], tanh_acc["Glorot, gain 5/3"]) > 0.7 > 0.3
 ### END SOLUTION
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "init-ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
-# ### BEGIN SOLUTION
+# <!-- ### BEGIN SOLUTION -->
+# :::{dropdown} Model answer
 # Both Glorot variants train the tanh network (well above 70% after one epoch, about 88% in our run), and
 # $N(0, 1)$ does not (11%, the majority class). Glorot
 # was derived for units that are linear around 0, which tanh is: the activations decline only slowly through
@@ -470,4 +474,5 @@ assert min(tanh_acc["Glorot, gain 1"], tanh_acc["Glorot, gain 5/3"]) > 0.7 > 0.3
 # sit at $\pm 1$ where $\tanh'(z) \approx 0$, the network's output hardly depends on its input, and the
 # gradients are badly scaled from layer to layer, so SGD makes no progress. Unlike ReLU, tanh never
 # *explodes* its activations, it saturates them, which is just as fatal.
-# ### END SOLUTION
+# :::
+# <!-- ### END SOLUTION -->

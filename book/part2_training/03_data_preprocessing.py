@@ -34,7 +34,7 @@
 # The reference code lives in `companion.preprocessing` (fit/transform objects, tested against
 # scikit-learn) and `companion.augment` (batch augmentations, tested against `scipy.ndimage`).
 
-# %%
+# %% tags=["hide-input"]
 # Setup: on Colab (or anywhere companion is missing) install the course package.
 try:
     import companion
@@ -416,7 +416,10 @@ assert flipped_accuracy < 0.6, flipped_accuracy
 # the `Dataset`, or batch functions such as `companion.augment`.
 
 # %%
-import keras  # noqa: E402  (imported here: TensorFlow takes a few seconds to load)
+from companion.quiet import quiet_tensorflow  # noqa: E402
+
+with quiet_tensorflow():  # TensorFlow's C++ start-up messages stay off the page
+    import keras  # noqa: E402  (imported here: TensorFlow takes a few seconds to load)
 
 keras.utils.set_random_seed(0)
 normalization = keras.layers.Normalization(axis=-1)
@@ -550,7 +553,8 @@ for name, values in scores.items():
 ### END SOLUTION
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "preprocessing-ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
-# ### BEGIN SOLUTION
+# <!-- ### BEGIN SOLUTION -->
+# :::{dropdown} Model answer
 # For the scaler, the honest and the leaky pipelines score the same to three decimals (about 97.5%):
 # 30% more rows barely move a mean and a standard deviation. With feature selection on *pure noise* the
 # honest pipeline scores about 54%, no better than always answering "benign" (63% of the rows), as it
@@ -561,4 +565,5 @@ for name, values in scores.items():
 # in both cases because one cannot know in advance which step is harmless, and because a pipeline grows:
 # fitting everything on the training split (scikit-learn's `Pipeline`, Keras' `adapt` on the training
 # data) is correct for every step.
-# ### END SOLUTION
+# :::
+# <!-- ### END SOLUTION -->

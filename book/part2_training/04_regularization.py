@@ -32,7 +32,7 @@
 # The reference code is `companion.regularization` (`l1_penalty`, `l2_penalty`, `inverted_dropout`,
 # `EarlyStopping`, and `fit_with_validation`, a training loop that records both curves every epoch).
 
-# %%
+# %% tags=["hide-input"]
 # Setup: on Colab (or anywhere companion is missing) install the course package.
 try:
     import companion
@@ -219,7 +219,10 @@ print(f"PyTorch: zero fraction {(torchs == 0).float().mean():.4f}, mean {torchs.
 print(f"evaluation mode is the identity: {torch.equal(inverted_dropout(x, 0.5, training=False), x)}")
 
 # %%
-import keras  # noqa: E402  (imported here: TensorFlow takes a few seconds to load)
+from companion.quiet import quiet_tensorflow  # noqa: E402
+
+with quiet_tensorflow():  # TensorFlow's C++ start-up messages stay off the page
+    import keras  # noqa: E402  (imported here: TensorFlow takes a few seconds to load)
 
 keras.utils.set_random_seed(0)
 keras_dropout = keras.layers.Dropout(0.5)
@@ -539,7 +542,8 @@ assert dropout_rows[dropout_rows.patience >= 2]["restored val. accuracy"].min() 
 ### END SOLUTION
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "regularization-ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
-# ### BEGIN SOLUTION
+# <!-- ### BEGIN SOLUTION -->
+# :::{dropdown} Model answer
 # For the baseline the validation loss has a clear early minimum (epoch 5 in the recorded run), so every
 # patience from 0 to 10 restores that same epoch; a larger patience only costs a few more epochs of compute. The dropout run's validation loss is noisier (each epoch
 # trains a different thinned network) and keeps improving slowly for longer, so small patiences stop it on
@@ -549,4 +553,5 @@ assert dropout_rows[dropout_rows.patience >= 2]["restored val. accuracy"].min() 
 # cover the typical length of a noisy plateau of the monitored curve (larger for dropout, augmentation or
 # small validation sets, or use `min_delta`), and since the best weights are restored, erring on the
 # patient side only costs compute, never accuracy.
-# ### END SOLUTION
+# :::
+# <!-- ### END SOLUTION -->

@@ -30,7 +30,7 @@
 # norm per tensor, which is what Keras' `clipnorm` does (and not what PyTorch's `clip_grad_norm_`
 # does).
 
-# %%
+# %% tags=["hide-input"]
 # Setup: on Colab (or anywhere companion is missing) install the course package.
 try:
     import companion
@@ -431,7 +431,10 @@ assert largest_gap < 1e-8
 # (global norm 5) and $c = 1$, one step of `SGD(learning_rate=1.0)` from zero shows the difference.
 
 # %%
-import keras  # noqa: E402  (imported here: only this section needs it)
+from companion.quiet import quiet_tensorflow  # noqa: E402
+
+with quiet_tensorflow():  # TensorFlow's C++ start-up messages stay off the page
+    import keras  # noqa: E402  (imported here: only this section needs it)
 
 g_numpy = [np.array([3.0, 0.0]), np.array([0.0, 4.0])]  # norms 3 and 4, global norm 5
 
@@ -584,7 +587,8 @@ assert summary[0.25][0] < min(summary[0.05][0], summary[2.5][0])
 ### END SOLUTION
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "clip-ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
-# ### BEGIN SOLUTION
+# <!-- ### BEGIN SOLUTION -->
+# :::{dropdown} Model answer
 # $c = 0.25$ trains best. At $c = 0.05$ every step is clipped, so SGD becomes normalized SGD whose
 # steps have length at most $\eta c/(1-\mu) = 0.05$: stable, but after 800 steps the error is still
 # close to the 0.167 baseline. At $c = 2.5$ the clip is active only on a few spikes; the steps can be
@@ -593,4 +597,5 @@ assert summary[0.25][0] < min(summary[0.05][0], summary[2.5][0])
 # best: being clipped often is harmless as long as the capped step $\eta c$ is a sensible length. A good threshold sits near or a little below the typical gradient norm of the
 # early steps, so that ordinary steps are barely touched and spikes are cut to an ordinary size;
 # logging the norm for a few hundred steps (its median, a high quantile) is the usual way to pick it.
-# ### END SOLUTION
+# :::
+# <!-- ### END SOLUTION -->

@@ -29,7 +29,7 @@
 # hand-written backward pass with a finite-difference gradient check; and we log everything to
 # TensorBoard from PyTorch and from Keras. The tools live in `companion.monitoring`.
 
-# %%
+# %% tags=["hide-input"]
 # Setup: on Colab (or anywhere companion is missing) install the course package.
 try:
     import companion
@@ -357,7 +357,10 @@ assert len(logged_accuracy) == 12 and logged_accuracy[-1][0] == 300
 assert abs(logged_accuracy[-1][1] - healthy.last("val_accuracy")) < 1e-3
 
 # %%
-import keras  # noqa: E402
+from companion.quiet import quiet_tensorflow  # noqa: E402
+
+with quiet_tensorflow():  # TensorFlow's C++ start-up messages stay off the page
+    import keras  # noqa: E402
 
 keras.utils.set_random_seed(0)
 keras_model = keras.Sequential([keras.Input(shape=(784,)), keras.layers.Dense(128, activation="relu"), keras.layers.Dense(10)])
@@ -483,7 +486,8 @@ assert dead_at_start[-0.2][1] > 0.99 and dead_at_start[-0.2][0] < 0.5  # the sec
 ### END SOLUTION
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "debug-ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
-# ### BEGIN SOLUTION
+# <!-- ### BEGIN SOLUTION -->
+# :::{dropdown} Model answer
 # The network still learns with biases at $-0.1$ and stops learning at $-0.2$ (accuracy of the
 # most frequent class), although most units of the *first* layer are still alive there: it is the
 # second layer that dies first, entirely. At initialization a unit's pre-activation is
@@ -494,4 +498,5 @@ assert dead_at_start[-0.2][1] > 0.99 and dead_at_start[-0.2][0] < 0.5  # the sec
 # a bias of $-0.2$ is beyond the reach of every unit. One fully dead layer blocks all gradient to the
 # layers below, so nothing recovers. The safe choice for ReLU networks is a zero (or slightly
 # positive) bias; a look at the dead fraction of every layer at the first step costs nothing.
-# ### END SOLUTION
+# :::
+# <!-- ### END SOLUTION -->

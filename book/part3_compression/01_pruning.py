@@ -34,7 +34,7 @@
 # `remove_neurons`, and the chapter's training recipe, which `python -m companion.bench pruning` re-runs) and
 # `companion.compression.measure` (sizes and latency).
 
-# %%
+# %% tags=["hide-input"]
 # Setup: on Colab (or anywhere companion is missing) install the course package.
 try:
     import companion
@@ -445,9 +445,12 @@ except ImportError:
 
 # %%
 start = time.perf_counter()
-import keras  # noqa: E402  (Keras 3: the package named keras)
-import tensorflow as tf  # noqa: E402
-import tensorflow_model_optimization as tfmot  # noqa: E402
+from companion.quiet import quiet_tensorflow  # noqa: E402
+
+with quiet_tensorflow():  # TensorFlow's C++ start-up messages stay off the page
+    import keras  # noqa: E402  (Keras 3: the package named keras)
+    import tensorflow as tf  # noqa: E402
+    import tensorflow_model_optimization as tfmot  # noqa: E402
 
 from companion.compression.keras_pruning import (  # noqa: E402
     build_keras_mlp,
@@ -612,7 +615,8 @@ for s in (0.9, 0.95):
 ### END SOLUTION
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "pruning-ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
-# ### BEGIN SOLUTION
+# <!-- ### BEGIN SOLUTION -->
+# :::{dropdown} Model answer
 # Global pruning cuts the first layer (784×512) hardest, slightly above the target sparsity, and the last
 # layer (256×10) least, far below it (about 68% when the target is 90% in the recorded run). The reason is
 # scale: PyTorch initialises a `Linear` layer with weights of size about $1/\sqrt{\text{fan-in}}$, and
@@ -624,4 +628,5 @@ for s in (0.9, 0.95):
 # than 10 points better at 90% and 95% in the recorded run. The price: the per-layer sparsities are no
 # longer chosen, so a layer with small weights can be pruned almost entirely; some recipes therefore exclude
 # the first and last layers or cap each layer's sparsity.
-# ### END SOLUTION
+# :::
+# <!-- ### END SOLUTION -->

@@ -32,7 +32,7 @@
 # {cite}`dettmers2023`. Each result is measured against the float32 model in the same run: bytes on
 # disk, CPU latency, test accuracy.
 
-# %%
+# %% tags=["hide-input"]
 # Setup: on Colab (or anywhere companion is missing) install the course package.
 try:
     import companion
@@ -646,7 +646,8 @@ assert speedups[64] > 1.5 * speedups[1]  # the gain grows with the batch
 ### END SOLUTION
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "quant-ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
-# ### BEGIN SOLUTION
+# <!-- ### BEGIN SOLUTION -->
+# :::{dropdown} Model answer
 # The speed-up grows with the batch. At batch 1 there is none here (a ratio near 1): one image is a
 # matrix-vector product of about 0.1 ms, and every call of the dynamic model also pays a fixed
 # overhead per layer (finding the activation range, quantizing the input, dequantizing the output)
@@ -659,4 +660,5 @@ assert speedups[64] > 1.5 * speedups[1]  # the gain grows with the batch
 # reports a measured ratio at a stated batch and thread count instead of quoting "2x–3x". Dynamic
 # quantization suits batched server inference; for one request at a time, static quantization (no
 # range computation at run time) or a float model is as good.
-# ### END SOLUTION
+# :::
+# <!-- ### END SOLUTION -->

@@ -37,7 +37,7 @@
 # The reference code is `companion.compression.distillation` (`soft_targets`, `distillation_loss`, the
 # models and the training helpers, with the hyperparameters in `DistillationConfig`).
 
-# %%
+# %% tags=["hide-input"]
 # Setup: on Colab (or anywhere companion is missing) install the course package.
 try:
     import companion
@@ -319,9 +319,11 @@ assert distilled_curve[-1] - distilled_curve[19] > scratch_curve[-1] - scratch_c
 import os
 
 os.environ["KERAS_BACKEND"] = "torch"  # must be set before keras is first imported
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keras may import TensorFlow's data utilities: keep it quiet
-import keras
-from keras import ops
+from companion.quiet import quiet_tensorflow  # noqa: E402
+
+with quiet_tensorflow():  # keras may import TensorFlow's data utilities: keep its start-up messages off the page
+    import keras
+    from keras import ops
 
 
 class Distiller(keras.Model):
@@ -543,7 +545,8 @@ assert rho > 0.4, rho
 ### END SOLUTION
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "distillation-ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
-# ### BEGIN SOLUTION
+# <!-- ### BEGIN SOLUTION -->
+# :::{dropdown} Model answer
 # The averaged soft targets are far from uniform off the diagonal: the teacher gives a few pairs of digits
 # (printed above, with the student's errors on each) much more probability than the rest. Those are
 # largely the pairs the student trained alone gets wrong on the test set: over the 45 pairs, the rank
@@ -553,4 +556,5 @@ assert rho > 0.4, rho
 # gets a soft target that says so), which is exactly the information it lacks where it errs. This is the
 # dark knowledge of the chapter: it is concentrated on the confusable pairs, so that is where distillation
 # can help most, and an image that is ambiguous is not forced to a fully confident label.
-# ### END SOLUTION
+# :::
+# <!-- ### END SOLUTION -->

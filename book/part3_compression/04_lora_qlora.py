@@ -37,7 +37,7 @@
 # * QLoRA: an NF4-quantized frozen base with full-precision adapters;
 # * merging the adapters back into one `Linear` for inference, and unmerging them.
 
-# %%
+# %% tags=["hide-input"]
 # Setup: on Colab (or anywhere companion is missing) install the course package.
 try:
     import companion
@@ -489,7 +489,8 @@ assert rank_sweep[16][0] - rank_sweep[4][0] < 0.02  # ... but beyond 4 the gain 
 ### END SOLUTION
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "lora-ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
-# ### BEGIN SOLUTION
+# <!-- ### BEGIN SOLUTION -->
+# :::{dropdown} Model answer
 # The share of trained parameters grows linearly with the rank (the adapters cost
 # $r(d_\text{in}+d_\text{out})$ per layer, on top of the fixed 5,125 weights of the head): about 0.5%,
 # 1.1% and 3.5% for $r = 1, 4, 16$. The accuracy does not follow it. Going from rank 1 to rank 4 helps
@@ -504,4 +505,5 @@ assert rank_sweep[16][0] - rank_sweep[4][0] < 0.02  # ... but beyond 4 the gain 
 # the update, and with it the effective learning rate, would change with $r$. Kalajdzievski
 # {cite}`kalajdzievski2023` argues for $\alpha/\sqrt r$ instead (rsLoRA), which keeps the learning
 # dynamics stable as the rank grows.
-# ### END SOLUTION
+# :::
+# <!-- ### END SOLUTION -->

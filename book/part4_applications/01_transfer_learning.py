@@ -38,7 +38,7 @@
 # * the same feature extraction in PyTorch, with a companion optimizer;
 # * the photographs the network still gets wrong.
 
-# %%
+# %% tags=["hide-input"]
 # Setup: on Colab (or anywhere companion is missing) install the course package.
 try:
     import companion
@@ -50,13 +50,15 @@ except ImportError:
 import os
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up messages out of the page
-
-import keras
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
+
+from companion.quiet import quiet_tensorflow
+
+with quiet_tensorflow():  # TensorFlow's C++ start-up messages stay off the page
+    import keras
 
 from companion import optim, transfer_learning
 from companion.data import HYMENOPTERA_CLASSES, load_hymenoptera
@@ -586,7 +588,8 @@ assert means_k[-1] > means_k[0] and means_k[ks.index(25)] >= 0.9
 ### END SOLUTION
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "transfer-ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
-# ### BEGIN SOLUTION
+# <!-- ### BEGIN SOLUTION -->
+# :::{dropdown} Model answer
 # Accuracy climbs steeply and then flattens: a handful of photos per class already beats chance by a
 # wide margin, and a few dozen per class come close to what all 121 give. The classifier learns
 # almost nothing about ants and bees from our photos; what it needs, features that separate the two
@@ -595,4 +598,5 @@ assert means_k[-1] > means_k[0] and means_k[ks.index(25)] >= 0.9
 # the features, not by the number of examples, so more photos of the same kind help little; that is
 # when fine-tuning starts to pay off: with thousands of images, or images unlike ImageNet
 # (microscopy, satellite views, spectrograms), where adapting the top blocks moves the plateau itself.
-# ### END SOLUTION
+# :::
+# <!-- ### END SOLUTION -->

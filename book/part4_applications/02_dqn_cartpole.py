@@ -38,7 +38,7 @@
 # * the popular snippet, measured; the DQN of `companion.rl`, in PyTorch and in Keras;
 # * learning curves, a greedy evaluation, and the trained agent on video.
 
-# %%
+# %% tags=["hide-input"]
 # Setup: on Colab (or anywhere companion is missing) install the course package.
 try:
     import companion
@@ -171,7 +171,10 @@ assert torch.allclose(targets, torch.tensor([1.0 + 0.99 * 10, 1.0, 1.0 + 0.99 * 
 # (the originals run thousands of episodes) and time each step.
 
 # %%
-import keras  # noqa: E402  (TensorFlow starts here; it takes a few seconds)
+from companion.quiet import quiet_tensorflow  # noqa: E402
+
+with quiet_tensorflow():  # TensorFlow's C++ start-up messages stay off the page
+    import keras  # noqa: E402  (TensorFlow starts here; it takes a few seconds)
 
 keras.utils.set_random_seed(0)
 snippet_env = make_env("CartPole-v1")
@@ -445,7 +448,8 @@ print(f"predict / tf.function: {median_us['model.predict'] / median_us['tf.funct
 assert median_us["model.predict"] > 10 * median_us["tf.function"]
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "dqn-ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
-# ### BEGIN SOLUTION
+# <!-- ### BEGIN SOLUTION -->
+# :::{dropdown} Model answer
 # `model.predict` is one to two orders of magnitude slower than calling the model for a single
 # observation (more than ten times, and typically far more, on a CPU): each call builds a data
 # adapter, an iterator and a prediction loop with callbacks, then concatenates batches, all to
@@ -454,4 +458,5 @@ assert median_us["model.predict"] > 10 * median_us["tf.function"]
 # compiled graph and is the fastest. Inside an environment loop, where one observation arrives at a
 # time, call the model (compiled). `predict` is for large arrays of inputs processed in batches,
 # for example scoring a whole data set after training, where its per-call overhead is amortized.
-# ### END SOLUTION
+# :::
+# <!-- ### END SOLUTION -->

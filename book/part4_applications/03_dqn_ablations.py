@@ -34,7 +34,7 @@
 # * the buffer size and the learning rate: knobs, not switches;
 # * how the numbers compare with the ablation table of Mnih et al. {cite}`mnih2015`.
 
-# %%
+# %% tags=["hide-input"]
 # Setup: on Colab (or anywhere companion is missing) install the course package.
 try:
     import companion
@@ -443,7 +443,8 @@ print("last five episodes:", returns_plain[-5:].astype(int), returns_double[-5:]
 assert np.array_equal(returns_plain, returns_double)
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "dqn-ablations-ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
-# ### BEGIN SOLUTION
+# <!-- ### BEGIN SOLUTION -->
+# :::{dropdown} Model answer
 # The two runs are identical, episode for episode. Double DQN's target is
 # $r + \gamma\, Q_{\theta^-}(s', \arg\max_{a'} Q_\theta(s', a'))$: the online network *chooses* the
 # action and the target network *values* it, so that a value inflated by noise in one network is
@@ -453,4 +454,5 @@ assert np.array_equal(returns_plain, returns_double)
 # partly independent; the target network supplies the second one for free. So it cannot replace the
 # target network; it builds on it. (With `target_network=True` the two variants do differ, and the
 # benchmark `python -m companion.bench dqn --ablations` compares them at the full defaults.)
-# ### END SOLUTION
+# :::
+# <!-- ### END SOLUTION -->

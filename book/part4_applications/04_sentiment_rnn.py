@@ -38,7 +38,7 @@
 # * transfer learning for text: a frozen pretrained sentence encoder {cite}`reimers2019,wang2020`
 #   against the LSTM when labelled reviews are few.
 
-# %%
+# %% tags=["hide-input"]
 # Setup: on Colab (or anywhere companion is missing) install the course package.
 try:
     import companion
@@ -607,7 +607,10 @@ assert order_acc["LSTM"] <= 0.5 and negation_acc["LSTM"] <= negation_acc["TF-IDF
 # state next to real words. A brief run on 1,500 reviews:
 
 # %%
-import keras
+from companion.quiet import quiet_tensorflow  # noqa: E402
+
+with quiet_tensorflow():  # TensorFlow's C++ start-up messages stay off the page
+    import keras
 
 keras.utils.set_random_seed(0)
 KERAS_N, KERAS_LEN = 1500, 100
@@ -806,10 +809,12 @@ assert ends["last"] > ends["first"]
 ### END SOLUTION
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "sentiment-ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
-# ### BEGIN SOLUTION
+# <!-- ### BEGIN SOLUTION -->
+# :::{dropdown} Model answer
 # The last 30 tokens predict the sentiment better than the first 30. Reviews often open with the plot
 # or the context ("I saw this at a festival...", "The story follows...") and close with the verdict
 # ("avoid it", "8/10", "highly recommended"). At 400 tokens most reviews are kept whole, so the two
 # choices nearly coincide and the difference shrinks; the cost per step doubles, though, which is why
 # we truncate at 200 and keep the end.
-# ### END SOLUTION
+# :::
+# <!-- ### END SOLUTION -->

@@ -38,7 +38,7 @@
 # * stopping bad trials early: successive halving {cite}`jamieson2016` and Hyperband {cite}`li2018hyperband`;
 # * Optuna's plots, and one study shared by two worker processes, as on many machines.
 
-# %%
+# %% tags=["hide-input"]
 # Setup: on Colab (or anywhere companion is missing) install the course package.
 try:
     import companion
@@ -709,7 +709,8 @@ assert hits >= 0.95 - 0.005
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "tuning-ex3-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
-# ### BEGIN SOLUTION
+# <!-- ### BEGIN SOLUTION -->
+# :::{dropdown} Model answer
 # (a) Each trial is good with probability $q = 0.05$, independently, so none of $N$ is good with
 # probability $(1 - q)^N$ and at least one is with $1 - (1 - q)^N$.
 #
@@ -721,7 +722,8 @@ assert hits >= 0.95 - 0.005
 # exponentially more trials as parameters are added, most of them spent on parameters that do not
 # matter (Bergstra and Bengio, 2012). The catch: "top 5% of the space" can be a poor region if the
 # space is badly chosen, which is why the ranges and scales matter as much as the sampler.
-# ### END SOLUTION
+# :::
+# <!-- ### END SOLUTION -->
 
 # %% [markdown]
 # ### Exercise 4 — Investigate: how much is the seed worth?
@@ -745,7 +747,8 @@ print(f"spread of the methods' medians: {100 * method_gaps:.2f} points")
 assert max(seed_accuracies) < best_trial.value  # "its accuracy with other seeds is lower"
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "tuning-ex4-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
-# ### BEGIN SOLUTION
+# <!-- ### BEGIN SOLUTION -->
+# :::{dropdown} Model answer
 # The training seed alone moves the validation accuracy of one fixed configuration by a fraction of
 # a point (the run prints the spread), the same order as the gaps between the methods' medians. A
 # tuning result is therefore a noisy maximum: the best trial partly won the seed lottery, and a
@@ -754,4 +757,5 @@ assert max(seed_accuracies) < best_trial.value  # "its accuracy with other seeds
 # training seeds before comparing it with anything, and read the test set once at the end. The run
 # also shows selection at work: the chosen configuration was picked with training seed 0, and its
 # accuracy with other seeds is lower, the best trial having been partly lucky.
-# ### END SOLUTION
+# :::
+# <!-- ### END SOLUTION -->

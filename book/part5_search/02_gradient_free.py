@@ -45,7 +45,7 @@
 #   the no-free-lunch theorem {cite}`wolpert1997` says about it;
 # * neuroevolution: CartPole solved by CMA-ES, a genetic algorithm and random search.
 
-# %%
+# %% tags=["hide-input"]
 # Setup: on Colab (or anywhere companion is missing) install the course package.
 try:
     import companion
@@ -128,7 +128,8 @@ print(f"{baseline.n_evaluations} evaluations, best value {baseline.value:.3f}")
 
 # %%
 try:
-    search.minimize(lambda x: np.log(x[0]), [(-1.0, 1.0)], method="random_search", budget=50)
+    with np.errstate(invalid="ignore"):  # NumPy's own RuntimeWarning for log(-x) is not the point here
+        search.minimize(lambda x: np.log(x[0]), [(-1.0, 1.0)], method="random_search", budget=50)
 except ValueError as error:
     print("ValueError:", error)
 else:
@@ -706,7 +707,8 @@ for d, cr in [(2, 0.0), (5, 0.5), (30, 0.9), (7, 1.0)]:
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "gradient-free-ex3-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
-# ### BEGIN SOLUTION
+# <!-- ### BEGIN SOLUTION -->
+# :::{dropdown} Model answer
 # (a) Gene $j_{\text{rand}}$ comes from the mutant with probability 1; each of the other $d - 1$
 # genes independently with probability $P(U_j < CR) = CR$. By linearity of expectation the expected
 # count is $1 + (d - 1)\,CR$ (7.3 for $d = 10$, $CR = 0.7$). (The implementation draws $U_j$ for
@@ -716,7 +718,8 @@ for d, cr in [(2, 0.0), (5, 0.5), (30, 0.9), (7, 1.0)]:
 # $F\,(x_{r_2} - x_{r_3})_j$ plus the offset $(x_{r_1} - x_i)_j$. DE then searches coordinate by
 # coordinate, which is efficient on separable functions such as Rastrigin and slow on rotated ones
 # such as Rosenbrock's valley; $CR$ close to 1 makes the search rotation-invariant.
-# ### END SOLUTION
+# :::
+# <!-- ### END SOLUTION -->
 
 # %% [markdown]
 # ### Exercise 4 — Investigate: the population of differential evolution
@@ -743,7 +746,8 @@ for size in (20, 50, 150):
 assert min(population_medians, key=population_medians.get) == 20  # "the small population wins"
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "gradient-free-ex4-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
-# ### BEGIN SOLUTION
+# <!-- ### BEGIN SOLUTION -->
+# :::{dropdown} Model answer
 # The small population wins at this budget. With 150 members, 2,000 evaluations are about 13
 # generations: each member is replaced at most a dozen times, and the population is still spread
 # over the whole box when the budget ends, so DE's steps, built from differences between members,
@@ -753,4 +757,5 @@ assert min(population_medians, key=population_medians.get) == 20  # "the small p
 # local minimum of Rastrigin, after which its differences vanish and it stops moving) while the large
 # one keeps improving, so the ranking can reverse; run it to see. Storn and Price suggest 5 to 10
 # members per dimension; at a fixed small budget, size the population to the budget as well.
-# ### END SOLUTION
+# :::
+# <!-- ### END SOLUTION -->

@@ -37,7 +37,7 @@
 # * compilation: `torch.compile` {cite}`ansel2024` and `jit_compile=True`, with the compile time
 #   counted.
 
-# %%
+# %% tags=["hide-input"]
 # Setup: on Colab (or anywhere companion is missing) install the course package.
 try:
     import companion
@@ -134,6 +134,8 @@ assert mlp_timing.iqr < 0.5 * mlp_timing.median  # "less than half the median"
 # %%
 from torch.profiler import ProfilerActivity, profile, record_function  # noqa: E402
 
+from companion.quiet import quiet_stderr  # noqa: E402
+
 
 def small_cnn():
     return nn.Sequential(
@@ -152,7 +154,8 @@ activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if DEVICE == "cud
 
 
 def profile_steps(step, label, n=5):
-    with profile(activities=activities, record_shapes=True) as prof:
+    # quiet_stderr: the profiler's back end (Kineto) writes its own start/stop trace points to stderr
+    with quiet_stderr(), profile(activities=activities, record_shapes=True) as prof:
         for _ in range(n):
             with record_function(label):
                 step()
@@ -334,8 +337,11 @@ assert serial / parallel > 1.2  # "two workers make the epoch more than 1.2 time
 # each of the three set explicitly:
 
 # %%
-import keras  # noqa: E402  (TensorFlow's import takes several seconds: only from here on)
-import tensorflow as tf  # noqa: E402
+from companion.quiet import quiet_tensorflow  # noqa: E402
+
+with quiet_tensorflow():  # TensorFlow's C++ start-up messages stay off the page
+    import keras  # noqa: E402  (TensorFlow's import takes several seconds: only from here on)
+    import tensorflow as tf  # noqa: E402
 
 for gpu in tf.config.list_physical_devices("GPU"):  # share the GPU with PyTorch: allocate as needed
     tf.config.experimental.set_memory_growth(gpu, True)
@@ -846,7 +852,8 @@ for dtype, (e, m) in {torch.float16: (5, 10), torch.bfloat16: (8, 7), torch.floa
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "where-time-goes-ex3-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
-# ### BEGIN SOLUTION
+# <!-- ### BEGIN SOLUTION -->
+# :::{dropdown} Model answer
 # (a) The numbers in $[1, 2)$ are $1.f$ with $m$ fraction bits, spaced $2^{-m}$ apart: $\epsilon = 2^{-m}$.
 # The stored exponent runs from 1 (0 is reserved for zero and subnormals) to $2^e - 2$ ($2^e - 1$ is
 # reserved for inf and NaN); with bias $b = 2^{e-1} - 1$ the smallest normal number is $2^{1-b}$ and
@@ -859,7 +866,8 @@ for dtype, (e, m) in {torch.float16: (5, 10), torch.bfloat16: (8, 7), torch.floa
 # $2^{16} = 65\,536$, GradScaler's starting value. bfloat16 has 8 exponent bits like float32, so its
 # smallest normal number is float32's ($2^{-126}$): a gradient that float32 represents without
 # underflow, bfloat16 represents too (with fewer significant bits), and there is nothing to shift.
-# ### END SOLUTION
+# :::
+# <!-- ### END SOLUTION -->
 
 # %% [markdown]
 # ### Exercise 4 — Investigate: workers and threads
@@ -886,7 +894,8 @@ for (workers, threads), seconds in worker_seconds.items():
 assert min(worker_seconds, key=worker_seconds.get)[0] > 0  # "a setting with workers is fastest"
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "where-time-goes-ex4-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
-# ### BEGIN SOLUTION
+# <!-- ### BEGIN SOLUTION -->
+# :::{dropdown} Model answer
 # A setting with workers is fastest. With `num_workers=0` the main process alternates between augmenting images and training,
 # so the two costs add up; workers overlap them, but only while there are cores to run them. The
 # training process's intra-op threads (OpenMP) do not sleep the moment an operation ends: they
@@ -896,4 +905,5 @@ assert min(worker_seconds, key=worker_seconds.get)[0] > 0  # "a setting with wor
 # cores, the step runs on the GPU and needs one CPU thread to launch kernels; the cores belong to
 # the loader, and the epoch time falls with each worker until loading is faster than the GPU step,
 # after which it is flat: the profiler trace then shows the GPU busy without gaps between steps.
-# ### END SOLUTION
+# :::
+# <!-- ### END SOLUTION -->

@@ -36,7 +36,7 @@
 # * Keras' `tf.distribute.MirroredStrategy`, for comparison;
 # * what changes on TPUs and other accelerators.
 
-# %%
+# %% tags=["hide-input"]
 # Setup: on Colab (or anywhere companion is missing) install the course package.
 try:
     import companion
@@ -391,7 +391,10 @@ else:
 # mirrored on two:
 
 # %%
-import tensorflow as tf  # noqa: E402
+from companion.quiet import quiet_tensorflow  # noqa: E402
+
+with quiet_tensorflow():  # TensorFlow's C++ start-up messages stay off the page
+    import tensorflow as tf  # noqa: E402
 
 tf.get_logger().setLevel("ERROR")  # MirroredStrategy logs every reduction at INFO level
 try:  # before TensorFlow's first operation: hide any GPU (the comparison runs on the CPU), split the CPU in two
@@ -618,7 +621,8 @@ for n, world, expected in [(1_000, 4, 1_500), (800, 8, 1_400), (203_530, 1, 0), 
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "large-batches-ex3-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
-# ### BEGIN SOLUTION
+# <!-- ### BEGIN SOLUTION -->
+# :::{dropdown} Model answer
 # (a) Each chunk holds $N/W$ numbers. In each of the $W - 1$ reduce-scatter steps and each of the
 # $W - 1$ all-gather steps, every rank sends one chunk: $2(W-1)\,N/W$ numbers per rank.
 #
@@ -631,7 +635,8 @@ for n, world, expected in [(1_000, 4, 1_500), (800, 8, 1_400), (203_530, 1, 0), 
 # (c) The MLP has $784 \cdot 256 + 256 + 256 \cdot 10 + 10 = 203\,530$ parameters, 814,120 bytes in
 # float32; with $W = 8$ each rank sends $2 \cdot \frac{7}{8} \cdot 814\,120 = 1\,424\,710$ bytes,
 # about 1.4 MB per step.
-# ### END SOLUTION
+# :::
+# <!-- ### END SOLUTION -->
 
 # %% [markdown]
 # ### Exercise 4 — Investigate: how long a warm-up?
@@ -652,7 +657,8 @@ for steps, accuracy in warmup_accuracy.items():
 assert warmup_accuracy[48] > warmup_accuracy[0]  # "a longer warm-up does better than none"
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "large-batches-ex4-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
-# ### BEGIN SOLUTION
+# <!-- ### BEGIN SOLUTION -->
+# :::{dropdown} Model answer
 # A longer warm-up does better than none here. The scaled rate assumes the gradient changes little
 # over the 64 small steps that one large step replaces; at initialization it changes fast, and the
 # first full-size steps throw the weights into a region from which a short, cosine-decayed run does
@@ -661,4 +667,5 @@ assert warmup_accuracy[48] > warmup_accuracy[0]  # "a longer warm-up does better
 # against steps at full rate. For long runs, half the run is far too much: Goyal et al. warm up for 5
 # of 90 epochs. What matters is the number of steps the network needs to leave the initial
 # transient, not a fraction of the run; measure it as here, on a validation split.
-# ### END SOLUTION
+# :::
+# <!-- ### END SOLUTION -->

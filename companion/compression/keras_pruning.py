@@ -23,6 +23,7 @@ import sys
 import tempfile
 import warnings
 
+from ..quiet import quiet_tensorflow
 from .pruning import PruningConfig
 
 __all__ = ["build_keras_mlp", "keras_model_gzipped_size", "legacy_keras", "prune_with_tfmot"]
@@ -36,7 +37,8 @@ def legacy_keras():
             "imported (and install tf_keras)"
         )
     imported_before = "tensorflow" in sys.modules
-    import tensorflow as tf
+    with quiet_tensorflow():
+        import tensorflow as tf
 
     if not tf.keras.layers.Dense.__module__.startswith("tf_keras"):
         hint = " (TensorFlow was imported before the variable was set: restart the kernel)" if imported_before else ""

@@ -28,7 +28,10 @@ def keras_copy(model):
     ``nn.Linear`` stores its weight as ``(out, in)`` and Keras' ``Dense`` kernel is ``(in, out)``: the
     copy transposes it. The input is the flattened 784-pixel image.
     """
-    import keras
+    from ..quiet import quiet_tensorflow
+
+    with quiet_tensorflow():
+        import keras
 
     linears = [getattr(model, f"fc{i}") for i in range(1, model.n_layers + 1)]
     layers = [keras.Input((linears[0].in_features,))]
@@ -51,7 +54,10 @@ def to_tflite(keras_model, representative_x=None, *, num_samples: int = 200) -> 
     import io
     import warnings
 
-    import tensorflow as tf
+    from ..quiet import quiet_tensorflow
+
+    with quiet_tensorflow():
+        import tensorflow as tf
 
     tf.get_logger().setLevel("ERROR")  # the converter logs every asset it writes
     converter = tf.lite.TFLiteConverter.from_keras_model(keras_model)

@@ -117,21 +117,15 @@ def _mismatch_message(what: str, path: Path, mismatches: list) -> str:
 
 def _download(url: str, tmp_path: Path, expected: dict, *, label: str, progress: bool) -> dict:
     """Stream ``url`` into ``tmp_path``; return the hex digests of what was written."""
-    from tqdm import tqdm  # plain text bar: readable in terminals, notebooks and logs
+    from ..progress import progress_bar
 
     digests = {alg: hashlib.new(alg) for alg in expected}
     request = urllib.request.Request(url, headers={"User-Agent": "companion-course-data"})
     with urllib.request.urlopen(request, timeout=_TIMEOUT) as response:
         length = response.headers.get("Content-Length") if response.headers else None
         total = int(length) if length and length.isdigit() else None
-        with open(tmp_path, "wb") as out, tqdm(
-            total=total,
-            unit="B",
-            unit_scale=True,
-            unit_divisor=1024,
-            desc=f"Downloading {label}",
-            disable=not progress,
-            leave=False,
+        with open(tmp_path, "wb") as out, progress_bar(
+            total, f"Downloading {label}", enabled=progress, unit="B", unit_scale=True, unit_divisor=1024, mininterval=0.1
         ) as bar:
             received = 0
             while True:

@@ -8,7 +8,10 @@ step. The learning rate belongs to the transformation; Keras' own ``learning_rat
 
 from __future__ import annotations
 
-import keras
+from ..quiet import quiet_tensorflow
+
+with quiet_tensorflow():
+    import keras
 
 from ._tree import tree_leaves, tree_map
 from .base import GradientTransformation

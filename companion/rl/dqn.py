@@ -114,7 +114,7 @@ def train_dqn(config: DQNConfig | None = None, *, progress: bool = True, name: s
 
 
 def _train_dqn(cfg: DQNConfig, *, progress: bool, name: str | None) -> DQNRun:
-    from tqdm.auto import tqdm
+    from ..progress import progress_bar
 
     device = cfg.device or pick_device()
     torch.manual_seed(cfg.seed)
@@ -147,7 +147,7 @@ def _train_dqn(cfg: DQNConfig, *, progress: bool, name: str | None) -> DQNRun:
     best_return, best_state, solved_at, updates = -np.inf, None, None, 0
     obs, _ = env.reset(seed=cfg.seed)
     episode_return, start = 0.0, time.perf_counter()
-    bar = tqdm(total=cfg.total_steps, desc=history.name, disable=not progress, mininterval=2.0, leave=False)
+    bar = progress_bar(cfg.total_steps, history.name, enabled=progress)
     for step in range(1, cfg.total_steps + 1):
         # 1. Act epsilon-greedily and store the transition (terminated, not truncated, stops bootstrapping).
         eps = epsilon(step)

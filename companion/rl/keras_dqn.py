@@ -25,7 +25,10 @@ __all__ = ["DQNRun", "keras_greedy_policy", "keras_q_network", "train_keras_dqn"
 
 
 def _keras():
-    import keras
+    from ..quiet import quiet_tensorflow
+
+    with quiet_tensorflow():
+        import keras
 
     if keras.backend.backend() != "tensorflow":
         raise RuntimeError(f"companion.rl.keras_dqn needs the TensorFlow backend of Keras, not {keras.backend.backend()!r}")
@@ -59,7 +62,7 @@ def keras_greedy_policy(q):
 
 def train_keras_dqn(config: DQNConfig | None = None, *, progress: bool = True, name: str | None = None) -> DQNRun:
     """Train the Keras DQN agent; same loop, same hyperparameters as :func:`companion.rl.dqn.train_dqn`."""
-    from tqdm.auto import tqdm
+    from ..progress import progress_bar
 
     keras, tf = _keras()
     cfg = config or DQNConfig()
@@ -104,7 +107,7 @@ def train_keras_dqn(config: DQNConfig | None = None, *, progress: bool = True, n
     best_return, best_weights, solved_at, updates = -np.inf, None, None, 0
     obs, _ = env.reset(seed=cfg.seed)
     episode_return, start = 0.0, time.perf_counter()
-    bar = tqdm(total=cfg.total_steps, desc=history.name, disable=not progress, mininterval=2.0, leave=False)
+    bar = progress_bar(cfg.total_steps, history.name, enabled=progress)
     for step in range(1, cfg.total_steps + 1):
         eps = epsilon(step)
         action = int(rng.integers(n_actions)) if rng.random() < eps else act(obs)

@@ -1,0 +1,81 @@
+"""What the online book shows of an exercise: the question and the visible checks, answers folded.
+
+The chapter notebooks are written for nbgrader (solutions between ``### BEGIN SOLUTION`` and
+``### END SOLUTION``, hidden tests between ``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN
+TESTS``). Before myst-nb reads (and executes) a notebook for the site, this extension
+
+* drops the hidden tests, delimiters included, from every code cell: they are for grading, and a
+  student who reads them knows what is checked;
+* drops the solution delimiter lines from code cells (the solution itself stays, in a cell folded
+  by its ``hide-input`` tag);
+* leaves markdown model answers alone: they sit in a ``{dropdown}`` between HTML comments that carry
+  the delimiters, so nbgrader finds them and the page shows a folded "Model answer".
+
+The notebooks in the repository are not changed; ``make test`` runs them whole, hidden tests included.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+
+HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+SOLUTION_DELIMITERS = ("### BEGIN SOLUTION", "### END SOLUTION")
+
+
+# What a reader must never find on a page: the frameworks' C++ start-up log, progress-bar frames,
+# and paths of the machine that built the book (a printed warning carries one). book/conftest.py
+# applies it to every cell nbval runs, tests/site to the built pages.
+_REPOSITORY = str(Path(__file__).resolve().parents[2])
+PAGE_NOISE = {
+    "absl start-up log": re.compile(r"All log messages before absl::InitializeLog|^[IWEF]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ \S+:\d+\]", re.M),
+    "progress-bar frame": re.compile(r"\d{1,3}%\|[^|\n]*\| *\d"),
+    "tqdm warning": re.compile(r"TqdmWarning|IProgress not found"),
+    "path of the build machine": re.compile("|".join(re.escape(p) for p in (_REPOSITORY, "site-packages/", "/tmp/ipykernel_"))),
+}
+
+
+def page_noise(outputs):
+    """The names of the kinds of noise found in a cell's outputs (stream outputs: stdout and stderr)."""
+    found = []
+    for output in outputs or []:
+        if output.get("output_type") != "stream":
+            continue
+        text = output.get("text", "")
+        text = "".join(text) if isinstance(text, list) else text
+        found += [f"{kind}: {m.group(0)[:120]!r}" for kind, pattern in PAGE_NOISE.items() if (m := pattern.search(text))]
+    return found
+
+
+def reader_view(source: str) -> str:
+    """A code cell's source as the site shows it: no hidden tests, no solution delimiters."""
+    kept, hidden = [], False
+    for line in source.split("\n"):
+        if HIDDEN_BEGIN in line:
+            hidden = True
+        elif HIDDEN_END in line:
+            hidden = False
+        elif not hidden and not any(d in line for d in SOLUTION_DELIMITERS):
+            kept.append(line)
+    return "\n".join(kept).rstrip()
+
+
+def _on_source_read(app, docname, source):
+    if not app.env.doc2path(docname).endswith(".ipynb"):
+        return
+    notebook = nbformat.reads(source[0], as_version=4)
+    changed = False
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            view = reader_view(cell.source)
+            changed |= view != cell.source.rstrip()
+            cell.source = view
+    if changed:
+        source[0] = nbformat.writes(notebook)
+
+
+def setup(app):
+    app.connect("source-read", _on_source_read)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,0 +1,46 @@
+"""The site's page rules (book/_ext/course_pages.py): what they drop and what they catch."""
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "book" / "_ext"))
+from course_pages import page_noise, reader_view  # noqa: E402
+
+GRADED = """\
+result = f(2)
+assert result == 4
+### BEGIN HIDDEN TESTS
+assert f(3) == 9
+### END HIDDEN TESTS
+"""
+
+
+def test_reader_view_drops_hidden_tests_and_solution_delimiters():
+    assert reader_view(GRADED) == "result = f(2)\nassert result == 4"
+    solution = "def f(x):\n    ### BEGIN SOLUTION\n    return x * x\n    ### END SOLUTION\n"
+    assert reader_view(solution) == "def f(x):\n    return x * x"
+    assert reader_view("x = 1") == "x = 1"
+
+
+def stream(text, name="stderr"):
+    return {"output_type": "stream", "name": name, "text": text}
+
+
+def test_page_noise_catches_what_a_reader_must_not_see():
+    noisy = [
+        "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n",
+        "E0000 00:00:1796185680.077399    9945 cuda_platform.cc:52] failed call to cuInit: UNKNOWN ERROR (303)\n",
+        "teacher:  11%|█▏        | 108/942 [00:02<00:15, 53.71step/s]",
+        "TqdmWarning: IProgress not found. Please update jupyter and ipywidgets.",
+        f"{ROOT}/companion/x.py:3: UserWarning: careful\n",
+        "/tmp/ipykernel_2428/901192076.py:2: RuntimeWarning: invalid value encountered in log\n",
+    ]
+    for text in noisy:
+        assert page_noise([stream(text)]), text
+
+
+def test_page_noise_lets_ordinary_output_through():
+    quiet = [stream("epoch 3: loss 0.214, accuracy 93.1%\n", "stdout"), stream("ValueError: lr must be > 0\n"),
+             {"output_type": "display_data", "data": {"text/plain": "<Figure>"}}]
+    assert page_noise(quiet) == []
