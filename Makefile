@@ -4,7 +4,10 @@
 #   make test                  unit tests, every notebook through nbval, a build check, workflow check
 #   make test-one NB=<path>    run one notebook through nbval (and time it)
 #   make test-site [SITE=dir]  check built pages (answers folded, no hidden tests, no build noise)
+#   make release               students' versions of every part in release/ (nbgrader)
+#   make grade SUBMISSIONS=dir autograde <student>/<part>/<chapter>.ipynb files: feedback/, grades.csv
 #   make notebooks             regenerate every book/**/*.ipynb from its jupytext .py source
+#   make fork REPO=owner/name  point badges and setup cells at a fork ([REF=branch or tag])
 #   make clean                 remove build outputs (keeps .venv; `make distclean` removes it too)
 #
 # Every target creates .venv from requirements.txt first (once; again when requirements.txt or
@@ -47,10 +50,10 @@ NBVAL := $(BIN)/python -m pytest --nbval-lax --nbval-current-env \
 FIND_NOTEBOOKS := find book -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' -not -path '*/_build/*' | LC_ALL=C sort
 FIND_SOURCES := find book -mindepth 2 -name '[0-9][0-9]_*.py' -not -path '*/.ipynb_checkpoints/*' | LC_ALL=C sort
 
-.PHONY: help venv book test test-unit test-notebooks test-one test-site check-book check-workflows notebooks clean distclean
+.PHONY: help venv book test test-unit test-notebooks test-one test-site check-book check-workflows release grade notebooks fork clean distclean
 
 help:
-	@sed -n '3,11s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
+	@sed -n '3,14s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
 
 ## Environment ---------------------------------------------------------------------------------
 
@@ -131,6 +134,18 @@ export CHECK_CONFIG
 check-workflows: $(STAMP)
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 
+## Teaching ------------------------------------------------------------------------------------
+
+# nbgrader's student versions of every part (nbgrader_config.py: each part is an assignment).
+release: $(STAMP)
+	$(BIN)/python -m companion.grading release
+
+# Autograde a folder of submissions laid out as <student>/<part>/<chapter>.ipynb: feedback in
+# feedback/, one row per student and exercise in grades.csv.
+grade: $(STAMP)
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=<folder of <student>/<part>/<chapter>.ipynb>" >&2; exit 2; }
+	$(BIN)/python -m companion.grading grade "$(SUBMISSIONS)"
+
 ## Authoring -----------------------------------------------------------------------------------
 
 # `jupytext --update` keeps the cell ids of the existing notebook (no spurious diffs) but also its
@@ -149,6 +164,7 @@ endef
 export STRIP_OUTPUTS
 
 notebooks: $(STAMP)
+	@$(BIN)/python book/_ext/course_links.py
 	@sources="$$($(FIND_SOURCES))"; \
 	if [ -z "$$sources" ]; then echo "No chapter source (book/<part>/NN_name.py) yet."; exit 0; fi; \
 	for src in $$sources; do \
@@ -159,6 +175,12 @@ notebooks: $(STAMP)
 	done
 
 ## Cleaning ------------------------------------------------------------------------------------
+
+# Point the course at a fork: _config.yml's repository (and ref), every badge and setup cell.
+fork: $(STAMP)
+	@test -n "$(REPO)" || { echo "usage: make fork REPO=<owner>/<name> [REF=<branch or tag>]" >&2; exit 2; }
+	$(BIN)/python book/_ext/course_links.py --repo "$(REPO)" $(if $(REF),--ref "$(REF)")
+	$(MAKE) notebooks
 
 clean:
 	rm -rf $(BUILD_DIR) .pytest_cache .jupyter_cache

@@ -30,7 +30,7 @@ SETUP_CELL = """\
 try:
     import companion
 except ImportError:
-    %pip install -q "companion[{extras}] @ git+{url}@v{version}"
+    %pip install -q "dl-optimization-companion[{extras}] @ git+{url}@{ref}"
     import companion"""
 
 COLAB_BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
@@ -139,14 +139,14 @@ def declared_extras():
 
 
 def expected_setup_cell(extras="torch"):
-    return SETUP_CELL.format(extras=extras, url=REPO_URL, version=companion.__version__)
+    return SETUP_CELL.format(extras=extras, url=REPO_URL, ref=BRANCH)
 
 
 def setup_cell_extras(source):
-    """The extras a setup cell installs (``companion[torch,search]`` -> ``"torch,search"``)."""
+    """The extras a setup cell installs (``dl-optimization-companion[torch,search]`` -> ``"torch,search"``)."""
     import re
 
-    found = re.search(r'"companion\[([a-z_,]+)\] @', source)
+    found = re.search(r'"dl-optimization-companion\[([a-z_,]+)\] @', source)
     return found.group(1) if found else "torch"
 
 

@@ -29,10 +29,10 @@
 try:
     import companion
 except ImportError:
-    %pip install -q "companion[torch] @ git+https://github.com/YOUR-ORG/dl-optimization-hands-on@v0.1.0"
+    %pip install -q "dl-optimization-companion[torch,keras] @ git+https://github.com/YOUR-ORG/dl-optimization-hands-on@main"
     import companion
 
-# %%
+# %% tags=["keep-when-grading"]
 import copy
 
 import matplotlib.pyplot as plt
@@ -203,7 +203,7 @@ for name, lr in learning_rates.items():
 # \frac{1}{n}\tilde X^\top \tilde X$ ($\tilde X$ the pixels with a column of ones), so
 # $L_0 = \lambda_{\max}(\tilde X^\top \tilde X / n) / 10$.
 
-# %%
+# %% tags=["keep-when-grading"]
 x_train, y_train = load_mnist("train", limit=20_000)
 x_test, y_test = load_mnist("test")
 print("train:", x_train.shape, "test:", x_test.shape, "pixel range:", x_train.min(), x_train.max())

@@ -42,10 +42,10 @@
 try:
     import companion
 except ImportError:
-    %pip install -q "companion[torch] @ git+https://github.com/YOUR-ORG/dl-optimization-hands-on@v0.1.0"
+    %pip install -q "dl-optimization-companion[torch] @ git+https://github.com/YOUR-ORG/dl-optimization-hands-on@main"
     import companion
 
-# %%
+# %% tags=["keep-when-grading"]
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -167,7 +167,7 @@ assert abs(b[9] - (1 - 0.9**10) / (1 - 0.9)) < 1e-12  # the geometric sum after 
 # at the same point. The cell below runs the textbook look-ahead form by hand on the Rosenbrock
 # function and compares its $\phi_t$ with what `optim.sgd(nesterov=True)` produces.
 
-# %%
+# %% tags=["keep-when-grading"]
 def nesterov_look_ahead(landscape, start, lr, mu, steps):
     """Sutskever et al.'s form; returns the points theta_t and the look-ahead points phi_t."""
     theta, v = np.array(start, dtype=float), np.zeros(2)

@@ -35,10 +35,10 @@
 try:
     import companion
 except ImportError:
-    %pip install -q "companion[torch] @ git+https://github.com/YOUR-ORG/dl-optimization-hands-on@v0.1.0"
+    %pip install -q "dl-optimization-companion[torch,keras] @ git+https://github.com/YOUR-ORG/dl-optimization-hands-on@main"
     import companion
 
-# %%
+# %% tags=["keep-when-grading"]
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -546,19 +546,23 @@ originals = [g.copy() for g in check_grads]
 reference_clip = clip_by_global_norm(0.5, eps=0.0)
 expected, _ = reference_clip.update(check_grads, reference_clip.init(check_grads))
 mine = clip_global_norm(check_grads, 0.5)
-assert len(mine) == 3 and all(m.shape == e.shape for m, e in zip(mine, expected))
-assert all(np.allclose(m, e, rtol=1e-12) for m, e in zip(mine, expected))
+assert len(mine) == 3 and all(m.shape == e.shape for m, e in zip(mine, expected)), (
+    "return one array per gradient, each of the shape of the gradient it clips")
+mine_norm = np.sqrt(sum(np.sum(m * m) for m in mine))
+assert all(np.allclose(m, e, rtol=1e-12) for m, e in zip(mine, expected)), (
+    f"the clipped gradients differ from the reference: their global norm is {mine_norm:.4f}, expected 0.5 "
+    "(scale every array by the same factor min(1, c / ||g||), ||g|| over all arrays together)")
 assert all(np.array_equal(g, o) for g, o in zip(check_grads, originals)), "do not modify the input arrays"
 ### BEGIN HIDDEN TESTS
 # Under the threshold: unchanged.
 small = clip_global_norm(check_grads, 1e3)
-assert all(np.allclose(s, g) for s, g in zip(small, check_grads))
+assert all(np.allclose(s, g) for s, g in zip(small, check_grads)), "below the threshold the gradients must be unchanged"
 # A zero gradient stays zero (no division by zero).
 zero = clip_global_norm([np.zeros(3), np.zeros(2)], 1.0)
-assert all(np.all(z == 0) and np.all(np.isfinite(z)) for z in zero)
+assert all(np.all(z == 0) and np.all(np.isfinite(z)) for z in zero), "a zero gradient must stay zero (no 0/0)"
 # The direction is kept and the norm is the threshold.
 clipped_check = clip_global_norm(check_grads, 0.1)
-assert np.isclose(np.sqrt(sum(np.sum(c * c) for c in clipped_check)), 0.1)
+assert np.isclose(np.sqrt(sum(np.sum(c * c) for c in clipped_check)), 0.1), "clipped, the global norm must equal c"
 ### END HIDDEN TESTS
 
 # %% [markdown]

@@ -42,10 +42,10 @@
 try:
     import companion
 except ImportError:
-    %pip install -q "companion[torch] @ git+https://github.com/YOUR-ORG/dl-optimization-hands-on@v0.1.0"
+    %pip install -q "dl-optimization-companion[torch] @ git+https://github.com/YOUR-ORG/dl-optimization-hands-on@main"
     import companion
 
-# %%
+# %% tags=["keep-when-grading"]
 import time
 
 import matplotlib.pyplot as plt

@@ -43,10 +43,10 @@
 try:
     import companion
 except ImportError:
-    %pip install -q "companion[torch] @ git+https://github.com/YOUR-ORG/dl-optimization-hands-on@v0.1.0"
+    %pip install -q "dl-optimization-companion[torch,keras,sklearn] @ git+https://github.com/YOUR-ORG/dl-optimization-hands-on@main"
     import companion
 
-# %%
+# %% tags=["keep-when-grading"]
 import os
 import time
 
@@ -530,26 +530,37 @@ def nearest_class_mean(train_features, train_labels, features):
 
 
 # %% nbgrader={"grade": true, "grade_id": "transfer-ex1-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
-ncm_predictions = nearest_class_mean(f_train, y_train, f_val)
-ncm_acc = float(np.mean(ncm_predictions == y_val))
-print(f"nearest class mean on the MobileNetV2 features: {ncm_acc:.3f}")
-assert ncm_predictions.shape == y_val.shape and ncm_predictions.dtype == np.int64
-assert ncm_acc >= 0.85, "the pretrained features should make the class means far apart"
-### BEGIN HIDDEN TESTS
+# Three well-separated clusters of 5-dimensional "features": every point is nearest its own class mean.
 rng_check = np.random.default_rng(3)
 centres = rng_check.normal(size=(3, 5)) * 4
 labels_check = rng_check.integers(0, 3, size=60)
 feats_check = centres[labels_check] + rng_check.normal(size=(60, 5)) * 0.1
-assert np.array_equal(nearest_class_mean(feats_check, labels_check, feats_check), labels_check)
+predicted_check = nearest_class_mean(feats_check, labels_check, feats_check)
+assert isinstance(predicted_check, np.ndarray) and predicted_check.dtype == np.int64, (
+    f"return an int64 NumPy array, got {type(predicted_check).__name__} {getattr(predicted_check, 'dtype', '')}")
+assert predicted_check.shape == (60,), f"one label per row of features: expected shape (60,), got {predicted_check.shape}"
+assert np.array_equal(predicted_check, labels_check), (
+    f"{int(np.sum(predicted_check != labels_check))} of 60 points of well-separated clusters got the wrong class")
+### BEGIN HIDDEN TESTS
 # scale of a query does not matter (cosine similarity)
-assert np.array_equal(nearest_class_mean(feats_check, labels_check, 7.0 * feats_check[:5]), labels_check[:5])
+assert np.array_equal(nearest_class_mean(feats_check, labels_check, 7.0 * feats_check[:5]), labels_check[:5]), (
+    "scaling a query must not change its class (cosine similarity)")
 try:
     nearest_class_mean(feats_check, labels_check, np.zeros((2, 4)))
 except ValueError as error:
-    assert "features" in str(error)
+    assert "features" in str(error), f"the ValueError should name `features`: {error}"
 else:
     raise AssertionError("a wrong number of columns must raise ValueError")
 ### END HIDDEN TESTS
+
+# %% [markdown]
+# On the chapter's MobileNetV2 features, with no training at all:
+
+# %%
+ncm_predictions = nearest_class_mean(f_train, y_train, f_val)
+ncm_acc = float(np.mean(ncm_predictions == y_val))
+print(f"nearest class mean on the MobileNetV2 features: {ncm_acc:.3f} validation accuracy")
+assert ncm_acc >= 0.85, "the pretrained features should make the class means far apart"
 
 # %% [markdown]
 # ### Exercise 2 — Investigate: how many labelled photos does transfer learning need?
