@@ -111,7 +111,9 @@ check-book: $(STAMP)
 # and on an executed build no start-up log, progress bar or build-machine path in the outputs.
 SITE ?= $(BUILD_DIR)/html
 test-site: $(STAMP)
-	COURSE_SITE=$(SITE) $(BIN)/python -m pytest tests/site -p no:cacheprovider -q
+	@command -v chromium >/dev/null 2>&1 || command -v google-chrome >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || \
+		echo "*** WARNING: no chromium/chromedriver: the site test in a browser is SKIPPED (apt-get install chromium chromium-driver) ***"
+	COURSE_SITE=$(SITE) $(BIN)/python -m pytest tests/site -p no:cacheprovider -q -ra
 
 define CHECK_CONFIG
 import os, sys, yaml

@@ -76,6 +76,63 @@ def _on_source_read(app, docname, source):
         source[0] = nbformat.writes(notebook)
 
 
+# MathJax from the site itself, so that the equations render with no network (a classroom, a
+# laptop on a train): MathJax 2.7 as packaged on PyPI by jupyter-server-mathjax, copied into
+# _static/mathjax. Without that package the site keeps Sphinx's default, MathJax 3 from a CDN.
+MATHJAX_CLASSES = "tex2jax_process|mathjax_process|math|output_area"
+
+
+def _mathjax_files():
+    try:
+        import jupyter_server_mathjax
+    except ImportError:
+        return None
+    return Path(jupyter_server_mathjax.__file__).parent / "static"
+
+
+def _serve_mathjax(app, config):
+    if _mathjax_files() is None:
+        return
+    config.mathjax_path = "mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full"
+    config.mathjax2_config = {
+        "tex2jax": {
+            "inlineMath": [["\\(", "\\)"]],
+            "displayMath": [["\\[", "\\]"]],
+            "processRefs": False,
+            "processEnvironments": False,
+            "processClass": MATHJAX_CLASSES,
+            "ignoreClass": "tex2jax_ignore|mathjax_ignore",
+        },
+        # the fonts that jupyter-server-mathjax ships (as Jupyter's classic notebook used them)
+        "HTML-CSS": {"availableFonts": ["STIX-Web"], "preferredFont": "STIX-Web", "webFont": "STIX-Web", "imageFont": None},
+        "messageStyle": "none",
+    }
+
+
+def _copy_mathjax(app, exception):
+    files = _mathjax_files()
+    if exception is None and files is not None and app.builder.format == "html":
+        import shutil
+
+        shutil.copytree(files, Path(app.outdir) / "_static" / "mathjax", dirs_exist_ok=True)
+
+
+def _drop_duplicate_scripts(app, pagename, templatename, context, doctree):
+    """Each script once: sphinx-thebe may register its inline configuration twice in one build, and
+    the second copy's ``const THEBE_JS_URL`` is a SyntaxError in the reader's console."""
+    seen, kept = set(), []
+    for script in context.get("script_files", []):
+        name = getattr(script, "filename", script) or ""  # an inline script's file name may be None or ''
+        key = (str(name), tuple(sorted((k, str(v)) for k, v in getattr(script, "attributes", {}).items())))
+        if key not in seen:
+            seen.add(key)
+            kept.append(script)
+    context["script_files"][:] = kept  # in place: the list is the builder's own
+
+
 def setup(app):
     app.connect("source-read", _on_source_read)
+    app.connect("html-page-context", _drop_duplicate_scripts, priority=400)  # before a handler that returns a template
+    app.connect("config-inited", _serve_mathjax)
+    app.connect("build-finished", _copy_mathjax)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
