@@ -3,9 +3,10 @@
 #   make book                  build the HTML book in _build/html, executing every notebook
 #   make test                  unit tests, every notebook through nbval, a build check, workflow check
 #   make test-one NB=<path>    run one notebook through nbval (and time it)
-#   make test-site [SITE=dir]  check built pages (answers folded, no hidden tests, no build noise)
+#   make test-site [SITE=dir]  check a built site (after make book or make check-book)
 #   make release               students' versions of every part in release/ (nbgrader)
 #   make grade SUBMISSIONS=dir autograde <student>/<part>/<chapter>.ipynb files: feedback/, grades.csv
+#   make grades                grades.csv again after manual grading (nothing re-run)
 #   make notebooks             regenerate every book/**/*.ipynb from its jupytext .py source
 #   make fork REPO=owner/name  point badges and setup cells at a fork ([REF=branch or tag])
 #   make clean                 remove build outputs (keeps .venv; `make distclean` removes it too)
@@ -50,10 +51,10 @@ NBVAL := $(BIN)/python -m pytest --nbval-lax --nbval-current-env \
 FIND_NOTEBOOKS := find book -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' -not -path '*/_build/*' | LC_ALL=C sort
 FIND_SOURCES := find book -mindepth 2 -name '[0-9][0-9]_*.py' -not -path '*/.ipynb_checkpoints/*' | LC_ALL=C sort
 
-.PHONY: help venv book test test-unit test-notebooks test-one test-site check-book check-workflows release grade notebooks fork clean distclean
+.PHONY: help venv book test test-unit test-notebooks test-one test-site check-book check-workflows release grade grades notebooks fork clean distclean
 
 help:
-	@sed -n '3,14s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
+	@sed -n '3,15s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
 
 ## Environment ---------------------------------------------------------------------------------
 
@@ -148,6 +149,10 @@ grade: $(STAMP)
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=<folder of <student>/<part>/<chapter>.ipynb>" >&2; exit 2; }
 	$(BIN)/python -m companion.grading grade "$(SUBMISSIONS)"
 
+# grades.csv again from the gradebook, after manual grading in the formgrader (nothing re-run).
+grades: $(STAMP)
+	$(BIN)/python -m companion.grading export
+
 ## Authoring -----------------------------------------------------------------------------------
 
 # `jupytext --update` keeps the cell ids of the existing notebook (no spurious diffs) but also its
@@ -176,13 +181,13 @@ notebooks: $(STAMP)
 		echo "$$src -> $$nb"; \
 	done
 
-## Cleaning ------------------------------------------------------------------------------------
-
 # Point the course at a fork: _config.yml's repository (and ref), every badge and setup cell.
 fork: $(STAMP)
-	@test -n "$(REPO)" || { echo "usage: make fork REPO=<owner>/<name> [REF=<branch or tag>]" >&2; exit 2; }
-	$(BIN)/python book/_ext/course_links.py --repo "$(REPO)" $(if $(REF),--ref "$(REF)")
+	@test -n "$(REPO)$(REF)" || { echo "usage: make fork REPO=<owner>/<name> [REF=<branch or tag>], or REF=... alone" >&2; exit 2; }
+	$(BIN)/python book/_ext/course_links.py $(if $(REPO),--repo "$(REPO)") $(if $(REF),--ref "$(REF)")
 	$(MAKE) notebooks
+
+## Cleaning ------------------------------------------------------------------------------------
 
 clean:
 	rm -rf $(BUILD_DIR) .pytest_cache .jupyter_cache

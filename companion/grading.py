@@ -37,6 +37,9 @@ __all__ = [
     "names_read",
     "unresolved_names",
     "write_grades_csv",
+    "export",
+    "grade",
+    "release",
 ]
 
 KEEP_TAG = "keep-when-grading"
@@ -152,10 +155,17 @@ except ImportError:  # pragma: no cover - companion without the grading extra
 if Preprocessor is not None:
 
     class SkipChapterWhileGrading(Preprocessor):
-        """nbgrader autograde step: execute :func:`grading_view` of the submission instead of all of it."""
+        """nbgrader autograde step: execute :func:`grading_view` of the submission instead of all of it.
+
+        A submission whose ``## Exercises`` heading was edited away is executed whole (slower, but
+        graded like the others) rather than stopping the grading of everyone."""
 
         def preprocess(self, nb, resources):
-            return grading_view(nb), resources
+            try:
+                return grading_view(nb), resources
+            except ValueError as error:
+                self.log.warning("%s: %s; executing the whole notebook", resources.get("unique_key", "submission"), error)
+                return nb, resources
 
 else:  # pragma: no cover
     SkipChapterWhileGrading = None
@@ -286,6 +296,12 @@ def grade(submissions, course_dir=None, out=None) -> Path:
     return write_grades_csv(grades_table(course), out or course / "grades.csv")
 
 
+def export(course_dir=None, out=None) -> Path:
+    """Write ``grades.csv`` from the gradebook as it stands (after manual grading, say), re-running nothing."""
+    course = Path(course_dir or _REPOSITORY).resolve()
+    return write_grades_csv(grades_table(course), out or course / "grades.csv")
+
+
 def main(argv=None):
     import argparse
 
@@ -298,11 +314,16 @@ def main(argv=None):
     g.add_argument("submissions", help="folder of <student>/<part>/<chapter>.ipynb")
     g.add_argument("--course", default=None, help="course folder (default: the repository)")
     g.add_argument("--out", default=None, help="CSV file (default: <course>/grades.csv)")
+    e = commands.add_parser("export", help="grades.csv from the gradebook as it stands (after manual grading)")
+    e.add_argument("--course", default=None, help="course folder (default: the repository)")
+    e.add_argument("--out", default=None, help="CSV file (default: <course>/grades.csv)")
     args = parser.parse_args(argv)
     if args.command == "release":
         print(f"Student versions in {release(args.course, args.parts or None)}")
-    else:
+    elif args.command == "grade":
         print(f"Grades in {grade(args.submissions, args.course, args.out)}")
+    else:
+        print(f"Grades in {export(args.course, args.out)}")
 
 
 if __name__ == "__main__":

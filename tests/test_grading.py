@@ -149,6 +149,13 @@ def test_names_defined_and_read():
     assert grading.names_read(source) == {"z"}
 
 
+def test_a_submission_without_its_exercises_heading_is_executed_whole():
+    nb = small_chapter()
+    nb.cells[3].source = "## My answers"  # the student renamed the heading
+    view, _ = grading.SkipChapterWhileGrading().preprocess(nb, {})
+    assert [c.source for c in view.cells] == [c.source for c in nb.cells]
+
+
 def test_bad_input_is_named(tmp_path):
     with pytest.raises(ValueError, match="Exercises"):
         grading.exercises_start(notebook(("code", "x = 1", {})))
@@ -189,6 +196,7 @@ def test_autograde_stub_reference_and_wrong_answers(released, tmp_path):
     csv_path = grading.grade(submissions, course, tmp_path / "grades.csv")
     rows = {(r["student"], r["exercise"]): r for r in grading.grades_table(course) if r["notebook"] == CHAPTER.stem}
     assert csv_path.read_text().startswith("student,assignment,notebook,exercise,score,max_score")
+    assert grading.export(course, tmp_path / "again.csv").read_text() == csv_path.read_text()  # nothing re-run
 
     assert rows[("reference", "clip-ex1-check")]["score"] == rows[("reference", "clip-ex1-check")]["max_score"] == 1
     assert rows[("reference", "clip-ex1-check")]["feedback"] == ""

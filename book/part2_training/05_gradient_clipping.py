@@ -526,8 +526,8 @@ assert np.allclose(results["Keras global_clipnorm=1"][0], [0.6, 0.0]) and np.all
 # ### Exercise 1 (Implement it): clipping by global norm
 #
 # Write `clip_global_norm(grads, max_norm)`: `grads` is a list of NumPy arrays; return a new list
-# with every array multiplied by $\min(1, c/\|g\|)$, where $\|g\|$ is the global norm of all the
-# arrays together (no $\epsilon$; a zero gradient is returned unchanged). Do not modify the arrays
+# with every array multiplied by $\min(1, c/\|g\|)$, where $c$ is `max_norm` and $\|g\|$ is the global
+# norm of all the arrays together (no $\epsilon$; a zero gradient is returned unchanged). Do not modify the arrays
 # you were given. The check compares your function with `companion.clipping.clip_by_global_norm(c, eps=0)`.
 
 # %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "clip-ex1-solution", "locked": false, "schema_version": 3, "solution": true}
