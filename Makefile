@@ -39,6 +39,21 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 # Progress bars are not content: no tqdm frames in the built pages (companion/progress.py).
 export COMPANION_PROGRESS := 0
+# A pre-seeded data folder (a classroom, an offline machine, CI): set COMPANION_DATA_DIR, or place it
+# at ../shared/data. Every loader reads it first; Keras finds the weights and data sets of its keras/
+# folder through KERAS_HOME, which is then _build/keras-home, whose models/ and datasets/ link there
+# (Keras writes keras.json into KERAS_HOME, so it cannot be the read-only folder itself). A
+# KERAS_HOME set in the environment is kept as it is.
+COMPANION_DATA_DIR ?= $(wildcard $(abspath ../shared/data))
+ifneq ($(strip $(COMPANION_DATA_DIR)),)
+export COMPANION_DATA_DIR
+ifeq ($(origin KERAS_HOME),undefined)
+ifneq ($(wildcard $(COMPANION_DATA_DIR)/keras),)
+export KERAS_HOME := $(abspath $(BUILD_DIR)/keras-home)
+SEEDED_KERAS := $(KERAS_HOME)/.seeded
+endif
+endif
+endif
 # Jupyter kernels (book build, nbval) draw figures inline: with the Agg backend a notebook's
 # figures would be missing from the book.
 KERNEL_ENV := MPLBACKEND=module://matplotlib_inline.backend_inline
@@ -66,26 +81,34 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install -e . --no-deps
 	@touch $@
 
+$(SEEDED_KERAS):
+	@mkdir -p "$(KERAS_HOME)"
+	@for entry in models datasets; do \
+		if [ -e "$(COMPANION_DATA_DIR)/keras/$$entry" ]; then ln -sfn "$(COMPANION_DATA_DIR)/keras/$$entry" "$(KERAS_HOME)/$$entry"; fi; \
+	done
+	@touch $@
+	@echo "Seeded data: COMPANION_DATA_DIR=$(COMPANION_DATA_DIR), KERAS_HOME=$(KERAS_HOME)"
+
 ## Book ----------------------------------------------------------------------------------------
 
-book: $(STAMP)
+book: $(STAMP) $(SEEDED_KERAS)
 	$(KERNEL_ENV) $(BIN)/jupyter-book build . -W -n --keep-going
 	$(MAKE) test-site SITE=$(BUILD_DIR)/html
 	@echo "Open $(BUILD_DIR)/html/index.html"
 
 ## Tests ---------------------------------------------------------------------------------------
 
-test: $(STAMP)
+test: $(STAMP) $(SEEDED_KERAS)
 	$(MAKE) test-unit
 	$(MAKE) check-workflows
 	$(MAKE) check-book
 	$(MAKE) test-notebooks
 
 # pytest exits with 5 when it collects no test: not an error here.
-test-unit: $(STAMP)
+test-unit: $(STAMP) $(SEEDED_KERAS)
 	$(BIN)/python -m pytest tests/ --ignore=tests/site || [ $$? -eq 5 ]
 
-test-notebooks: $(STAMP)
+test-notebooks: $(STAMP) $(SEEDED_KERAS)
 	@notebooks="$$($(FIND_NOTEBOOKS))"; \
 	if [ -z "$$notebooks" ]; then \
 		echo "No notebook under book/ yet: nothing for nbval to run."; \
@@ -94,7 +117,7 @@ test-notebooks: $(STAMP)
 		$(KERNEL_ENV) $(NBVAL) --durations=10 $$notebooks || [ $$? -eq 5 ]; \
 	fi
 
-test-one: $(STAMP)
+test-one: $(STAMP) $(SEEDED_KERAS)
 	@if [ -z "$(NB)" ]; then echo "usage: make test-one NB=book/part1_optimizers/01_gradient_descent.ipynb" >&2; exit 2; fi
 	@test -f "$(NB)" || { echo "no such notebook: $(NB)" >&2; exit 2; }
 	$(KERNEL_ENV) $(NBVAL) --durations=5 "$(NB)"
@@ -145,7 +168,7 @@ release: $(STAMP)
 
 # Autograde a folder of submissions laid out as <student>/<part>/<chapter>.ipynb: feedback in
 # feedback/, one row per student and exercise in grades.csv.
-grade: $(STAMP)
+grade: $(STAMP) $(SEEDED_KERAS)
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=<folder of <student>/<part>/<chapter>.ipynb>" >&2; exit 2; }
 	$(BIN)/python -m companion.grading grade "$(SUBMISSIONS)"
 
