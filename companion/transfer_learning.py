@@ -47,16 +47,37 @@ __all__ = [
     "build_head",
     "build_transfer_model",
     "extract_features",
+    "imagenet_weights",
     "load_image_folder",
     "multiply_adds",
     "plot_misclassified",
     "unfreeze_top",
 ]
 
+#: Where Keras fetches MobileNetV2's ImageNet weights, and the sha256 of the files the course uses:
+#: Keras' own download does not check them, so :func:`imagenet_weights` fetches them through
+#: ``keras.utils.get_file`` with this hash (a damaged or substituted file is refused).
+MOBILENET_V2_WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/"
+MOBILENET_V2_NO_TOP_SHA256 = {
+    224: "71e4c4ec4aa24c9c951b9265d6de42e1336dcf614c2214fa6a989208615e232c",
+}
+
 #: The three ways of reusing a pretrained network.
 REGIMES = ("scratch", "feature_extraction", "fine_tuning")
 def _check_regime(regime) -> str:
     return check_choice("regime", regime, REGIMES)
+
+
+def imagenet_weights(image_size: int = 224) -> str:
+    """Path of MobileNetV2's ImageNet weights without the classifier (alpha 1.0) for ``image_size``.
+
+    Downloaded by ``keras.utils.get_file`` into ``$KERAS_HOME/models`` (or found there) and, where
+    the course knows the file's sha256 (``MOBILENET_V2_NO_TOP_SHA256``), checked against it.
+    """
+    image_size = _check_image_size(image_size)
+    name = f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_{image_size}_no_top.h5"
+    return keras.utils.get_file(name, MOBILENET_V2_WEIGHTS_URL + name, cache_subdir="models",
+                                file_hash=MOBILENET_V2_NO_TOP_SHA256.get(image_size), hash_algorithm="sha256")
 
 
 def build_base(regime: str, image_size: int = 224, *, weights="imagenet"):
@@ -72,10 +93,14 @@ def build_base(regime: str, image_size: int = 224, *, weights="imagenet"):
     image_size = _check_image_size(image_size)
     if image_size < 32:
         raise ValueError(f"image_size must be at least 32 for MobileNetV2, got {image_size}")
+    if regime == "scratch":
+        weights = None
+    elif isinstance(weights, str) and weights == "imagenet" and image_size in MOBILENET_V2_NO_TOP_SHA256:
+        weights = imagenet_weights(image_size)  # the same file Keras would load, its checksum verified
     base = keras.applications.MobileNetV2(
         input_shape=(image_size, image_size, 3),
         include_top=False,
-        weights=None if regime == "scratch" else weights,
+        weights=weights,
     )
     base.trainable = regime == "scratch"
     return base

@@ -196,3 +196,14 @@ def test_plot_misclassified():
         transfer_learning.plot_misclassified(images[0], labels, predictions, ["a", "b"])
     with pytest.raises(ValueError, match="lengths"):
         transfer_learning.plot_misclassified(images, labels[:3], predictions, ["a", "b"])
+
+
+def test_imagenet_weights_are_the_file_keras_loads_with_its_checksum_verified():
+    from companion.data import file_hash
+
+    path = transfer_learning.imagenet_weights(224)
+    assert file_hash(path) == transfer_learning.MOBILENET_V2_NO_TOP_SHA256[224]
+    ours = transfer_learning.build_base("feature_extraction", 224)
+    keras_own = keras.applications.MobileNetV2(input_shape=(224, 224, 3), include_top=False, weights="imagenet")
+    for mine, theirs in zip(ours.weights, keras_own.weights):
+        np.testing.assert_array_equal(np.asarray(mine), np.asarray(theirs))
