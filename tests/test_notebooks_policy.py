@@ -5,6 +5,7 @@ checked (every notebook under ``book/`` is listed, every listed file exists). Ru
 is nbval's job (``make test``); this file only reads them.
 """
 
+import ast
 import importlib.abc
 import json
 import re
@@ -346,3 +347,7 @@ class TestChapterNotebook:
             if cell.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
                 assert meta.get("locked") is True, f"{where}: graded test cell must be locked"
                 assert re.search(r"^\s*assert\b", cell.source, re.M), f"{where}: graded cell without assert"
+                # A failed check is the student's feedback: a bare AssertionError does not help.
+                silent = [node.lineno for node in ast.walk(ast.parse(cell.source))
+                          if isinstance(node, ast.Assert) and node.msg is None]
+                assert not silent, f"{where}: asserts without a message (lines {silent}) in a graded cell"

@@ -658,19 +658,19 @@ for decay in (0.0, 0.5, 0.99):
         g = rng.normal(size=(3, 4))
         u_ours, s_ours = ours.update(g, s_ours, params)
         u_theirs, s_theirs = theirs.update(g, s_theirs, params)
-        assert np.allclose(u_ours, u_theirs, rtol=0, atol=1e-12)
+        assert np.allclose(u_ours, u_theirs, rtol=0, atol=1e-12), f"decay={decay}: your update differs from optim.trace(decay)"
 # pure: updating does not change the state passed in
 t = heavy_ball(0.9)
 s0 = t.init(np.zeros(2))
 _, s1 = t.update(np.ones(2), s0)
 _, s2 = t.update(np.ones(2), s1)
-assert np.all(np.asarray(s0[0]) == 0) and np.allclose(np.asarray(s1[0]), 1.0)
+assert np.all(np.asarray(s0[0]) == 0) and np.allclose(np.asarray(s1[0]), 1.0), "update must return a new state and leave the state it was given unchanged"
 # bad decay
 for bad in (-0.1, 1.0, 1.5):
     try:
         heavy_ball(bad)
     except ValueError as error:
-        assert "decay" in str(error)
+        assert "decay" in str(error), f"the ValueError should name `decay`: {error}"
     else:
         raise AssertionError(f"heavy_ball({bad}) should raise ValueError")
 ### END HIDDEN TESTS

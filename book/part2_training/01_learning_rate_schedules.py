@@ -466,20 +466,20 @@ assert abs(s(0) - 0.01) < 1e-12, "the ramp starts at peak / W"
 assert abs(s(399) - 0.5) < 1e-12, "four times later the rate has halved"
 ### BEGIN HIDDEN TESTS
 values = np.array([inverse_sqrt_schedule(0.5, 40)(t) for t in range(400)])
-assert np.all(np.diff(values[:40]) > 0) and np.all(np.diff(values[39:]) < 0)
-assert np.allclose(values[39:], 0.5 * np.sqrt(40 / np.arange(40, 401)))
+assert np.all(np.diff(values[:40]) > 0) and np.all(np.diff(values[39:]) < 0), "the rate must rise during the warm-up and fall after it"
+assert np.allclose(values[39:], 0.5 * np.sqrt(40 / np.arange(40, 401))), "after the warm-up the rate must be peak * sqrt(W / s)"
 # it drives a companion optimizer: SGD on f(x) = x^2/2 multiplies x by (1 - lr_t) per step
 opt = optim.sgd(inverse_sqrt_schedule(0.5, 4))
 x, state = np.array([1.0]), opt.init(np.array([1.0]))
 for _ in range(10):
     updates, state = opt.update(x, state, x)
     x = optim.apply_updates(x, updates)
-assert abs(x[0] - np.prod([1 - inverse_sqrt_schedule(0.5, 4)(t) for t in range(10)])) < 1e-12
+assert abs(x[0] - np.prod([1 - inverse_sqrt_schedule(0.5, 4)(t) for t in range(10)])) < 1e-12, "driving optim.sgd, the schedule must give the rates peak * ... step by step"
 for bad_args, name in (((-1.0, 10), "peak"), ((0.1, 0), "warmup_steps")):
     try:
         inverse_sqrt_schedule(*bad_args)
     except ValueError as error:
-        assert name in str(error)
+        assert name in str(error), f"the ValueError should name `{name}`: {error}"
     else:
         raise AssertionError(f"inverse_sqrt_schedule{bad_args} should raise ValueError")
 ### END HIDDEN TESTS

@@ -406,29 +406,29 @@ def orthogonal(shape, gain=1.0, rng=None):
 
 # %% nbgrader={"grade": true, "grade_id": "init-ex1-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 w = orthogonal((64, 128), rng=0)
-assert w.shape == (64, 128)
+assert w.shape == (64, 128), f"expected shape (64, 128), got {w.shape}"
 assert np.allclose(w @ w.T, np.eye(64), atol=1e-10), "the rows of a wide matrix must be orthonormal"
 tall = orthogonal((128, 64), gain=2.0, rng=0)
 assert np.allclose(tall.T @ tall, 4.0 * np.eye(64), atol=1e-10), "the columns of a tall matrix, times gain"
 ### BEGIN HIDDEN TESTS
 conv = orthogonal((16, 4, 3, 3), rng=1)
 flat = conv.reshape(16, -1)
-assert conv.shape == (16, 4, 3, 3) and np.allclose(flat @ flat.T, np.eye(16), atol=1e-10)
-assert np.allclose(orthogonal((10, 10), rng=3), orthogonal((10, 10), rng=3))
-assert not np.allclose(orthogonal((10, 10), rng=3), orthogonal((10, 10), rng=4))
+assert conv.shape == (16, 4, 3, 3) and np.allclose(flat @ flat.T, np.eye(16), atol=1e-10), "a 4-D (convolution) shape: the rows of its (16, 36) reshape must be orthonormal"
+assert np.allclose(orthogonal((10, 10), rng=3), orthogonal((10, 10), rng=3)), "the same rng seed must give the same matrix"
+assert not np.allclose(orthogonal((10, 10), rng=3), orthogonal((10, 10), rng=4)), "different seeds must give different matrices"
 # as torch.nn.init.orthogonal_: a square orthogonal matrix has mean squared entry exactly 1/n
-assert abs(np.mean(orthogonal((300, 300), rng=0) ** 2) * 300 - 1) < 1e-9
+assert abs(np.mean(orthogonal((300, 300), rng=0) ** 2) * 300 - 1) < 1e-9, "a square orthogonal matrix has mean squared entry exactly 1/n"
 torch_q = torch.nn.init.orthogonal_(torch.empty(300, 300, dtype=torch.float64)).numpy()
-assert abs(np.mean(torch_q**2) * 300 - 1) < 1e-9
+assert abs(np.mean(torch_q**2) * 300 - 1) < 1e-9, "torch's orthogonal_ has the same property (a check of the check)"
 # the norm of every vector is preserved: a deep linear stack neither vanishes nor explodes
 v = np.ones(50)
 for seed in range(30):
     v = orthogonal((50, 50), rng=seed) @ v
-assert abs(np.linalg.norm(v) - math.sqrt(50)) < 1e-9
+assert abs(np.linalg.norm(v) - math.sqrt(50)) < 1e-9, "multiplying by orthogonal matrices must keep the norm of a vector"
 try:
     orthogonal((5,))
 except ValueError as error:
-    assert "shape" in str(error)
+    assert "shape" in str(error), f"the ValueError should name `shape`: {error}"
 else:
     raise AssertionError("orthogonal((5,)) should raise ValueError")
 ### END HIDDEN TESTS

@@ -489,7 +489,7 @@ def my_dropout(x, p, training=True, generator=None):
 # %% nbgrader={"grade": true, "grade_id": "regularization-ex1-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 x_check = torch.ones(200_000)
 out = my_dropout(x_check, 0.3, training=True, generator=torch.Generator().manual_seed(0))
-assert out.shape == x_check.shape
+assert out.shape == x_check.shape, f"dropout keeps the shape: expected {tuple(x_check.shape)}, got {tuple(out.shape)}"
 assert abs(float((out == 0).float().mean()) - 0.3) < 0.005, "about a fraction p of the entries must be zero"
 assert torch.allclose(out[out != 0], torch.tensor(1 / 0.7)), "survivors are scaled by 1/(1-p)"
 assert torch.equal(my_dropout(x_check, 0.3, training=False), x_check), "evaluation mode is the identity"
@@ -498,10 +498,10 @@ for p in (0.1, 0.5, 0.9):
     mine = my_dropout(x_check, p, True, torch.Generator().manual_seed(1))
     theirs = F.dropout(x_check, p, training=True)
     for o in (mine, theirs):
-        assert abs(float((o == 0).float().mean()) - p) < 0.01 and abs(float(o.mean()) - 1.0) < 0.05
+        assert abs(float((o == 0).float().mean()) - p) < 0.01 and abs(float(o.mean()) - 1.0) < 0.05, f"p={p}: a fraction p of zeros and a mean of about 1 are expected"
     reference = inverted_dropout(x_check, p, True, torch.Generator().manual_seed(1))
     assert torch.allclose(mine, reference), "same generator, same mask as companion's inverted_dropout"
-assert torch.equal(my_dropout(x_check, 0.0, True), x_check)
+assert torch.equal(my_dropout(x_check, 0.0, True), x_check), "p = 0 must return the input unchanged"
 for bad in (1.0, -0.1, 1.5):
     try:
         my_dropout(x_check, bad)

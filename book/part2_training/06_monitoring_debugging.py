@@ -446,7 +446,7 @@ def dead_unit_fraction(activations):
 
 
 # %% nbgrader={"grade": true, "grade_id": "debug-ex1-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
-assert dead_unit_fraction(np.array([[0.0, 1.0], [0.0, 0.0]])) == 0.5
+assert dead_unit_fraction(np.array([[0.0, 1.0], [0.0, 0.0]])) == 0.5, f"one of two units is zero for every example: expected 0.5, got {dead_unit_fraction(np.array([[0.0, 1.0], [0.0, 0.0]]))}"
 torch.manual_seed(3)
 probe = nn.Sequential(nn.Linear(6, 10), nn.ReLU())
 with torch.no_grad():
@@ -454,14 +454,14 @@ with torch.no_grad():
 probe_input = torch.randn(32, 6)
 with ActivationMonitor(probe) as probe_monitor:
     probe_output = probe(probe_input)
-assert abs(dead_unit_fraction(probe_output.detach().numpy()) - probe_monitor.stats["1"]["dead_fraction"]) < 1e-9
+assert abs(dead_unit_fraction(probe_output.detach().numpy()) - probe_monitor.stats["1"]["dead_fraction"]) < 1e-9, "your fraction differs from ActivationMonitor's dead_fraction on the same activations"
 ### BEGIN HIDDEN TESTS
-assert dead_unit_fraction(np.zeros((4, 3))) == 1.0
-assert dead_unit_fraction(np.ones((4, 3))) == 0.0
+assert dead_unit_fraction(np.zeros((4, 3))) == 1.0, "all zeros: every unit is dead (1.0)"
+assert dead_unit_fraction(np.ones((4, 3))) == 0.0, "all positive: no unit is dead (0.0)"
 # One active example is enough to keep a unit alive.
 almost = np.zeros((5, 4))
 almost[2, 1] = 0.1
-assert dead_unit_fraction(almost) == 0.75
+assert dead_unit_fraction(almost) == 0.75, "a unit is dead only when it is zero for every example: 3 of 4 here"
 ### END HIDDEN TESTS
 
 # %% [markdown]

@@ -561,9 +561,9 @@ def my_magnitude_mask(weight, sparsity):
 
 # %% nbgrader={"grade": true, "grade_id": "pruning-ex1-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 w_check = torch.tensor([[0.5, -2.0, 0.1], [3.0, -0.2, 1.0]])
-assert torch.equal(my_magnitude_mask(w_check, 0.5), torch.tensor([[0.0, 1.0, 0.0], [1.0, 0.0, 1.0]]))
-assert torch.equal(my_magnitude_mask(w_check, 0.0), torch.ones_like(w_check))
-assert my_magnitude_mask(w_check, 0.5).dtype == w_check.dtype
+assert torch.equal(my_magnitude_mask(w_check, 0.5), torch.tensor([[0.0, 1.0, 0.0], [1.0, 0.0, 1.0]])), f"sparsity 0.5 of 6 weights: the 3 smallest magnitudes are pruned; got {my_magnitude_mask(w_check, 0.5)}"
+assert torch.equal(my_magnitude_mask(w_check, 0.0), torch.ones_like(w_check)), "sparsity 0 keeps every weight"
+assert my_magnitude_mask(w_check, 0.5).dtype == w_check.dtype, f"the mask must have the weight's dtype ({w_check.dtype}), got {my_magnitude_mask(w_check, 0.5).dtype}"
 ### BEGIN HIDDEN TESTS
 generator = torch.Generator().manual_seed(0)
 for shape in ((40, 30), (6, 3, 5, 5), (101,)):
@@ -573,7 +573,7 @@ for shape in ((40, 30), (6, 3, 5, 5), (101,)):
         layer.weight = nn.Parameter(w.clone())
         prune.l1_unstructured(layer, "weight", amount=s)
         assert torch.equal(my_magnitude_mask(w, s), layer.weight_mask), (shape, s)
-        assert torch.equal(my_magnitude_mask(w, s), magnitude_mask(w, s))
+        assert torch.equal(my_magnitude_mask(w, s), magnitude_mask(w, s)), (shape, s, "differs from companion.compression.magnitude_mask")
 for bad in (1.0, -0.1, 2.0):
     try:
         my_magnitude_mask(w_check, bad)

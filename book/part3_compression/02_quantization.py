@@ -604,17 +604,17 @@ def quantize_weight_per_channel(w):
 # %% nbgrader={"grade": true, "grade_id": "quant-ex1-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 check_w = torch.randn(6, 50, generator=torch.Generator().manual_seed(3)) * torch.logspace(-2, 1, 6)[:, None]
 q_mine, s_mine = quantize_weight_per_channel(check_w)
-assert q_mine.shape == check_w.shape and s_mine.shape == (6,)
+assert q_mine.shape == check_w.shape and s_mine.shape == (6,), f"expected q of shape {tuple(check_w.shape)} and one scale per row (6,), got {tuple(q_mine.shape)} and {tuple(s_mine.shape)}"
 observer = torch.ao.quantization.PerChannelMinMaxObserver(ch_axis=0, dtype=torch.qint8, qscheme=torch.per_channel_symmetric)
 observer(check_w)
 s_ref, z_ref = observer.calculate_qparams()
-assert torch.allclose(s_mine.double(), s_ref.double(), rtol=1e-6)
+assert torch.allclose(s_mine.double(), s_ref.double(), rtol=1e-6), f"your scales differ from the observer's: {s_mine.tolist()} vs {s_ref.tolist()} (max |w| per row / 127.5)"
 q_ref = torch.quantize_per_channel(check_w, s_ref, z_ref, 0, torch.qint8).int_repr().long()
-assert (q_mine != q_ref).sum() <= 1  # equal (up to a rounding tie)
+assert (q_mine != q_ref).sum() <= 1, f"{int((q_mine != q_ref).sum())} of your integers differ from torch.quantize_per_channel's (round(w / s), clamped to [-128, 127])"  # equal (up to a rounding tie)
 ### BEGIN HIDDEN TESTS
-assert q_mine.dtype == torch.int64 and int(q_mine.min()) >= -128 and int(q_mine.max()) <= 127
+assert q_mine.dtype == torch.int64 and int(q_mine.min()) >= -128 and int(q_mine.max()) <= 127, "q must be int64 with values in [-128, 127]"
 q_zero, s_zero = quantize_weight_per_channel(torch.zeros(2, 5))  # an all-zero row: no division by zero
-assert torch.all(q_zero == 0) and torch.all(s_zero > 0)
+assert torch.all(q_zero == 0) and torch.all(s_zero > 0), "an all-zero row must give zeros and a positive scale (no division by zero)"
 # A layer-sized, heavy-tailed matrix, as trained weights are.
 big_w = torch.distributions.StudentT(3.0).sample((256, 784)) * 0.05
 q_big, s_big = quantize_weight_per_channel(big_w)

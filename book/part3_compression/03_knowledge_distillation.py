@@ -478,12 +478,12 @@ s_check, t_check = torch.randn(32, 10, generator=g), 4 * torch.randn(32, 10, gen
 y_check = torch.randint(0, 10, (32,), generator=g)
 mine = my_distillation_loss(s_check, t_check, y_check, 4.0, 0.1)
 assert mine.shape == (), "the loss is a scalar (mean over the batch)"
-assert torch.allclose(mine, kd.distillation_loss(s_check, t_check, y_check, temperature=4.0, alpha=0.1), atol=1e-5)
-assert torch.allclose(my_distillation_loss(s_check, t_check, y_check, 2.0, 1.0), F.cross_entropy(s_check, y_check), atol=1e-6)
+assert torch.allclose(mine, kd.distillation_loss(s_check, t_check, y_check, temperature=4.0, alpha=0.1), atol=1e-5), f"your loss {float(mine):.6f} differs from companion's {float(kd.distillation_loss(s_check, t_check, y_check, temperature=4.0, alpha=0.1)):.6f} (T = 4, alpha = 0.1: remember the T^2 factor)"
+assert torch.allclose(my_distillation_loss(s_check, t_check, y_check, 2.0, 1.0), F.cross_entropy(s_check, y_check), atol=1e-6), "with alpha = 1 the loss is the plain cross-entropy with the labels"
 ### BEGIN HIDDEN TESTS
 for t, a in ((1.0, 0.5), (10.0, 0.0), (0.5, 0.9)):
     assert torch.allclose(my_distillation_loss(s_check, t_check, y_check, t, a),
-                          kd.distillation_loss(s_check, t_check, y_check, temperature=t, alpha=a), atol=1e-5)
+                          kd.distillation_loss(s_check, t_check, y_check, temperature=t, alpha=a), atol=1e-5), f"T={t}, alpha={a}: your loss differs from companion's"
 assert my_distillation_loss(t_check, t_check, y_check, 3.0, 0.0).abs() < 1e-5, "KL(p || p) = 0"
 t_grad = t_check.clone().requires_grad_(True)
 s_grad = s_check.clone().requires_grad_(True)
@@ -491,7 +491,7 @@ my_distillation_loss(s_grad, t_grad, y_check, 4.0, 0.1).backward()
 assert t_grad.grad is None or t_grad.grad.abs().max() == 0, "no gradient into the teacher"
 s_ref = s_check.clone().requires_grad_(True)
 kd.distillation_loss(s_ref, t_check, y_check, temperature=4.0, alpha=0.1).backward()
-assert torch.allclose(s_grad.grad, s_ref.grad, atol=1e-6)
+assert torch.allclose(s_grad.grad, s_ref.grad, atol=1e-6), "the gradient with respect to the student differs from companion's"
 for bad in (0.0, -1.0):
     try:
         my_distillation_loss(s_check, t_check, y_check, bad, 0.5)

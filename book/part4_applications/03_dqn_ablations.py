@@ -388,8 +388,8 @@ def polyak_update(target_params, online_params, tau):
 # %% nbgrader={"grade": true, "grade_id": "dqn-ablations-ex1-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 target, online = [np.zeros(3), np.ones((2, 2))], [np.full(3, 2.0), np.zeros((2, 2))]
 updated = polyak_update(target, online, 0.25)
-assert np.allclose(updated[0], 0.5) and np.allclose(updated[1], 0.75)
-assert np.all(target[0] == 0.0)  # the inputs are left unchanged
+assert np.allclose(updated[0], 0.5) and np.allclose(updated[1], 0.75), f"tau = 0.25: expected 0.5 and 0.75, got {updated[0]} and {updated[1]}"
+assert np.all(target[0] == 0.0), "polyak_update must return new arrays and leave the target's unchanged"  # the inputs are left unchanged
 ### BEGIN HIDDEN TESTS
 torch.manual_seed(0)
 net_online, net_target = q_network(4, 2, (8,)), q_network(4, 2, (8,))
@@ -398,23 +398,23 @@ expected = as_arrays(net_target)
 for _ in range(3):
     expected = polyak_update(expected, as_arrays(net_online), 0.1)
     soft_update(net_target, net_online, 0.1)  # companion's torch version
-assert all(np.allclose(e, a, atol=1e-6) for e, a in zip(expected, as_arrays(net_target)))
+assert all(np.allclose(e, a, atol=1e-6) for e, a in zip(expected, as_arrays(net_target))), "three updates differ from companion.rl.soft_update on a real network"
 # after n updates towards a fixed theta, the initial target keeps a weight (1 - tau)^n
 start = [np.zeros(1)]
 for _ in range(10):
     start = polyak_update(start, [np.ones(1)], 0.2)
-assert np.allclose(start[0], 1 - 0.8**10)
+assert np.allclose(start[0], 1 - 0.8**10), "after n updates towards fixed weights, the target is 1 - (1 - tau)^n of the way"
 for bad in (0.0, 1.5, -0.1):
     try:
         polyak_update(target, online, bad)
     except ValueError as error:
-        assert "tau" in str(error)
+        assert "tau" in str(error), f"the ValueError should name `tau`: {error}"
     else:
         raise AssertionError(f"tau = {bad} must raise a ValueError")
 try:
     polyak_update(target, online[:1], 0.5)
 except ValueError as error:
-    assert "online_params" in str(error)
+    assert "online_params" in str(error), f"the ValueError should name `online_params`: {error}"
 else:
     raise AssertionError("lists of different lengths must raise a ValueError")
 ### END HIDDEN TESTS

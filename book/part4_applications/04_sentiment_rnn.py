@@ -771,7 +771,7 @@ x_check = torch.randn(3, 6, 5)
 lengths_check = torch.tensor([6, 2, 4])
 out_check, _ = lstm_check(x_check)
 picked = last_real_step(out_check, lengths_check)
-assert picked.shape == (3, 3)
+assert picked.shape == (3, 3), f"one output vector per sequence: expected shape (3, 3), got {tuple(picked.shape)}"
 packed_check = nn.utils.rnn.pack_padded_sequence(x_check, lengths_check, batch_first=True, enforce_sorted=False)
 _, (h_check, _) = lstm_check(packed_check)
 torch.testing.assert_close(picked, h_check[-1])
@@ -781,7 +781,7 @@ for bad in (torch.tensor([0, 2, 3]), torch.tensor([7, 2, 3])):
     try:
         last_real_step(out_check, bad)
     except ValueError as error:
-        assert "lengths" in str(error)
+        assert "lengths" in str(error), f"the ValueError should name `lengths`: {error}"
     else:
         raise AssertionError("a length outside [1, time] must raise ValueError")
 ### END HIDDEN TESTS

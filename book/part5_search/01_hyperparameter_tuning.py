@@ -639,13 +639,13 @@ def my_expected_improvement(mean, std, best):
 
 
 # %% nbgrader={"grade": true, "grade_id": "tuning-ex1-check", "locked": true, "points": 2, "schema_version": 3, "solution": false}
-assert abs(float(my_expected_improvement(np.array([0.0]), np.array([1.0]), 0.0)[0]) - norm.pdf(0.0)) < 1e-12
-assert float(my_expected_improvement(np.array([3.0]), np.array([0.0]), 1.0)[0]) == 0.0
+assert abs(float(my_expected_improvement(np.array([0.0]), np.array([1.0]), 0.0)[0]) - norm.pdf(0.0)) < 1e-12, "at mu = best, sigma = 1, EI is the standard normal density at 0 (about 0.399)"
+assert float(my_expected_improvement(np.array([3.0]), np.array([0.0]), 1.0)[0]) == 0.0, "with sigma = 0 and a mean worse than the best, EI is exactly 0"
 ### BEGIN HIDDEN TESTS
 gen = np.random.default_rng(0)
 mu, s = gen.normal(size=100), np.abs(gen.normal(size=100))
 s[:5] = 0.0
-assert np.allclose(my_expected_improvement(mu, s, 0.3), tuning.expected_improvement(mu, s, 0.3))
+assert np.allclose(my_expected_improvement(mu, s, 0.3), tuning.expected_improvement(mu, s, 0.3)), "your EI differs from companion.tuning.expected_improvement (including where sigma = 0)"
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -671,11 +671,11 @@ def halving_rungs(n, min_resource, eta, max_resource):
 
 
 # %% nbgrader={"grade": true, "grade_id": "tuning-ex2-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
-assert halving_rungs(27, 1, 3, 27) == [(27, 1), (9, 3), (3, 9), (1, 27)]
+assert halving_rungs(27, 1, 3, 27) == [(27, 1), (9, 3), (3, 9), (1, 27)], f"got {halving_rungs(27, 1, 3, 27)}"
 ### BEGIN HIDDEN TESTS
-assert halving_rungs(24, 1, 3, 6) == [(24, 1), (8, 3)]
-assert halving_rungs(81, 2, 3, 1000) == [(81, 2), (27, 6), (9, 18), (3, 54), (1, 162)]
-assert halving_rungs(1, 1, 2, 1) == [(1, 1)]
+assert halving_rungs(24, 1, 3, 6) == [(24, 1), (8, 3)], f"the budget stops at max_resource = 6: got {halving_rungs(24, 1, 3, 6)}"
+assert halving_rungs(81, 2, 3, 1000) == [(81, 2), (27, 6), (9, 18), (3, 54), (1, 162)], f"got {halving_rungs(81, 2, 3, 1000)}"
+assert halving_rungs(1, 1, 2, 1) == [(1, 1)], f"one trial: got {halving_rungs(1, 1, 2, 1)}"
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -699,13 +699,13 @@ def trials_needed(good_share, confidence):
 
 
 # %% nbgrader={"grade": true, "grade_id": "tuning-ex3-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
-assert trials_needed(0.05, 0.95) == 59
+assert trials_needed(0.05, 0.95) == 59, f"got {trials_needed(0.05, 0.95)}: the smallest n with 1 - (1 - 0.05)^n >= 0.95"
 ### BEGIN HIDDEN TESTS
-assert trials_needed(0.01, 0.99) == 459
-assert trials_needed(0.5, 0.5) == 1
+assert trials_needed(0.01, 0.99) == 459, f"got {trials_needed(0.01, 0.99)}"
+assert trials_needed(0.5, 0.5) == 1, f"got {trials_needed(0.5, 0.5)}"
 gen = np.random.default_rng(0)
 hits = (gen.random((20_000, trials_needed(0.05, 0.95))) < 0.05).any(axis=1).mean()
-assert hits >= 0.95 - 0.005
+assert hits >= 0.95 - 0.005, f"simulated: only {hits:.3f} of runs hit the top 5%"
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "tuning-ex3-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}

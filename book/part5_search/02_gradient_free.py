@@ -640,12 +640,12 @@ for trial in range(20):
     draws, j_rand = gen.random(5), int(gen.integers(5))
     mutant = pop[donors[0]] + 0.8 * (pop[donors[1]] - pop[donors[2]])
     expected = np.where((draws < 0.7) | (np.arange(5) == j_rand), mutant, pop[i])
-    assert np.allclose(rand1bin_trial(pop, i, donors, 0.8, draws, 0.7, j_rand), expected)
+    assert np.allclose(rand1bin_trial(pop, i, donors, 0.8, draws, 0.7, j_rand), expected), f"trial {trial}: your trial vector differs from DE/rand/1/bin's"
 for bad in [(0, 1, 2), (1, 1, 2)]:
     try:
         rand1bin_trial(pop, 0, bad, 0.8, draws, 0.7, 0)
     except ValueError as error:
-        assert "donors" in str(error)
+        assert "donors" in str(error), f"the ValueError should name `donors`: {error}"
     else:
         raise AssertionError(f"donors={bad} with i=0 must raise a ValueError")
 ### END HIDDEN TESTS
@@ -668,15 +668,15 @@ def tournament_winners(values, entrants):
 
 
 # %% nbgrader={"grade": true, "grade_id": "gradient-free-ex2-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
-assert list(tournament_winners([5.0, 1.0, 3.0, 0.5], [[0, 1, 2], [0, 2, 2], [3, 3, 1]])) == [1, 2, 3]
+assert list(tournament_winners([5.0, 1.0, 3.0, 0.5], [[0, 1, 2], [0, 2, 2], [3, 3, 1]])) == [1, 2, 3], f"got {list(tournament_winners([5.0, 1.0, 3.0, 0.5], [[0, 1, 2], [0, 2, 2], [3, 3, 1]]))}: each tournament is won by its entrant with the smallest value"
 ### BEGIN HIDDEN TESTS
 gen = np.random.default_rng(1)
 values = gen.normal(size=30)
 entrants = gen.integers(30, size=(500, 4))
 winners_ = tournament_winners(values, entrants)
-assert np.array_equal(winners_, [row[np.argmin(values[row])] for row in entrants])
+assert np.array_equal(winners_, [row[np.argmin(values[row])] for row in entrants]), "each winner must be its row's entrant with the smallest value"
 many = tournament_winners(np.arange(10.0), gen.integers(10, size=(100_000, 3)))
-assert abs(np.mean(many == 0) - (1 - 0.9 ** 3)) < 0.01
+assert abs(np.mean(many == 0) - (1 - 0.9 ** 3)) < 0.01, "the best of 10 must win a 3-entrant tournament with probability 1 - 0.9^3"
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -696,14 +696,14 @@ def expected_mutant_genes(d, cr):
 
 
 # %% nbgrader={"grade": true, "grade_id": "gradient-free-ex3-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
-assert abs(expected_mutant_genes(10, 0.7) - 7.3) < 1e-9
+assert abs(expected_mutant_genes(10, 0.7) - 7.3) < 1e-9, f"got {expected_mutant_genes(10, 0.7)}: one gene always comes from the mutant, each of the other d - 1 with probability CR"
 ### BEGIN HIDDEN TESTS
 from companion.search.differential_evolution import binomial_crossover  # noqa: E402
 
 gen = np.random.default_rng(2)
 for d, cr in [(2, 0.0), (5, 0.5), (30, 0.9), (7, 1.0)]:
     counts = [binomial_crossover(np.zeros(d), np.ones(d), cr, gen).sum() for _ in range(20_000)]
-    assert abs(np.mean(counts) - expected_mutant_genes(d, cr)) < 0.05 * d
+    assert abs(np.mean(counts) - expected_mutant_genes(d, cr)) < 0.05 * d, f"d={d}, CR={cr}: simulated mean {np.mean(counts):.2f}"
 ### END HIDDEN TESTS
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "gradient-free-ex3-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}

@@ -773,9 +773,9 @@ def update_loss_scale(scale, found_inf, good_steps, growth_interval=2000):
 
 
 # %% nbgrader={"grade": true, "grade_id": "where-time-goes-ex1-check", "locked": true, "points": 2, "schema_version": 3, "solution": false}
-assert update_loss_scale(65536.0, True, 5) == (32768.0, 0)
-assert update_loss_scale(1024.0, False, 1998) == (1024.0, 1999)
-assert update_loss_scale(1024.0, False, 1999) == (2048.0, 0)
+assert update_loss_scale(65536.0, True, 5) == (32768.0, 0), f"an overflow halves the scale and resets the count: got {update_loss_scale(65536.0, True, 5)}"
+assert update_loss_scale(1024.0, False, 1998) == (1024.0, 1999), f"no overflow: the count grows by one: got {update_loss_scale(1024.0, False, 1998)}"
+assert update_loss_scale(1024.0, False, 1999) == (2048.0, 0), f"after 2000 good steps the scale doubles and the count resets: got {update_loss_scale(1024.0, False, 1999)}"
 ### BEGIN HIDDEN TESTS
 # the same sequence of overflows through torch's own GradScaler
 overflows = [True, False, False, True, False, False, False, False, True, False, False, False]
@@ -812,14 +812,14 @@ def to_bfloat16(x):
 
 
 # %% nbgrader={"grade": true, "grade_id": "where-time-goes-ex2-check", "locked": true, "points": 2, "schema_version": 3, "solution": false}
-assert to_bfloat16(np.float32([1.0]))[0] == 1.0
-assert to_bfloat16(np.float32([1 + 2**-8]))[0] == 1.0  # a tie: 1.0 is even
-assert to_bfloat16(np.float32([1 + 3 * 2**-8]))[0] == 1 + 2**-6  # a tie: rounds up to the even neighbour
+assert to_bfloat16(np.float32([1.0]))[0] == 1.0, "1.0 is exactly representable in bfloat16"
+assert to_bfloat16(np.float32([1 + 2**-8]))[0] == 1.0, "round to nearest, ties to even"  # a tie: 1.0 is even
+assert to_bfloat16(np.float32([1 + 3 * 2**-8]))[0] == 1 + 2**-6, "round to nearest, ties to even"  # a tie: rounds up to the even neighbour
 ### BEGIN HIDDEN TESTS
 values = np.random.default_rng(0).standard_normal(100_000).astype(np.float32) * np.float32(1e3)
 values = np.concatenate([values, np.float32([0.0, -0.0, 3.0e38, 1e-30, -7.25])])
 expected = torch.from_numpy(values).bfloat16().float().numpy()
-assert np.array_equal(to_bfloat16(values), expected)
+assert np.array_equal(to_bfloat16(values), expected), f"{int(np.sum(to_bfloat16(values) != expected))} values differ from torch's bfloat16 rounding"
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -846,7 +846,7 @@ def format_limits(e, m):
 
 
 # %% nbgrader={"grade": true, "grade_id": "where-time-goes-ex3-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
-assert format_limits(5, 10) == (2.0**-10, 2.0**-14, 65504.0)  # float16
+assert format_limits(5, 10) == (2.0**-10, 2.0**-14, 65504.0), f"float16 is (2^-10, 2^-14, 65504), got {format_limits(5, 10)}"  # float16
 ### BEGIN HIDDEN TESTS
 for dtype, (e, m) in {torch.float16: (5, 10), torch.bfloat16: (8, 7), torch.float32: (8, 23),
                       torch.float64: (11, 52)}.items():

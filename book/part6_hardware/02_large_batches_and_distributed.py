@@ -538,14 +538,14 @@ def scaled_learning_rate(step, base_lr, base_batch, batch, warmup_steps):
 
 
 # %% nbgrader={"grade": true, "grade_id": "large-batches-ex1-check", "locked": true, "points": 2, "schema_version": 3, "solution": false}
-assert scaled_learning_rate(0, 0.1, 256, 8192, 100) == 0.1
-assert abs(scaled_learning_rate(100, 0.1, 256, 8192, 100) - 3.2) < 1e-12
-assert abs(scaled_learning_rate(50, 0.1, 256, 8192, 100) - 1.65) < 1e-12
+assert scaled_learning_rate(0, 0.1, 256, 8192, 100) == 0.1, f"at step 0 the rate is the base rate, got {scaled_learning_rate(0, 0.1, 256, 8192, 100)}"
+assert abs(scaled_learning_rate(100, 0.1, 256, 8192, 100) - 3.2) < 1e-12, f"after the warm-up: 0.1 * 8192 / 256 = 3.2, got {scaled_learning_rate(100, 0.1, 256, 8192, 100)}"
+assert abs(scaled_learning_rate(50, 0.1, 256, 8192, 100) - 1.65) < 1e-12, f"half-way through the warm-up: 1.65, got {scaled_learning_rate(50, 0.1, 256, 8192, 100)}"
 ### BEGIN HIDDEN TESTS
 reference = schedules.linear_warmup(schedules.constant(3.2), 100, start_factor=0.1 / 3.2)
 for step in [0, 1, 37, 99, 100, 101, 5000]:
     assert abs(scaled_learning_rate(step, 0.1, 256, 8192, 100) - reference(step)) < 1e-12, step
-assert scaled_learning_rate(7, 0.05, 64, 64, 10) == 0.05  # no growth, no warm-up effect
+assert scaled_learning_rate(7, 0.05, 64, 64, 10) == 0.05, f"the same batch size: the base rate, got {scaled_learning_rate(7, 0.05, 64, 64, 10)}"  # no growth, no warm-up effect
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -585,15 +585,15 @@ def ring_allreduce(arrays):
 # %% nbgrader={"grade": true, "grade_id": "large-batches-ex2-check", "locked": true, "points": 2, "schema_version": 3, "solution": false}
 results, sent = ring_allreduce([np.arange(6.0), np.ones(6), 10 * np.ones(6)])
 for result in results:
-    assert np.allclose(result, np.arange(6.0) + 11)
+    assert np.allclose(result, np.arange(6.0) + 11), f"every process must end with the sum {np.arange(6.0) + 11}, got {result}"
 ### BEGIN HIDDEN TESTS
 gen = np.random.default_rng(0)
 for world in (2, 4, 5, 8):
     arrays = [gen.normal(size=40) for _ in range(world)]
     results, sent = ring_allreduce(arrays)
-    assert len(results) == world
+    assert len(results) == world, f"one result per process: expected {world}, got {len(results)}"
     for result in results:
-        assert np.allclose(result, np.sum(arrays, axis=0))
+        assert np.allclose(result, np.sum(arrays, axis=0)), f"world {world}: a result differs from the sum"
     assert sent == 2 * (world - 1) * 40 // world, (world, sent)
 ### END HIDDEN TESTS
 
@@ -614,7 +614,7 @@ def ring_elements_sent(n, world):
 
 
 # %% nbgrader={"grade": true, "grade_id": "large-batches-ex3-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
-assert ring_elements_sent(1_000, 2) == 1_000
+assert ring_elements_sent(1_000, 2) == 1_000, f"two processes: each sends (W - 1) N / W twice, got {ring_elements_sent(1_000, 2)}"
 ### BEGIN HIDDEN TESTS
 for n, world, expected in [(1_000, 4, 1_500), (800, 8, 1_400), (203_530, 1, 0), (12, 3, 16)]:
     assert ring_elements_sent(n, world) == expected, (n, world)
