@@ -672,7 +672,7 @@ check_X, check_y = X[:1000], y[:1000]
 order = np.random.default_rng(7).permutation(len(check_X))  # the order gradient_descent.minibatch_sgd(seed=7) uses
 mine = sgd_epoch(params0, check_X, check_y, 0.3, 64, order)
 reference, _ = gradient_descent.minibatch_sgd(params0, check_X, check_y, sgd(0.3), batch_size=64, epochs=1, seed=7)
-assert len(mine) == 2 and mine[0].shape == (784, 10) and mine[1].shape == (10,), "return [W, b] with W of shape (784, 10) and b of shape (10,)"
+assert len(mine) == 2 and mine[0].shape == (784, 10) and mine[1].shape == (10,), "return the pair (W, b) with W of shape (784, 10) and b of shape (10,)"
 assert np.allclose(mine[0], reference[0], atol=1e-5) and np.allclose(mine[1], reference[1], atol=1e-5), f"after one epoch your parameters differ from minibatch_sgd's by up to {max(np.abs(mine[0] - reference[0]).max(), np.abs(mine[1] - reference[1]).max()):.2e} (visit the batches in the given order, each step on the batch mean gradient)"
 assert np.all(params0[0] == 0), "sgd_epoch must not modify the parameters it was given"
 ### BEGIN HIDDEN TESTS

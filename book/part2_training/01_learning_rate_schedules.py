@@ -474,7 +474,7 @@ x, state = np.array([1.0]), opt.init(np.array([1.0]))
 for _ in range(10):
     updates, state = opt.update(x, state, x)
     x = optim.apply_updates(x, updates)
-assert abs(x[0] - np.prod([1 - inverse_sqrt_schedule(0.5, 4)(t) for t in range(10)])) < 1e-12, "driving optim.sgd, the schedule must give the rates peak * ... step by step"
+assert abs(x[0] - np.prod([1 - inverse_sqrt_schedule(0.5, 4)(t) for t in range(10)])) < 1e-12, "driven by optim.sgd, the schedule is called with the step count t = 0, 1, 2, ...: after 10 steps on x^2/2, x must equal the product of (1 - schedule(t))"
 for bad_args, name in (((-1.0, 10), "peak"), ((0.1, 0), "warmup_steps")):
     try:
         inverse_sqrt_schedule(*bad_args)

@@ -573,7 +573,7 @@ for shape in ((40, 30), (6, 3, 5, 5), (101,)):
         layer.weight = nn.Parameter(w.clone())
         prune.l1_unstructured(layer, "weight", amount=s)
         assert torch.equal(my_magnitude_mask(w, s), layer.weight_mask), (shape, s)
-        assert torch.equal(my_magnitude_mask(w, s), magnitude_mask(w, s)), (shape, s, "differs from companion.compression.magnitude_mask")
+        assert torch.equal(my_magnitude_mask(w, s), magnitude_mask(w, s)), (shape, s, "differs from companion.compression.pruning.magnitude_mask")
 for bad in (1.0, -0.1, 2.0):
     try:
         my_magnitude_mask(w_check, bad)

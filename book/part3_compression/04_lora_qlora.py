@@ -450,9 +450,9 @@ with torch.no_grad():
 check_x = torch.randn(5, 20)
 mine = lora_forward(check_x, check_layer.base.weight, check_layer.base.bias, check_layer.lora_A, check_layer.lora_B, 6)
 assert mine.shape == (5, 12), "the output is (batch, out_features) = (5, 12)"
-assert torch.allclose(mine, check_layer(check_x), atol=1e-5), "your forward pass differs from LoRALinear's: x W^T + b + (alpha / r) x A^T B^T"
+assert torch.allclose(mine, check_layer(check_x), atol=1e-5), "your forward pass differs from LoRALinear's: x W_0^T + b + (alpha / r) x A^T B^T"
 assert torch.allclose(merged_weight(check_layer.base.weight, check_layer.lora_A, check_layer.lora_B, 6),
-                      check_layer.to_linear().weight, atol=1e-6), "the merged weight must be W + (alpha / r) B A, as LoRALinear.to_linear() gives"
+                      check_layer.to_linear().weight, atol=1e-6), "the merged weight must be W_0 + (alpha / r) B A, as LoRALinear.to_linear() gives"
 ### BEGIN HIDDEN TESTS
 # The rank comes from the shapes, and alpha scales the update linearly.
 check_layer2 = LoRALinear(nn.Linear(20, 12), rank=5, alpha=2.5)

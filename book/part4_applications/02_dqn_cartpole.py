@@ -404,7 +404,7 @@ gen = np.random.default_rng(0)
 r, d = gen.normal(size=32), (gen.random(32) < 0.2).astype(float)
 qt, qo = gen.normal(size=(32, 3)), gen.normal(size=(32, 3))
 expected = td_target(torch.tensor(r), torch.tensor(d), torch.tensor(qt), 0.9, next_q_online=torch.tensor(qo))
-assert np.allclose(double_dqn_target(r, d, qt, qo, 0.9), expected.numpy()), "your targets differ from companion.rl.td_target with next_q_online (Double DQN)"
+assert np.allclose(double_dqn_target(r, d, qt, qo, 0.9), expected.numpy()), "your targets differ from companion.rl.dqn.td_target with next_q_online (Double DQN)"
 try:
     double_dqn_target(r, d, qt, qo, 1.5)
 except ValueError as error:

@@ -398,7 +398,7 @@ expected = as_arrays(net_target)
 for _ in range(3):
     expected = polyak_update(expected, as_arrays(net_online), 0.1)
     soft_update(net_target, net_online, 0.1)  # companion's torch version
-assert all(np.allclose(e, a, atol=1e-6) for e, a in zip(expected, as_arrays(net_target))), "three updates differ from companion.rl.soft_update on a real network"
+assert all(np.allclose(e, a, atol=1e-6) for e, a in zip(expected, as_arrays(net_target))), "after three updates, your parameters differ from companion.rl.dqn.soft_update's on a real network"
 # after n updates towards a fixed theta, the initial target keeps a weight (1 - tau)^n
 start = [np.zeros(1)]
 for _ in range(10):

@@ -699,7 +699,7 @@ def trials_needed(good_share, confidence):
 
 
 # %% nbgrader={"grade": true, "grade_id": "tuning-ex3-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
-assert trials_needed(0.05, 0.95) == 59, f"got {trials_needed(0.05, 0.95)}: the smallest n with 1 - (1 - 0.05)^n >= 0.95"
+assert trials_needed(0.05, 0.95) == 59, f"got {trials_needed(0.05, 0.95)}: the smallest N with 1 - (1 - 0.05)^N >= 0.95"
 ### BEGIN HIDDEN TESTS
 assert trials_needed(0.01, 0.99) == 459, f"got {trials_needed(0.01, 0.99)}"
 assert trials_needed(0.5, 0.5) == 1, f"got {trials_needed(0.5, 0.5)}"

@@ -585,13 +585,13 @@ def ring_allreduce(arrays):
 # %% nbgrader={"grade": true, "grade_id": "large-batches-ex2-check", "locked": true, "points": 2, "schema_version": 3, "solution": false}
 results, sent = ring_allreduce([np.arange(6.0), np.ones(6), 10 * np.ones(6)])
 for result in results:
-    assert np.allclose(result, np.arange(6.0) + 11), f"every process must end with the sum {np.arange(6.0) + 11}, got {result}"
+    assert np.allclose(result, np.arange(6.0) + 11), f"every rank must end with the sum {np.arange(6.0) + 11}, got {result}"
 ### BEGIN HIDDEN TESTS
 gen = np.random.default_rng(0)
 for world in (2, 4, 5, 8):
     arrays = [gen.normal(size=40) for _ in range(world)]
     results, sent = ring_allreduce(arrays)
-    assert len(results) == world, f"one result per process: expected {world}, got {len(results)}"
+    assert len(results) == world, f"one result per rank: expected {world}, got {len(results)}"
     for result in results:
         assert np.allclose(result, np.sum(arrays, axis=0)), f"world {world}: a result differs from the sum"
     assert sent == 2 * (world - 1) * 40 // world, (world, sent)
@@ -614,7 +614,7 @@ def ring_elements_sent(n, world):
 
 
 # %% nbgrader={"grade": true, "grade_id": "large-batches-ex3-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
-assert ring_elements_sent(1_000, 2) == 1_000, f"two processes: each sends (W - 1) N / W twice, got {ring_elements_sent(1_000, 2)}"
+assert ring_elements_sent(1_000, 2) == 1_000, f"two ranks: each sends (W - 1) N / W twice, got {ring_elements_sent(1_000, 2)}"
 ### BEGIN HIDDEN TESTS
 for n, world, expected in [(1_000, 4, 1_500), (800, 8, 1_400), (203_530, 1, 0), (12, 3, 16)]:
     assert ring_elements_sent(n, world) == expected, (n, world)
