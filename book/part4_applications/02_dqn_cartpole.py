@@ -221,7 +221,8 @@ print(f"{snippet_ms:.0f} ms per environment step; {len(snippet_returns)} episode
 print(f"at this speed, 50,000 steps would take {50_000 * snippet_ms / 3.6e6:.1f} hours")
 
 # %% tags=["remove-input"]
-assert snippet_ms > 40  # tens to hundreds of milliseconds per step
+if os.environ.get("CI"):  # absolute times are asserted on the course's CI machine only; elsewhere, the ratio below
+    assert snippet_ms > 40  # tens to hundreds of milliseconds per step
 assert snippet_eval.mean() < 200  # nowhere near solved
 
 # %% [markdown]
@@ -292,7 +293,8 @@ print(f"mean {greedy_returns.mean():.1f}; the snippet's step is {snippet_ms / dq
 
 # %% tags=["remove-input"]
 assert run.solved_at is not None and run.solved_at <= 50_000
-assert dqn_cpu_s < 90  # "about a minute of CPU time, or less"
+if os.environ.get("CI"):  # absolute times are asserted on the course's CI machine only
+    assert dqn_cpu_s < 90  # "about a minute of CPU time, or less"
 assert greedy_returns.mean() >= 475
 assert snippet_ms > 20 * dqn_ms  # the snippet's environment step is far slower, training included
 assert eval_returns[:-1].max() < 300 and eval_returns[-1] == 500  # a long plateau, then a jump

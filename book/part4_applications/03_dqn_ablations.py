@@ -138,9 +138,12 @@ for label, curves in results.items():
           f"mean {late_mean(curves).mean():5.1f}")
 
 # %% tags=["remove-input"]
+import os  # noqa: E402
+
 # Same seeds, same curves: training is deterministic on the CPU.
 assert all(np.all(np.isfinite(c.returns)) for c in results.values())
-assert train_cpu_s < 180  # "under three minutes of CPU"
+if os.environ.get("CI"):  # absolute times are asserted on the course's CI machine only
+    assert train_cpu_s < 180  # "under three minutes of CPU"
 assert full.returns[:, 0].max() < 40  # at first the agent is (almost) random: about 20 steps
 assert full.returns.max() < 475  # in this short setting nobody solves the task (said in the prose)
 
