@@ -35,6 +35,8 @@ __all__ = [
     "grading_view",
     "names_defined",
     "names_read",
+    "nbgrader_metadata",
+    "python_source",
     "unresolved_names",
     "write_grades_csv",
     "export",
@@ -47,13 +49,14 @@ SKIPPED = "# (not run while grading: the chapter's own computation; the exercise
 _EXERCISES = re.compile(r"^## Exercises\s*$", re.M)
 
 
-def _meta(cell) -> dict:
+def nbgrader_metadata(cell) -> dict:
+    """A cell's nbgrader metadata (empty for a cell nbgrader does not know)."""
     return cell.get("metadata", {}).get("nbgrader") or {}
 
 
 def is_graded_check(cell) -> bool:
     """A locked, graded code cell: nbgrader's autograded test."""
-    meta = _meta(cell)
+    meta = nbgrader_metadata(cell)
     return cell.get("cell_type") == "code" and bool(meta.get("grade")) and not meta.get("solution")
 
 
@@ -78,7 +81,7 @@ def grading_view(notebook):
     return view
 
 
-def _python(source: str) -> str:
+def python_source(source: str) -> str:
     """Cell source without IPython magics and shell escapes (which ``ast`` cannot parse)."""
     lines = source.split("\n")
     return "\n".join(line[: len(line) - len(line.lstrip())] + "pass" if line.lstrip().startswith(("%", "!")) else line
@@ -105,13 +108,13 @@ def names_defined(source: str) -> set[str]:
         for child in ast.iter_child_nodes(node):
             visit(child, top)
 
-    visit(ast.parse(_python(source)), True)
+    visit(ast.parse(python_source(source)), True)
     return defined
 
 
 def names_read(source: str) -> set[str]:
     """Names a cell reads that it does not bind itself anywhere (parameters and locals included)."""
-    tree = ast.parse(_python(source))
+    tree = ast.parse(python_source(source))
     loaded, bound = set(), set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Name):
@@ -142,7 +145,7 @@ def unresolved_names(notebook) -> dict[str, set[str]]:
         if is_graded_check(cell):
             unknown = names_read(cell.source) - defined
             if unknown:
-                missing[_meta(cell).get("grade_id", "?")] = unknown
+                missing[nbgrader_metadata(cell).get("grade_id", "?")] = unknown
         defined |= names_defined(cell.source)
     return missing
 
@@ -174,7 +177,7 @@ else:  # pragma: no cover
 def _failure(notebook, grade_id: str) -> str:
     """The error the graded cell ``grade_id`` raised in an autograded notebook ('' if it passed)."""
     for cell in notebook.cells:
-        if _meta(cell).get("grade_id") == grade_id:
+        if nbgrader_metadata(cell).get("grade_id") == grade_id:
             for output in cell.get("outputs", []):
                 if output.get("output_type") == "error":
                     value = str(output.get("evalue", "")).strip()

@@ -6,9 +6,13 @@ downloading them. Data files are never committed to the repository.
 """
 
 import os
+import sys
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# The book's own Sphinx extensions (course_links: where the course lives; course_pages: what a page
+# shows) are what the tests check the notebooks and the site against.
+sys.path.insert(0, str(REPO_ROOT / "book" / "_ext"))
 SEEDED_DATA_DIR = REPO_ROOT.parent / "shared" / "data"
 
 if not os.environ.get("COMPANION_DATA_DIR", "").strip() and SEEDED_DATA_DIR.is_dir():

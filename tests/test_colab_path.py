@@ -12,16 +12,14 @@ import subprocess
 import sys
 import sysconfig
 import textwrap
+from pathlib import Path
 
 import nbformat
 import pytest
-import yaml
+from course_links import repository
 
-from companion import grading
-
-ROOT = grading._REPOSITORY
-CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
-URL, REF = CONFIG["repository"]["url"].rstrip("/"), CONFIG["repository"].get("branch", "main")
+ROOT = Path(__file__).resolve().parents[1]
+URL, REF = repository()
 CHAPTER = ROOT / "book" / "part1_optimizers" / "02_momentum.ipynb"
 
 

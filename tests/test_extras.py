@@ -17,6 +17,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from companion.grading import python_source
+
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
 CHAPTERS = sorted(ROOT.glob("book/part*/[0-9][0-9]_*.ipynb"))
@@ -25,11 +27,6 @@ PROVIDED_BY_JUPYTER = {"IPython", "ipykernel"}  # every notebook runs in an IPyt
 
 def name_of(requirement: str) -> str:
     return re.split(r"[\s\[<>=!~;@]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
-
-
-def python(source: str) -> str:
-    return "\n".join(line[: len(line) - len(line.lstrip())] + "pass" if line.lstrip().startswith(("%", "!")) else line
-                     for line in source.split("\n"))
 
 
 def imports(tree, *, top_level_only=False):
@@ -89,7 +86,7 @@ def chapter_modules(path):
     todo = set()
     for cell in nb.cells:
         if cell.cell_type == "code":
-            todo |= imports(ast.parse(python(cell.source)))
+            todo |= imports(ast.parse(python_source(cell.source)))
     seen, third = set(), set()
     while todo:
         name = todo.pop()

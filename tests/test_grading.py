@@ -6,19 +6,18 @@ folder; nothing is written into the repository.
 
 import copy
 import re
+from pathlib import Path
 
 import nbformat
 import pytest
+from course_pages import region_lines
 
 from companion import grading
+from companion.grading import nbgrader_metadata as meta
 
-ROOT = grading._REPOSITORY
+ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted(ROOT.glob("book/part*/[0-9][0-9]_*.ipynb"))
 SOLUTION_TEXT = re.compile(r"BEGIN SOLUTION|END SOLUTION|HIDDEN TESTS")
-
-
-def meta(cell):
-    return cell.get("metadata", {}).get("nbgrader") or {}
 
 
 @pytest.fixture(scope="module")
@@ -50,20 +49,13 @@ def test_release_has_no_solution_and_no_hidden_test(released, chapter):
                         "\n".join(c.source for c in source.cells), flags=re.S).split("\n"))
     public = {line.strip() for line in public}
     for cell in source.cells:
-        body = cell.source.split("\n")
         if meta(cell).get("solution"):
-            inside = False
-            for line in body:
-                if "BEGIN SOLUTION" in line or "END SOLUTION" in line:
-                    inside = "BEGIN" in line
-                elif inside and len(line.strip()) > 20 and not line.strip().startswith(("#", ":::")) \
-                        and line.strip() not in public:
+            for line in region_lines(cell.source, "BEGIN SOLUTION", "END SOLUTION"):
+                if len(line.strip()) > 20 and not line.strip().startswith(("#", ":::")) and line.strip() not in public:
                     assert line.strip() not in released_lines, f"{chapter.name}: solution line released: {line.strip()}"
-        hidden = re.findall(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", cell.source, re.S)
-        for block in hidden:
-            for line in block.split("\n"):
-                if len(line.strip()) > 20 and not line.strip().startswith("#") and line.strip() not in public:
-                    assert line.strip() not in released_lines, f"{chapter.name}: hidden test released: {line.strip()}"
+        for line in region_lines(cell.source):
+            if len(line.strip()) > 20 and not line.strip().startswith("#") and line.strip() not in public:
+                assert line.strip() not in released_lines, f"{chapter.name}: hidden test released: {line.strip()}"
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.stem)

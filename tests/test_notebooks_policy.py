@@ -16,22 +16,22 @@ from pathlib import Path
 import nbformat
 import pytest
 import yaml
+from course_links import colab_link, install_requirement, repository
 
 import companion
+from companion.grading import nbgrader_metadata
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
-CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
 TOC = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
-REPO_URL = CONFIG["repository"]["url"].rstrip("/")
-BRANCH = CONFIG["repository"].get("branch", "main")
+REPO_URL, BRANCH = repository()
 
 SETUP_CELL = """\
 # Setup: on Colab (or anywhere companion is missing) install the course package.
 try:
     import companion
 except ImportError:
-    %pip install -q "dl-optimization-companion[{extras}] @ git+{url}@{ref}"
+    %pip install -q {requirement}
     import companion"""
 
 COLAB_BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
@@ -140,7 +140,7 @@ def declared_extras():
 
 
 def expected_setup_cell(extras="torch"):
-    return SETUP_CELL.format(extras=extras, url=REPO_URL, ref=BRANCH)
+    return SETUP_CELL.format(requirement=install_requirement(REPO_URL, BRANCH, extras))
 
 
 def setup_cell_extras(source):
@@ -156,7 +156,8 @@ def code_cells(nb):
 
 
 def nbgrader(cell):
-    return cell.get("metadata", {}).get("nbgrader")
+    """A cell's nbgrader metadata, None when it has none."""
+    return nbgrader_metadata(cell) or None
 
 
 def tags(cell):
@@ -238,8 +239,7 @@ class TestChapterNotebook:
         first = nb.cells[0]
         assert first.cell_type == "markdown", f"{rel(path)}: the first cell must be markdown (title + badge)"
         assert re.match(r"# \S", first.source), f"{rel(path)}: the first cell must start with a `# ` title"
-        org_repo = REPO_URL.removeprefix("https://github.com/")
-        link = f"https://colab.research.google.com/github/{org_repo}/blob/{BRANCH}/{rel(path)}"
+        link = colab_link(REPO_URL, BRANCH, rel(path))
         badge = f"[![Open In Colab]({COLAB_BADGE_IMAGE})]({link})"
         assert badge in first.source, f"{rel(path)}: the first cell lacks the Colab badge\n  {badge}"
 

@@ -1,11 +1,10 @@
 """The site's page rules (book/_ext/course_pages.py): what they drop and what they catch."""
 
-import sys
 from pathlib import Path
 
+from course_pages import noise_in, page_noise, reader_view, region_lines
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "book" / "_ext"))
-from course_pages import page_noise, reader_view  # noqa: E402
 
 GRADED = """\
 result = f(2)
@@ -44,3 +43,15 @@ def test_page_noise_lets_ordinary_output_through():
     quiet = [stream("epoch 3: loss 0.214, accuracy 93.1%\n", "stdout"), stream("ValueError: lr must be > 0\n"),
              {"output_type": "display_data", "data": {"text/plain": "<Figure>"}}]
     assert page_noise(quiet) == []
+
+
+def test_region_lines_are_the_lines_between_delimiters():
+    assert region_lines(GRADED) == ["assert f(3) == 9"]
+    answer = "<!-- ### BEGIN SOLUTION -->\n:::{dropdown} Model answer\nIt halves.\n:::\n<!-- ### END SOLUTION -->\nAfter."
+    assert region_lines(answer, "### BEGIN SOLUTION", "### END SOLUTION") == [":::{dropdown} Model answer", "It halves.", ":::"]
+    assert region_lines("x = 1") == []
+
+
+def test_noise_in_text_names_the_kind():
+    assert noise_in("epoch 1: 50%|#####     | 5/10 [00:01<00:01]") == ["progress-bar frame: '50%|#####     | 5'"]
+    assert noise_in("loss 0.3") == []

@@ -37,28 +37,42 @@ PAGE_NOISE = {
 }
 
 
+def noise_in(text: str) -> list[str]:
+    """The kinds of noise found in ``text``, each with the first match."""
+    return [f"{kind}: {m.group(0)[:120]!r}" for kind, pattern in PAGE_NOISE.items() if (m := pattern.search(text))]
+
+
 def page_noise(outputs):
-    """The names of the kinds of noise found in a cell's outputs (stream outputs: stdout and stderr)."""
+    """The kinds of noise found in a cell's outputs (stream outputs: stdout and stderr)."""
     found = []
     for output in outputs or []:
         if output.get("output_type") != "stream":
             continue
         text = output.get("text", "")
-        text = "".join(text) if isinstance(text, list) else text
-        found += [f"{kind}: {m.group(0)[:120]!r}" for kind, pattern in PAGE_NOISE.items() if (m := pattern.search(text))]
+        found += noise_in("".join(text) if isinstance(text, list) else text)
     return found
+
+
+def _marked(source: str, begin: str, end: str):
+    """Each line of ``source`` with whether it lies between ``begin`` and ``end`` (None: a delimiter)."""
+    inside = False
+    for line in source.split("\n"):
+        if begin in line or end in line:
+            inside = begin in line
+            yield line, None
+        else:
+            yield line, inside
+
+
+def region_lines(source: str, begin: str = HIDDEN_BEGIN, end: str = HIDDEN_END) -> list[str]:
+    """The lines of ``source`` between delimiter lines (hidden tests by default), delimiters excluded."""
+    return [line for line, inside in _marked(source, begin, end) if inside]
 
 
 def reader_view(source: str) -> str:
     """A code cell's source as the site shows it: no hidden tests, no solution delimiters."""
-    kept, hidden = [], False
-    for line in source.split("\n"):
-        if HIDDEN_BEGIN in line:
-            hidden = True
-        elif HIDDEN_END in line:
-            hidden = False
-        elif not hidden and not any(d in line for d in SOLUTION_DELIMITERS):
-            kept.append(line)
+    kept = [line for line, inside in _marked(source, HIDDEN_BEGIN, HIDDEN_END)
+            if inside is False and not any(d in line for d in SOLUTION_DELIMITERS)]
     return "\n".join(kept).rstrip()
 
 

@@ -20,12 +20,10 @@ from pathlib import Path
 
 import nbformat
 import pytest
-import yaml
+from course_links import colab_link, repository
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
-REPO_URL = CONFIG["repository"]["url"].rstrip("/")
-BRANCH = CONFIG["repository"].get("branch", "main")
+REPO_URL, BRANCH = repository()
 CHAPTERS = sorted(p.relative_to(ROOT) for p in (ROOT / "book").glob("part*/[0-9][0-9]_*.ipynb"))
 # Debian's chromium; on a GitHub Ubuntu runner, its preinstalled Google Chrome (with its chromedriver).
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("google-chrome")
@@ -133,7 +131,7 @@ def test_chapter_in_a_browser(browser, site_url, chapter):
             "return Array.from(document.querySelectorAll('.cell_output img')).map(i => i.complete && i.naturalWidth > 0)")
         assert images and all(images), f"{chapter}: figures missing or broken ({images})"
 
-    colab = f"https://colab.research.google.com/github/{REPO_URL.removeprefix('https://github.com/')}/blob/{BRANCH}/{chapter.as_posix()}"
+    colab = colab_link(REPO_URL, BRANCH, chapter.as_posix())
     links = [a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR, "a[href*='colab.research.google.com/github']")]
     assert links and all(link == colab for link in links), f"{chapter}: Colab links {links}, expected {colab}"
 

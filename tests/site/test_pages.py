@@ -9,24 +9,16 @@ machine). ``COURSE_SITE`` names the folder; without it this file fails rather th
 import html
 import os
 import re
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
-import yaml
 from bs4 import BeautifulSoup
+from course_links import colab_link, repository
+from course_pages import noise_in, region_lines
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "book" / "_ext"))
-from course_pages import HIDDEN_BEGIN, HIDDEN_END, PAGE_NOISE  # noqa: E402
-
-
-
-
-CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
-REPO_URL = CONFIG["repository"]["url"].rstrip("/")
-BRANCH = CONFIG["repository"].get("branch", "main")
+REPO_URL, BRANCH = repository()
 CHAPTERS = sorted(p.relative_to(ROOT) for p in (ROOT / "book").glob("part*/[0-9][0-9]_*.ipynb"))
 
 
@@ -74,17 +66,8 @@ def solution_cells(notebook):
 
 def hidden_lines(notebook):
     """The non-trivial lines of every hidden-test region."""
-    lines = []
-    for cell in notebook.cells:
-        inside = False
-        for line in cell.source.split("\n"):
-            if HIDDEN_BEGIN in line:
-                inside = True
-            elif HIDDEN_END in line:
-                inside = False
-            elif inside and len(line.strip()) > 25 and not line.strip().startswith("#"):
-                lines.append(line.strip())
-    return lines
+    return [line.strip() for cell in notebook.cells for line in region_lines(cell.source)
+            if len(line.strip()) > 25 and not line.strip().startswith("#")]
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=str)
@@ -116,9 +99,8 @@ def test_chapter_page(site, chapter):
     answers = sum(c.cell_type == "markdown" for c in solutions)
     assert raw.count("sd-dropdown") >= answers, f"{chapter}: {answers} model answers but fewer dropdowns"
 
-    colab = f"https://colab.research.google.com/github/{REPO_URL.removeprefix('https://github.com/')}/blob/{BRANCH}/{chapter.as_posix()}"
+    colab = colab_link(REPO_URL, BRANCH, chapter.as_posix())
     assert colab in raw, f"{chapter}: the page's Colab link is not {colab}"
 
-    noise = [f"{kind}: {m.group(0)[:100]!r}" for kind, pattern in PAGE_NOISE.items()
-             for text in stderr if (m := pattern.search(text))]
+    noise = [found for text in stderr for found in noise_in(text)]
     assert not noise, f"{chapter}: the page shows noise from the build:\n  " + "\n  ".join(noise)
