@@ -8,6 +8,10 @@ notebooks; ``make fork REPO=owner/name [REF=branch-or-tag]`` first rewrites ``_c
 
     python book/_ext/course_links.py                         # apply _config.yml to every chapter source
     python book/_ext/course_links.py --repo me/course --ref v0.2.0
+    python book/_ext/course_links.py --check-release         # on a release branch: prints the tag
+
+An edition is a release branch whose ``_config.yml`` names the tag ``v<companion.__version__>``;
+``.github/workflows/release.yml`` tests it and creates that tag (README, "Cutting an edition").
 """
 
 from __future__ import annotations
@@ -32,6 +36,26 @@ def repository(config_path=ROOT / "_config.yml") -> tuple[str, str]:
     if not re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", url):
         raise ValueError(f"repository.url in {config_path} must be https://github.com/<owner>/<name>, got {url!r}")
     return url, ref
+
+
+def release_tag(root=ROOT) -> str:
+    """``v`` + ``companion.__version__``, read from the source (the package need not be importable)."""
+    text = (Path(root) / "companion" / "__init__.py").read_text(encoding="utf-8")
+    found = re.search(r'^__version__ = "([^"]+)"', text, re.M)
+    if not found:
+        raise ValueError(f"no __version__ = \"...\" line in {Path(root) / 'companion' / '__init__.py'}")
+    return f"v{found.group(1)}"
+
+
+def check_release(root=ROOT) -> str:
+    """The tag of the edition in ``root``; ValueError unless ``_config.yml`` points the badges and
+    setup cells at that tag (a tagged edition must install itself, not a moving branch)."""
+    tag = release_tag(root)
+    _, ref = repository(Path(root) / "_config.yml")
+    if ref != tag:
+        raise ValueError(f"repository.branch in _config.yml is {ref!r}, but companion.__version__ makes the tag "
+                         f"{tag!r}: on the release branch run `make fork REF={tag}` and commit")
+    return tag
 
 
 def colab_link(url: str, ref: str, notebook: str) -> str:
@@ -63,7 +87,15 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repo", help="owner/name of the GitHub repository (written into _config.yml)")
     parser.add_argument("--ref", help="branch or tag the badges open and the setup cells install")
+    parser.add_argument("--check-release", action="store_true",
+                        help="print the edition's tag; fail unless _config.yml's ref is that tag")
     args = parser.parse_args(argv)
+    if args.check_release:
+        try:
+            print(check_release())
+        except ValueError as error:
+            raise SystemExit(f"error: {error}") from None
+        return
     if args.repo or args.ref:
         set_repository(args.repo or repository()[0].removeprefix("https://github.com/"), args.ref)
     url, ref = repository()
