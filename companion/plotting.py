@@ -6,6 +6,7 @@ from typing import Mapping
 
 import matplotlib.pyplot as plt
 
+from ._checks import check_choice, check_positive_int
 from .history import History
 
 __all__ = ["plot_histories", "use_course_style"]
@@ -46,12 +47,25 @@ def plot_histories(
     """
     import numpy as np
 
-    if x not in ("step", "seconds"):
-        raise ValueError(f"Unknown x: {x!r} (expected 'step' or 'seconds')")
+    check_choice("x", x, ("step", "seconds"))
+    smooth = check_positive_int("smooth", smooth)
+    if isinstance(histories, History):
+        histories = [histories]
     if isinstance(histories, Mapping):
         items = list(histories.items())
+    elif isinstance(histories, (list, tuple)):
+        items = [(h.name or f"run {i}", h) if isinstance(h, History) else (f"run {i}", h) for i, h in enumerate(histories)]
     else:
-        items = [(h.name or f"run {i}", h) for i, h in enumerate(histories)]
+        raise TypeError(f"histories must be a History, a list of them or a dict name -> History, got {type(histories).__name__}")
+    if not items:
+        raise ValueError("histories is empty: nothing to draw")
+    for label, history in items:
+        if not isinstance(history, History):
+            raise TypeError(f"histories[{label!r}] must be a History, got {type(history).__name__}")
+        needed = {"key": key, **({"x": "seconds"} if x == "seconds" else {})}
+        for argument, series in needed.items():
+            if series not in history.keys():
+                raise ValueError(f"{argument}={series!r}: history {label!r} has no such series (it has {history.keys()})")
     if ax is None:
         _, ax = plt.subplots()
     for label, history in items:

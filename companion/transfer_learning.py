@@ -68,6 +68,12 @@ def _check_regime(regime) -> str:
     return check_choice("regime", regime, REGIMES)
 
 
+def _check_model(name: str, value):
+    if not isinstance(value, keras.Model):
+        raise TypeError(f"{name} must be a Keras model, got {type(value).__name__}")
+    return value
+
+
 def imagenet_weights(image_size: int = 224) -> str:
     """Path of MobileNetV2's ImageNet weights without the classifier (alpha 1.0) for ``image_size``.
 
@@ -136,6 +142,10 @@ def build_transfer_model(base, head, regime: str, *, augmentation=None):
     """
 
     regime = _check_regime(regime)
+    _check_model("base", base)
+    _check_model("head", head)
+    if augmentation is not None and not callable(augmentation):
+        raise TypeError(f"augmentation must be a Keras layer or model (or None), got {type(augmentation).__name__}")
     shape = tuple(base.input_shape[1:])
     inputs = keras.Input(shape=shape)
     x = augmentation(inputs) if augmentation is not None else inputs
@@ -156,6 +166,9 @@ def unfreeze_top(base, first_trainable: str):
     times smaller learning rate) for the change to take effect.
     """
 
+    _check_model("base", base)
+    if not isinstance(first_trainable, str):
+        raise TypeError(f"first_trainable must be a layer's name (a string), got {type(first_trainable).__name__}")
     names = [layer.name for layer in base.layers]
     if first_trainable not in names:
         raise ValueError(f"first_trainable: no layer named {first_trainable!r} in {base.name}")
@@ -173,6 +186,7 @@ def extract_features(model, images, batch_size: int = 32) -> np.ndarray:
     reused for every epoch of head training. ``images`` is a ``(n, height, width, channels)`` array
     that matches the model's input shape.
     """
+    _check_model("model", model)
     if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size <= 0:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     images = np.asarray(images)
@@ -198,6 +212,7 @@ def multiply_adds(model) -> int:
     and pooling are comparatively free and ignored. Nested models are counted recursively.
     """
 
+    _check_model("model", model)
     total = 0
     for layer in model.layers:
         if isinstance(layer, keras.Model):
@@ -262,6 +277,17 @@ def plot_misclassified(images, labels, predictions, class_names, *, probabilitie
         raise ValueError(
             f"images, labels and predictions have different lengths: {len(images)}, {len(labels)}, {len(predictions)}"
         )
+    if not isinstance(class_names, (list, tuple)) or not all(isinstance(c, str) for c in class_names):
+        raise TypeError(f"class_names must be a list of strings, got {class_names!r}")
+    for name, values in (("labels", labels), ("predictions", predictions)):
+        if values.ndim != 1 or not np.issubdtype(values.dtype, np.integer) or (
+                len(values) and (values.min() < 0 or values.max() >= len(class_names))):
+            raise ValueError(f"{name} must be class indices in [0, {len(class_names)}) (one per image), got {values!r}")
+    if probabilities is not None:
+        probabilities = np.asarray(probabilities)
+        if probabilities.shape != (len(images), len(class_names)):
+            raise ValueError(f"probabilities must have shape (n_images, n_classes) = {(len(images), len(class_names))}, "
+                             f"got {probabilities.shape}")
     wrong = np.flatnonzero(labels != predictions)[:max_images]
     if len(wrong) == 0:
         print("No misclassified image.")
@@ -275,7 +301,7 @@ def plot_misclassified(images, labels, predictions, class_names, *, probabilitie
         ax.imshow(images[i])
         caption = f"{class_names[labels[i]]} → {class_names[predictions[i]]}"
         if probabilities is not None:
-            caption += f" (p={np.asarray(probabilities)[i, predictions[i]]:.2f})"
+            caption += f" (p={probabilities[i, predictions[i]]:.2f})"
         ax.set_title(caption, fontsize=9, fontweight="normal")
     fig.suptitle(title or f"{len(wrong)} misclassified images (true → predicted)", fontweight="bold")
     fig.tight_layout()

@@ -25,8 +25,27 @@ from companion import search, tuning  # noqa: E402
 from companion.data import load_imdb, load_mnist  # noqa: E402
 from companion.data.download import file_hash  # noqa: E402
 from companion.search import annealing, genetic  # noqa: E402
+from companion.history import History  # noqa: E402
+from companion.plotting import plot_histories  # noqa: E402
 
 BOX = [(-1.0, 1.0), (-1.0, 1.0)]
+HISTORY = History("sgd")
+HISTORY.log(0, loss=2.3)
+HISTORY.log(1, loss=1.9)
+
+
+def keras_transfer():
+    """companion.transfer_learning, imported (with Keras) only by the rows that need it."""
+    pytest.importorskip("keras")
+    from companion import transfer_learning
+
+    return transfer_learning
+
+
+def tiny_keras_model():
+    import keras
+
+    return keras.Sequential([keras.Input((4, 4, 3)), keras.layers.Flatten(), keras.layers.Dense(2, name="dense")])
 RNG = np.random.default_rng(0)
 
 NAN, INF = float("nan"), float("inf")
@@ -157,6 +176,41 @@ CASES = [
     ("load_mnist-limit", lambda: load_mnist("train", limit=-5), ValueError, "limit"),
     ("load_imdb-split", lambda: load_imdb("dev"), ValueError, "split"),
     ("file_hash-algorithm", lambda: file_hash(__file__, "crc32"), ValueError, "algorithm"),
+    # plotting
+    ("plot_histories-empty", lambda: plot_histories([]), ValueError, "histories"),
+    ("plot_histories-string", lambda: plot_histories("loss"), TypeError, "histories"),
+    ("plot_histories-not-a-history", lambda: plot_histories({"adam": [0.3, 0.2]}), TypeError, "histories"),
+    ("plot_histories-key", lambda: plot_histories([HISTORY], key="accuracy"), ValueError, "key"),
+    ("plot_histories-x", lambda: plot_histories([HISTORY], x="epoch"), ValueError, "x"),
+    ("plot_histories-no-seconds", lambda: plot_histories([HISTORY], x="seconds"), ValueError, "x"),
+    ("plot_histories-smooth-zero", lambda: plot_histories([HISTORY], smooth=0), ValueError, "smooth"),
+    ("plot_histories-smooth-string", lambda: plot_histories([HISTORY], smooth="5"), TypeError, "smooth"),
+    # transfer learning (Keras models, built on first use)
+    ("build_head-features", lambda: keras_transfer().build_head(0, 2), ValueError, "num_features"),
+    ("build_head-dropout", lambda: keras_transfer().build_head(8, 2, dropout=1.0), ValueError, "dropout"),
+    ("build_head-hidden", lambda: keras_transfer().build_head(8, 2, hidden_units=2.5), ValueError, "hidden_units"),
+    ("build_base-regime", lambda: keras_transfer().build_base("linear_probe"), ValueError, "regime"),
+    ("build_base-image-size", lambda: keras_transfer().build_base("scratch", 16), ValueError, "image_size"),
+    ("build_transfer_model-base", lambda: keras_transfer().build_transfer_model(None, tiny_keras_model(), "scratch"),
+     TypeError, "base"),
+    ("build_transfer_model-head", lambda: keras_transfer().build_transfer_model(tiny_keras_model(), "head", "scratch"),
+     TypeError, "head"),
+    ("build_transfer_model-regime", lambda: keras_transfer().build_transfer_model(
+        tiny_keras_model(), tiny_keras_model(), "finetune"), ValueError, "regime"),
+    ("unfreeze_top-name", lambda: keras_transfer().unfreeze_top(tiny_keras_model(), "block_16"), ValueError, "first_trainable"),
+    ("unfreeze_top-index", lambda: keras_transfer().unfreeze_top(tiny_keras_model(), 3), TypeError, "first_trainable"),
+    ("unfreeze_top-not-a-model", lambda: keras_transfer().unfreeze_top("mobilenet", "dense"), TypeError, "base"),
+    ("extract_features-not-a-model", lambda: keras_transfer().extract_features(None, np.zeros((2, 4, 4, 3))),
+     TypeError, "model"),
+    ("extract_features-shape", lambda: keras_transfer().extract_features(tiny_keras_model(), np.zeros((2, 4))),
+     ValueError, "images"),
+    ("multiply_adds-not-a-model", lambda: keras_transfer().multiply_adds("mobilenet_v2"), TypeError, "model"),
+    ("plot_misclassified-label-range", lambda: keras_transfer().plot_misclassified(
+        np.zeros((2, 4, 4, 3)), [0, 5], [1, 1], ["ants", "bees"]), ValueError, "labels"),
+    ("plot_misclassified-probabilities", lambda: keras_transfer().plot_misclassified(
+        np.zeros((2, 4, 4, 3)), [0, 1], [1, 1], ["ants", "bees"], probabilities=[0.5, 0.7]), ValueError, "probabilities"),
+    ("plot_misclassified-class-names", lambda: keras_transfer().plot_misclassified(
+        np.zeros((2, 4, 4, 3)), [0, 1], [1, 1], "ants bees"), TypeError, "class_names"),
 ]
 
 
