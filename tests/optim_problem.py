@@ -40,6 +40,20 @@ def run_reference(transform, seed: int = 0, steps: int = STEPS):
     return params
 
 
+def run_keras(make_optimizer, seed: int = 0, steps: int = STEPS):
+    """Run a ``keras.optimizers`` optimizer on the same problem with float64 variables."""
+    import keras
+
+    params, curvature, wiggle = make_problem(seed)
+    variables = [keras.Variable(p, dtype="float64") for p in params]
+    opt = make_optimizer()
+    for _ in range(steps):
+        values = [np.asarray(v.numpy()) for v in variables]
+        grads = numpy_gradients(values, curvature, wiggle)
+        opt.apply_gradients(zip([keras.ops.convert_to_tensor(g, dtype="float64") for g in grads], variables))
+    return [np.asarray(v.numpy()) for v in variables]
+
+
 @pytest.fixture
 def float64_scalars():
     """torch keeps scalar state (NAdam's mu_product) in the default dtype: make it float64 too."""

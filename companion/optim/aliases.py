@@ -10,6 +10,8 @@ hyperparameter left as ``None`` takes that framework's default.
 
 from __future__ import annotations
 
+import struct
+
 from .._checks import check_choice, check_non_negative
 from .base import GradientTransformation, chain, check_gradients
 from .transforms import (
@@ -303,7 +305,9 @@ def nadam(
     if decoupled_weight_decay and convention == "keras":
         raise ValueError("Invalid decoupled_weight_decay: a torch option (Keras' weight_decay is always decoupled)")
     decay = add_decayed_weights(weight_decay)
-    links = [scale_by_nadam(b1, b2, s["eps"], s["momentum_decay"])]
+    float32_base = struct.unpack("f", struct.pack("f", 0.96))[0]  # Keras' rounding of 0.96 in its update (scale_by_nadam)
+    links = [scale_by_nadam(b1, b2, s["eps"], s["momentum_decay"],
+                            schedule_base=float32_base if convention == "keras" else 0.96)]
     links = links + [decay] if decoupled_weight_decay else [decay] + links
     return _with_gradient_checks(chain(*links, scale_by_learning_rate(s["learning_rate"]), *keras_decay))
 

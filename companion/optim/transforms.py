@@ -473,7 +473,8 @@ class ScaleByNadamState(NamedTuple):
 
 
 def scale_by_nadam(
-    b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8, momentum_decay: float = 4e-3
+    b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8, momentum_decay: float = 4e-3, *,
+    schedule_base: float = 0.96,
 ) -> GradientTransformation:
     r"""Nadam (Dozat, 2016): Adam with Nesterov's look-ahead and a warming momentum schedule.
 
@@ -484,21 +485,27 @@ def scale_by_nadam(
             \Big/ \left(\sqrt{\tfrac{v_t}{1-\beta_2^t}} + \epsilon\right)
 
     with :math:`m_t, v_t` as in Adam. torch uses :math:`\psi` = ``momentum_decay`` = 0.004; Keras
-    hard-codes :math:`0.96^t`, that is :math:`\psi = 1`.
+    hard-codes :math:`0.96^t`, that is :math:`\psi = 1`. ``schedule_base`` is the 0.96 of
+    :math:`\mu_t` and :math:`\mu_{t+1}` in the fraction (the running product always uses 0.96):
+    Keras computes those two with 0.96 rounded to float32 (``ops.cast(0.96, dtype)`` converts the
+    Python number through a float32 tensor), 0.9599999785..., which ``nadam(convention="keras")``
+    passes here so that the two agree to the last bit.
     """
     b1 = check_in_range("beta_1", b1, 0.0, 1.0)
     b2 = check_in_range("beta_2", b2, 0.0, 1.0)
     eps = check_non_negative("eps", eps)
     momentum_decay = check_non_negative("momentum_decay", momentum_decay)
+    schedule_base = check_in_range("schedule_base", schedule_base, 0.0, 1.0)
 
     def init(params):
         return ScaleByNadamState(0, 1.0, _zeros(params), _zeros(params))
 
     def update(updates, state, params=None):
         t = state.count + 1
-        mu_t = b1 * (1.0 - 0.5 * 0.96 ** (t * momentum_decay))
-        mu_next = b1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * momentum_decay))
-        mu_product = state.mu_product * mu_t
+        mu_t = b1 * (1.0 - 0.5 * schedule_base ** (t * momentum_decay))
+        mu_next = b1 * (1.0 - 0.5 * schedule_base ** ((t + 1) * momentum_decay))
+        product_factor = b1 * (1.0 - 0.5 * 0.96 ** (t * momentum_decay))
+        mu_product = state.mu_product * product_factor
         correction2 = 1.0 - b2**t
         mu = _map(lambda g, m: _ops.moving_average(m, g, b1), updates, state.mu)
         nu = _map(lambda g, v: _ops.moving_average_of_squares(v, g, b2), updates, state.nu)
