@@ -192,7 +192,7 @@ def test_autograde_stub_reference_and_wrong_answers(released, tmp_path):
 
     assert rows[("reference", "clip-ex1-check")]["score"] == rows[("reference", "clip-ex1-check")]["max_score"] == 1
     assert rows[("reference", "clip-ex1-check")]["feedback"] == ""
-    assert rows[("reference", "clip-ex2-answer")]["needs_manual_grade"] is True  # a written answer: read by a person
+    assert rows[("reference", "clip-ex4-answer")]["needs_manual_grade"] is True  # a written answer: read by a person
     assert rows[("stub", "clip-ex1-check")]["score"] == 0
     assert rows[("stub", "clip-ex1-check")]["feedback"].startswith("NotImplementedError")
     wrong = rows[("wrong", "clip-ex1-check")]

@@ -295,8 +295,11 @@ class TestChapterNotebook:
         ]
         assert starts, f"{rel(path)} has no `## Exercises` section"
         text = "\n".join(c.source for c in nb.cells[starts[0]:] if c.cell_type == "markdown")
-        assert "Implement it" in text, f"{rel(path)}: no *Implement it* exercise"
-        assert "Investigate" in text, f"{rel(path)}: no *Investigate* exercise"
+        kinds = re.findall(r"^### Exercise \d+\s*(?:—|\()\s*(Implement it|Derive it|Investigate)\b", text, re.M)
+        assert len(kinds) >= 4, f"{rel(path)}: {len(kinds)} exercises, at least four expected"
+        assert kinds.count("Implement it") >= 2, f"{rel(path)}: fewer than two *Implement it* exercises"
+        assert "Derive it" in kinds, f"{rel(path)}: no *Derive it* exercise"
+        assert "Investigate" in kinds, f"{rel(path)}: no *Investigate* exercise"
 
     def test_nbgrader_solution_and_graded_cells(self, notebook):
         path, nb = notebook

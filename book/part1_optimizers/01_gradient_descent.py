@@ -688,7 +688,165 @@ assert np.allclose(mine[0], reference[0], atol=1e-5) and np.allclose(mine[1], re
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ### Exercise 2 (Investigate): the largest stable learning rate and the curvature
+# ### Exercise 2 (Implement it): a backtracking (Armijo) line search
+#
+# The stable learning rate depends on the curvature, which we rarely know in advance. A *backtracking
+# line search* chooses the step at every iteration instead: try a rate $\eta_0$, and multiply it by
+# $\beta \in (0, 1)$ until the step decreases the loss by at least a fraction $c$ of what the gradient
+# promises, the *Armijo condition*
+#
+# $$
+# J(\theta - \eta\, g) \le J(\theta) - c\, \eta\, \lVert g \rVert^2, \qquad g = \nabla J(\theta).
+# $$
+#
+# Write `armijo_step_size(loss, theta, gradient, eta0=1.0, beta=0.5, c=1e-4)` that returns, as a
+# float, the first of $\eta_0, \beta\eta_0, \beta^2\eta_0, \dots$ that satisfies the condition.
+# `loss` is a function of a 1-D NumPy array that returns a float, `theta` the current point (a 1-D
+# array, which you must not modify) and `gradient` the gradient $\nabla J(\theta)$, of the same shape.
+# Raise a `ValueError` whose message names the argument if `eta0` is not positive, or if `beta` or
+# `c` is not strictly between 0 and 1. On the quadratic of §1.2, $J(\theta) = \frac12 \theta^\top
+# \mathrm{diag}(1, 10)\, \theta$ from $\theta_0 = (-4, 1.5)$, it must return $0.125$, below $2/L = 0.2$.
+# The check also runs it on `scipy.optimize.rosen` and on the softmax regression loss of §1.3.
+
+# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "gd-ex2-solution", "locked": false, "schema_version": 3, "solution": true}
+def armijo_step_size(loss, theta, gradient, eta0=1.0, beta=0.5, c=1e-4):
+    """Backtracking line search: the first eta0 * beta**k with J(theta - eta g) <= J(theta) - c eta |g|^2."""
+    ### BEGIN SOLUTION
+    if not eta0 > 0:
+        raise ValueError(f"eta0 must be positive, got {eta0}")
+    if not 0 < beta < 1:
+        raise ValueError(f"beta must lie strictly between 0 and 1, got {beta}")
+    if not 0 < c < 1:
+        raise ValueError(f"c must lie strictly between 0 and 1, got {c}")
+    start = loss(theta)
+    squared_norm = float(np.sum(gradient * gradient))
+    eta = float(eta0)
+    while loss(theta - eta * gradient) > start - c * eta * squared_norm:
+        eta *= beta
+    return eta
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "gd-ex2-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+import scipy.optimize
+
+ex2_H = np.diag([1.0, 10.0])
+ex2_theta = np.array([-4.0, 1.5])
+ex2_eta = armijo_step_size(lambda t: 0.5 * t @ ex2_H @ t, ex2_theta, ex2_H @ ex2_theta)
+assert isinstance(ex2_eta, float) and ex2_eta == 0.125, f"on the quadratic from (-4, 1.5) the rates 1, 0.5 and 0.25 fail the Armijo condition and 0.125 passes: expected 0.125, got {ex2_eta!r}"
+assert np.array_equal(ex2_theta, [-4.0, 1.5]), "armijo_step_size must not modify theta"
+for ex2_name, ex2_args in [("eta0", dict(eta0=0.0)), ("beta", dict(beta=1.0)), ("c", dict(c=0.0))]:
+    try:
+        armijo_step_size(lambda t: 0.5 * t @ ex2_H @ t, ex2_theta, ex2_H @ ex2_theta, **ex2_args)
+    except ValueError as error:
+        assert ex2_name in str(error), f"the ValueError for a bad {ex2_name} must name it, got the message {str(error)!r}"
+    else:
+        raise AssertionError(f"a bad {ex2_name} ({ex2_args[ex2_name]}) must raise a ValueError")
+### BEGIN HIDDEN TESTS
+def ex2_is_armijo_step(loss, theta, gradient, eta, eta0, beta, c):
+    """True when eta = eta0 * beta**k satisfies the condition and eta / beta (if k > 0) does not."""
+    k = int(round(np.log(eta / eta0) / np.log(beta))) if eta > 0 else -1
+    if k < 0 or not np.isclose(eta, eta0 * beta**k, rtol=1e-12, atol=0):
+        return False
+
+    def passes(e):
+        return loss(theta - e * gradient) <= loss(theta) - c * e * float(np.sum(gradient * gradient))
+
+    return passes(eta) and (k == 0 or not passes(eta0 * beta ** (k - 1)))
+
+
+ex2_rng = np.random.default_rng(0)
+for ex2_point in [np.array([-1.2, 1.0]), np.array([0.5, 0.5]), ex2_rng.normal(size=5)]:
+    ex2_gradient = scipy.optimize.rosen_der(ex2_point)
+    for ex2_eta0, ex2_beta, ex2_c in [(1.0, 0.5, 1e-4), (0.3, 0.8, 0.3), (2.0, 0.1, 0.5)]:
+        ex2_eta = armijo_step_size(scipy.optimize.rosen, ex2_point, ex2_gradient, ex2_eta0, ex2_beta, ex2_c)
+        assert ex2_is_armijo_step(scipy.optimize.rosen, ex2_point, ex2_gradient, ex2_eta, ex2_eta0, ex2_beta, ex2_c), f"Rosenbrock at {ex2_point}, eta0={ex2_eta0}, beta={ex2_beta}, c={ex2_c}: {ex2_eta!r} is not the first eta0 * beta**k that satisfies the Armijo condition"
+# Zero gradient: the first trial already satisfies the condition.
+assert armijo_step_size(scipy.optimize.rosen, np.ones(3), np.zeros(3), eta0=0.7) == 0.7, "with a zero gradient, eta0 itself satisfies the condition"
+# A trial rate that is already small enough is returned unchanged.
+assert armijo_step_size(lambda t: 0.5 * t @ ex2_H @ t, ex2_theta, ex2_H @ ex2_theta, eta0=0.1) == 0.1, "eta0 = 0.1 passes on the quadratic: return it"
+
+
+def ex2_softmax_loss(v):
+    return gradient_descent.softmax_regression_loss((v[:-10].reshape(784, 10), v[-10:]), X[:500], y[:500])
+
+
+ex2_v0 = np.zeros(785 * 10)
+ex2_dW, ex2_db = gradient_descent.softmax_regression_gradient((ex2_v0[:-10].reshape(784, 10), ex2_v0[-10:]), X[:500], y[:500])
+ex2_gradient = np.concatenate([ex2_dW.ravel(), ex2_db])
+ex2_eta = armijo_step_size(ex2_softmax_loss, ex2_v0, ex2_gradient, eta0=16.0)
+assert ex2_is_armijo_step(ex2_softmax_loss, ex2_v0, ex2_gradient, ex2_eta, 16.0, 0.5, 1e-4), f"softmax regression from W = 0: {ex2_eta!r} is not the first 16 * 0.5**k that satisfies the Armijo condition"
+for ex2_name, ex2_args in [("eta0", dict(eta0=-1.0)), ("beta", dict(beta=0.0)), ("beta", dict(beta=1.5)), ("c", dict(c=1.0))]:
+    try:
+        armijo_step_size(scipy.optimize.rosen, np.ones(2), np.ones(2), **ex2_args)
+    except ValueError as error:
+        assert ex2_name in str(error), f"the ValueError for a bad {ex2_name} must name it, got the message {str(error)!r}"
+    else:
+        raise AssertionError(f"a bad {ex2_name} ({ex2_args[ex2_name]}) must raise a ValueError")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Exercise 3 (Derive it): the best constant step and the number of steps
+#
+# Take the quadratic $J(\theta) = \frac12 \theta^\top H \theta$ of §1.2, with the eigenvalues of $H$ in
+# $[\mu, L]$, $0 < \mu < L$, and write $\kappa = L/\mu$ for its condition number.
+#
+# (a) Show that GD with step $\eta$ satisfies $\lVert \theta_t \rVert \le \rho(\eta)^t \lVert \theta_0
+# \rVert$ with the *contraction factor* $\rho(\eta) = \max(|1 - \eta\mu|, |1 - \eta L|)$.
+#
+# (b) Show that $\rho(\eta)$ is smallest at $\eta^\star = 2/(L + \mu)$, where $\rho^\star =
+# (\kappa - 1)/(\kappa + 1)$.
+#
+# (c) At $\eta^\star$, how many steps guarantee $\lVert \theta_t \rVert \le \varepsilon \lVert \theta_0
+# \rVert$? Write `gd_steps_to_tolerance(mu, L, tol)`, the smallest integer $t$ with
+# $(\rho^\star)^t \le \varepsilon$ (for $0 < \varepsilon < 1$). Evaluate it for the quadratic of §1.2
+# ($\mu = 1$, $L = 10$) and $\varepsilon = 10^{-6}$, compare with the step $\eta = 1/L$, and show that
+# for a large $\kappa$ the count grows like $\frac{\kappa}{2} \ln(1/\varepsilon)$.
+
+# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "gd-ex3-solution", "locked": false, "schema_version": 3, "solution": true}
+def gd_steps_to_tolerance(mu, L, tol):
+    ### BEGIN SOLUTION
+    rate = (L - mu) / (L + mu)
+    return int(np.ceil(np.log(tol) / np.log(rate)))
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "gd-ex3-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+assert gd_steps_to_tolerance(1.0, 10.0, 1e-6) == 69, f"mu = 1, L = 10: (9/11)^t <= 1e-6 first holds at t = 69, got {gd_steps_to_tolerance(1.0, 10.0, 1e-6)}"
+### BEGIN HIDDEN TESTS
+for ex3_mu, ex3_L, ex3_tol, ex3_expected in [(1.0, 100.0, 1e-3, 346), (0.5, 2.0, 1e-8, 37), (2.0, 3.0, 1e-4, 6),
+                                             (1.0, 1000.0, 1e-6, 6908), (0.01, 1.0, 1e-2, 231), (3.0, 7.0, 0.3, 2)]:
+    ex3_found = gd_steps_to_tolerance(ex3_mu, ex3_L, ex3_tol)
+    assert ex3_found == ex3_expected, f"mu = {ex3_mu}, L = {ex3_L}, tol = {ex3_tol}: expected {ex3_expected} steps, got {ex3_found}"
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "gd-ex3-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
+# <!-- ### BEGIN SOLUTION -->
+# :::{dropdown} Model answer
+# (a) One step is $\theta_{t+1} = (I - \eta H)\theta_t$, so $\theta_t = (I - \eta H)^t \theta_0$. In the
+# orthonormal eigenbasis of $H$ the coordinate along an eigenvalue $\lambda$ is multiplied by
+# $(1 - \eta\lambda)^t$, hence $\lVert \theta_t \rVert \le \max_\lambda |1 - \eta\lambda|^t \, \lVert
+# \theta_0 \rVert$. The function $\lambda \mapsto |1 - \eta\lambda|$ is convex, so on $[\mu, L]$ its
+# maximum sits at an end: $\rho(\eta) = \max(|1 - \eta\mu|, |1 - \eta L|)$ (with equality for
+# $\theta_0$ along the worst eigenvector).
+#
+# (b) As $\eta$ grows, $|1 - \eta\mu|$ first falls and $|1 - \eta L|$ eventually rises; the maximum of the
+# two is smallest where they balance with opposite signs, $1 - \eta\mu = \eta L - 1$, that is
+# $\eta^\star = 2/(L + \mu)$. There $\rho^\star = 1 - 2\mu/(L + \mu) = (L - \mu)/(L + \mu) =
+# (\kappa - 1)/(\kappa + 1)$. Any other $\eta$ makes one of the two factors larger.
+#
+# (c) $(\rho^\star)^t \le \varepsilon$ holds from $t = \lceil \ln(1/\varepsilon) / \ln(1/\rho^\star) \rceil$
+# on. For $\mu = 1$, $L = 10$, $\varepsilon = 10^{-6}$: $\rho^\star = 9/11$ and $13.82 / 0.2007 = 68.8$,
+# so **69 steps**. With $\eta = 1/L$ the factor is $1 - \mu/L = 0.9$ and it takes $\lceil 13.82/0.1054
+# \rceil = 132$ steps, almost twice as many. For a large $\kappa$, $\ln(1/\rho^\star) = \ln\frac{1 +
+# 1/\kappa}{1 - 1/\kappa} \approx 2/\kappa$, so $t \approx \frac{\kappa}{2} \ln(1/\varepsilon)$: the
+# number of steps grows linearly with the condition number, the cost that momentum (Chapter 2) cuts to
+# $\sqrt{\kappa}$.
+# :::
+# <!-- ### END SOLUTION -->
+
+# %% [markdown]
+# ### Exercise 4 (Investigate): the largest stable learning rate and the curvature
 #
 # On 2,000 training images, run full-batch GD on softmax regression for 30 steps at learning rates from
 # 0.3 to 1.0 (step 0.05). Call a learning rate *stable* when the loss decreases at every step. Find the
@@ -696,7 +854,7 @@ assert np.allclose(mine[0], reference[0], atol=1e-5) and np.allclose(mine[1], re
 # $2/L_0$, computed on the same 2,000 images. Is $2/L_0$ a sharp limit here, as on the quadratic? Why
 # or why not? What happens at $2 \times 2/L_0$?
 
-# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "gd-ex2-solution", "locked": false, "schema_version": 3, "solution": true}
+# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "gd-ex4-solution", "locked": false, "schema_version": 3, "solution": true}
 ### BEGIN SOLUTION
 Xs, ys = X[:2000], y[:2000]
 Xs_tilde = np.hstack([Xs, np.ones((len(Xs), 1), np.float32)]).astype(np.float64)
@@ -714,7 +872,7 @@ assert all(monotone[lr] for lr in grid_rates if lr <= 2 / L0_small)
 assert not monotone[1.0]  # about 2 x 2/L0
 ### END SOLUTION
 
-# %% [markdown] nbgrader={"grade": true, "grade_id": "gd-ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
+# %% [markdown] nbgrader={"grade": true, "grade_id": "gd-ex4-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
 # <!-- ### BEGIN SOLUTION -->
 # :::{dropdown} Model answer
 # Every learning rate up to $2/L_0 \approx 0.5$ is stable, as the quadratic theory promises, but the

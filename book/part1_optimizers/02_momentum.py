@@ -376,7 +376,7 @@ assert at_10k["Nesterov"] * 40 < at_10k["gradient descent"]
 # The catch is in the table: the optimal constants depend on $L$ and $\kappa$, which nobody knows for
 # a neural network, and the heavy ball's guarantee is for quadratics only. On general smooth, strongly
 # convex functions the heavy ball can fail where Nesterov's method provably keeps its $\sqrt\kappa$.
-# In practice one picks $\mu = 0.9$ and tunes $\eta$ (exercise 2 looks at what that costs).
+# In practice one picks $\mu = 0.9$ and tunes $\eta$ (exercise 4 looks at what that costs).
 #
 # ## Beyond quadratics: a curved valley and a saddle
 #
@@ -676,7 +676,172 @@ for bad in (-0.1, 1.0, 1.5):
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ### Exercise 2 — Investigate: the optimal momentum versus the default $\mu = 0.9$
+# ### Exercise 2 — Implement it: Nesterov momentum as a gradient transformation
+#
+# Write `nesterov_momentum(decay)`, the transformation behind `torch.optim.SGD(nesterov=True)`:
+# `init(params)` returns a state holding a zero buffer shaped like the parameters (a NumPy array of any
+# shape), and `update(grads, state, params=None)` returns `(updates, new_state)` with
+#
+# $$
+# b_t = \mu\, b_{t-1} + g_t, \qquad \text{updates} = g_t + \mu\, b_t ,
+# $$
+#
+# the torch form derived in the section on Nesterov's method. Do not modify the state you are given.
+# Reject a `decay` outside the open interval $(0, 1)$ with a `ValueError` that names `decay` (torch
+# refuses Nesterov momentum without momentum). Chained with `optim.scale_by_learning_rate(lr)` it must
+# reproduce `optim.sgd(lr, momentum=decay, nesterov=True)` and `torch.optim.SGD(params, lr=lr,
+# momentum=decay, nesterov=True)`.
+
+# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "momentum-ex2-solution", "locked": false, "schema_version": 3, "solution": true}
+from typing import NamedTuple
+
+from companion.optim import GradientTransformation
+
+
+class NesterovState(NamedTuple):
+    buffer: np.ndarray
+
+
+def nesterov_momentum(decay: float) -> GradientTransformation:
+    """Nesterov momentum in torch's form (Sutskever et al., 2013): b_t = decay * b_{t-1} + g_t; the update is g_t + decay * b_t."""
+    ### BEGIN SOLUTION
+    if not 0.0 < decay < 1.0:
+        raise ValueError(f"Invalid decay: {decay} (Nesterov momentum needs 0 < decay < 1)")
+
+    def init(params):
+        return NesterovState(np.zeros_like(np.asarray(params, dtype=float)))
+
+    def update(grads, state, params=None):
+        buffer = decay * state.buffer + grads
+        return grads + decay * buffer, NesterovState(buffer)
+
+    return GradientTransformation(init, update)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "momentum-ex2-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+import torch
+
+ex2_transform = nesterov_momentum(0.5)
+ex2_state = ex2_transform.init(np.zeros(1))
+ex2_first, ex2_state = ex2_transform.update(np.ones(1), ex2_state)
+ex2_second, ex2_state = ex2_transform.update(np.ones(1), ex2_state)
+assert np.allclose(ex2_first, 1.5) and np.allclose(ex2_second, 1.75), f"decay 0.5, gradients 1 then 1: b = 1 then 1.5, so the updates are 1 + 0.5 * 1 = 1.5 and 1 + 0.5 * 1.5 = 1.75; got {np.ravel(ex2_first)} and {np.ravel(ex2_second)}"
+ex2_mine = trajectory(optim.chain(nesterov_momentum(0.9), optim.scale_by_learning_rate(1e-3)), rosenbrock, (-1.2, 1.0), 300)
+ex2_reference = trajectory(optim.sgd(1e-3, momentum=0.9, nesterov=True), rosenbrock, (-1.2, 1.0), 300)
+assert np.allclose(ex2_mine, ex2_reference, rtol=0, atol=1e-12), f"on Rosenbrock your iterates differ from optim.sgd(momentum=0.9, nesterov=True) by up to {np.nanmax(np.abs(ex2_mine - ex2_reference)):.2e}"
+### BEGIN HIDDEN TESTS
+# torch.optim.SGD(nesterov=True) on a weight matrix, fed the same random gradients
+for ex2_decay, ex2_lr in [(0.9, 0.1), (0.5, 0.03), (0.99, 0.01)]:
+    ex2_rng = np.random.default_rng(0)
+    ex2_params = ex2_rng.normal(size=(3, 4))
+    ex2_tensor = torch.tensor(ex2_params, dtype=torch.float64, requires_grad=True)
+    ex2_torch_sgd = torch.optim.SGD([ex2_tensor], lr=ex2_lr, momentum=ex2_decay, nesterov=True)
+    ex2_transform = optim.chain(nesterov_momentum(ex2_decay), optim.scale_by_learning_rate(ex2_lr))
+    ex2_state = ex2_transform.init(ex2_params)
+    for _ in range(25):
+        ex2_g = ex2_rng.normal(size=(3, 4))
+        ex2_tensor.grad = torch.tensor(ex2_g)
+        ex2_torch_sgd.step()
+        ex2_updates, ex2_state = ex2_transform.update(ex2_g, ex2_state, ex2_params)
+        ex2_params = ex2_params + ex2_updates
+    ex2_gap = np.abs(ex2_params - ex2_tensor.detach().numpy()).max()
+    assert ex2_gap < 1e-12, f"decay={ex2_decay}, lr={ex2_lr}: after 25 steps your parameters differ from torch.optim.SGD(nesterov=True) by {ex2_gap:.1e}"
+# the same as companion's own transformation
+ex2_rng = np.random.default_rng(1)
+ex2_ours, ex2_theirs = nesterov_momentum(0.7), optim.trace(0.7, nesterov=True)
+ex2_s_ours, ex2_s_theirs = ex2_ours.init(np.zeros(5)), ex2_theirs.init(np.zeros(5))
+for _ in range(20):
+    ex2_g = ex2_rng.normal(size=5)
+    ex2_u_ours, ex2_s_ours = ex2_ours.update(ex2_g, ex2_s_ours)
+    ex2_u_theirs, ex2_s_theirs = ex2_theirs.update(ex2_g, ex2_s_theirs)
+    assert np.allclose(ex2_u_ours, ex2_u_theirs, rtol=0, atol=1e-12), "decay=0.7: your updates differ from optim.trace(0.7, nesterov=True)"
+# pure: updating does not change the state passed in
+ex2_transform = nesterov_momentum(0.9)
+ex2_s0 = ex2_transform.init(np.zeros(2))
+_, ex2_s1 = ex2_transform.update(np.ones(2), ex2_s0)
+_, ex2_s2 = ex2_transform.update(np.ones(2), ex2_s1)
+assert np.all(np.asarray(ex2_s0[0]) == 0) and np.allclose(np.asarray(ex2_s1[0]), 1.0), "update must return a new state and leave the state it was given unchanged"
+for ex2_bad in (0.0, -0.1, 1.0, 1.5):
+    try:
+        nesterov_momentum(ex2_bad)
+    except ValueError as error:
+        assert "decay" in str(error), f"the ValueError should name `decay`, got the message {str(error)!r}"
+    else:
+        raise AssertionError(f"nesterov_momentum({ex2_bad}) should raise ValueError")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Exercise 3 — Derive it: the heavy ball's optimal constants
+#
+# On $J(\theta) = \tfrac12 \theta^\top A \theta$ with the eigenvalues of $A$ in $[\mu_A, L]$, the heavy
+# ball's error along an eigenvector with eigenvalue $\lambda$ follows
+# $e_{t+1} = (1 + \mu - \eta\lambda)\, e_t - \mu\, e_{t-1}$, whose behaviour is set by the roots of
+# $z^2 - (1 + \mu - \eta\lambda)\, z + \mu = 0$.
+#
+# (a) Show that the roots are complex, both of modulus $\sqrt\mu$, exactly when
+# $(1 - \sqrt\mu)^2 < \eta\lambda < (1 + \sqrt\mu)^2$, and that otherwise one root has modulus larger than
+# $\sqrt\mu$.
+#
+# (b) Deduce that the best worst-case rate over $\lambda \in [\mu_A, L]$ is reached when both ends sit
+# on the edges of that interval, and show that this gives $\eta^\star = 4/(\sqrt{L} + \sqrt{\mu_A})^2$,
+# $\mu^\star = \bigl(\frac{\sqrt\kappa - 1}{\sqrt\kappa + 1}\bigr)^2$ and the rate
+# $\sqrt{\mu^\star} = \frac{\sqrt\kappa - 1}{\sqrt\kappa + 1}$, with $\kappa = L/\mu_A$.
+#
+# (c) Write `heavy_ball_constants(mu_A, L)` returning the pair `(learning_rate, momentum)` as two floats.
+# Evaluate it for $\mu_A = 0.01$, $L = 1$, and compare the number of steps to shrink the error by
+# $10^{-6}$ with that of gradient descent at its best step (rate $\frac{\kappa - 1}{\kappa + 1}$).
+
+# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "momentum-ex3-solution", "locked": false, "schema_version": 3, "solution": true}
+def heavy_ball_constants(mu_A, L):
+    ### BEGIN SOLUTION
+    learning_rate = 4 / (np.sqrt(L) + np.sqrt(mu_A)) ** 2
+    momentum = ((np.sqrt(L) - np.sqrt(mu_A)) / (np.sqrt(L) + np.sqrt(mu_A))) ** 2
+    return float(learning_rate), float(momentum)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "momentum-ex3-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+ex3_found = heavy_ball_constants(0.01, 1.0)
+assert np.allclose(ex3_found, (4 / 1.1**2, (0.9 / 1.1) ** 2), rtol=1e-12), f"mu_A = 0.01, L = 1: expected (eta*, mu*) = ({4 / 1.1**2:.6f}, {(0.9 / 1.1) ** 2:.6f}), got {ex3_found}"
+### BEGIN HIDDEN TESTS
+for ex3_mu_A, ex3_L in [(1.0, 10.0), (0.5, 2.0), (1e-4, 1.0), (3.0, 300.0), (2.0, 2.0)]:
+    ex3_kappa = ex3_L / ex3_mu_A
+    ex3_expected = (4 / (np.sqrt(ex3_L) + np.sqrt(ex3_mu_A)) ** 2, ((np.sqrt(ex3_kappa) - 1) / (np.sqrt(ex3_kappa) + 1)) ** 2)
+    ex3_found = heavy_ball_constants(ex3_mu_A, ex3_L)
+    assert len(ex3_found) == 2 and np.allclose(ex3_found, ex3_expected, rtol=1e-10, atol=1e-15), f"mu_A = {ex3_mu_A}, L = {ex3_L}: expected (eta*, mu*) = {ex3_expected}, got {ex3_found}"
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "momentum-ex3-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
+# <!-- ### BEGIN SOLUTION -->
+# :::{dropdown} Model answer
+# (a) The roots $z_1, z_2$ have product $\mu$ and sum $s = 1 + \mu - \eta\lambda$. They are complex when
+# $s^2 < 4\mu$, i.e. $-2\sqrt\mu < 1 + \mu - \eta\lambda < 2\sqrt\mu$, i.e.
+# $(1 - \sqrt\mu)^2 < \eta\lambda < (1 + \sqrt\mu)^2$; complex conjugates have equal moduli, and their
+# product is $\mu$, so both have modulus $\sqrt\mu$. Otherwise the roots are real with product $\mu$:
+# unless they coincide ($s^2 = 4\mu$, modulus $\sqrt\mu$ again), one of them is larger than $\sqrt\mu$ in
+# modulus, and the error along that eigenvector shrinks more slowly than $\sqrt\mu^{\,t}$.
+#
+# (b) The worst-case rate is therefore at least $\sqrt\mu$, with equality exactly when every
+# $\eta\lambda$, $\lambda \in [\mu_A, L]$, lies in $[(1 - \sqrt\mu)^2, (1 + \sqrt\mu)^2]$. To make
+# $\sqrt\mu$ as small as possible, shrink that interval until its ends touch the ends of
+# $[\eta\mu_A, \eta L]$: $\eta\mu_A = (1 - \sqrt\mu)^2$ and $\eta L = (1 + \sqrt\mu)^2$. Taking square
+# roots and subtracting, $\sqrt{\eta}(\sqrt L - \sqrt{\mu_A}) = 2\sqrt\mu$; adding,
+# $\sqrt{\eta}(\sqrt L + \sqrt{\mu_A}) = 2$. So $\eta^\star = 4/(\sqrt L + \sqrt{\mu_A})^2$ and
+# $\sqrt{\mu^\star} = \frac{\sqrt L - \sqrt{\mu_A}}{\sqrt L + \sqrt{\mu_A}} = \frac{\sqrt\kappa - 1}{\sqrt\kappa + 1}$,
+# the rate; the momentum is its square. (At the two ends the roots coincide and the error picks up a
+# factor $t$, which is why the measured best momentum in the sweep above sits a hair above $\mu^\star$.)
+#
+# (c) For $\mu_A = 0.01$, $L = 1$ ($\kappa = 100$): $\eta^\star = 4/1.1^2 \approx 3.306$ (well above
+# gradient descent's limit $2/L$: momentum widens the stable range to $\eta < 2(1+\mu)/L$) and
+# $\mu^\star = (9/11)^2 \approx 0.669$, a rate of $9/11 \approx 0.818$ per step. Shrinking the error by
+# $10^{-6}$ takes $\ln 10^6 / \ln(11/9) \approx 69$ steps, against $\ln 10^6 / \ln(101/99) \approx 691$
+# for gradient descent at its best step: ten times, $\sqrt\kappa$, fewer.
+# :::
+# <!-- ### END SOLUTION -->
+
+# %% [markdown]
+# ### Exercise 4 — Investigate: the optimal momentum versus the default $\mu = 0.9$
 #
 # In practice nobody knows $\kappa$, and $\mu = 0.9$ is the default. On `Quadratic(kappa)` for
 # $\kappa \in \{10, 100, 1000, 10^4\}$, count the steps (`iterations_to_tolerance`, relative gap $10^{-8}$,
@@ -686,11 +851,11 @@ for bad in (-0.1, 1.0, 1.5):
 # $e_{t+1} = (1 + \mu - \eta\lambda)\, e_t - \mu\, e_{t-1}$, when are the roots complex (modulus
 # $\sqrt\mu$) and when real?
 
-# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "momentum-ex2-solution", "locked": false, "schema_version": 3, "solution": true}
+# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "momentum-ex4-solution", "locked": false, "schema_version": 3, "solution": true}
 ### BEGIN SOLUTION
-ex2_kappas = [10, 100, 1000, 10000]
-ex2 = {"optimal (η*, μ*)": [], "μ = 0.9, η = 1/L": []}
-for kappa in ex2_kappas:
+ex4_kappas = [10, 100, 1000, 10000]
+ex4 = {"optimal (η*, μ*)": [], "μ = 0.9, η = 1/L": []}
+for kappa in ex4_kappas:
     q = Quadratic(condition_number=kappa)
     f0, root = q.value(start), np.sqrt(kappa)
     runs = {
@@ -698,24 +863,24 @@ for kappa in ex2_kappas:
         "μ = 0.9, η = 1/L": (optim.sgd(1.0, momentum=0.9), int(2 * kappa + 500)),
     }
     for name, (opt, budget) in runs.items():
-        ex2[name].append(iterations_to_tolerance(trajectory(opt, q, start, budget), q, 1e-8 * f0))
+        ex4[name].append(iterations_to_tolerance(trajectory(opt, q, start, budget), q, 1e-8 * f0))
 
 fig, ax = plt.subplots()
-for name, n in ex2.items():
-    ax.loglog(ex2_kappas, n, marker="o", label=name)
+for name, n in ex4.items():
+    ax.loglog(ex4_kappas, n, marker="o", label=name)
 ax.set_xlabel(r"condition number $\kappa$")
 ax.set_ylabel(r"steps to $10^{-8}$ relative loss gap")
 ax.set_title(r"Fixed $\mu = 0.9$ scales like $\kappa$, the tuned heavy ball like $\sqrt{\kappa}$")
 ax.legend()
 plt.show()
-for name, n in ex2.items():
+for name, n in ex4.items():
     print(f"{name:>18}: {n}")
-fixed = ex2["μ = 0.9, η = 1/L"]
+fixed = ex4["μ = 0.9, η = 1/L"]
 assert fixed[-1] / fixed[-2] > 7  # ~ kappa for large kappa
-assert all(a < b for a, b in zip(ex2["optimal (η*, μ*)"], fixed))
+assert all(a < b for a, b in zip(ex4["optimal (η*, μ*)"], fixed))
 ### END SOLUTION
 
-# %% [markdown] nbgrader={"grade": true, "grade_id": "momentum-ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
+# %% [markdown] nbgrader={"grade": true, "grade_id": "momentum-ex4-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
 # <!-- ### BEGIN SOLUTION -->
 # :::{dropdown} Model answer
 # The tuned heavy ball needs about $\sqrt\kappa$ steps (slope $\tfrac12$); with $\mu = 0.9$ and $\eta = 1/L$

@@ -954,7 +954,152 @@ assert np.allclose(np_params[0], torch_w.detach().numpy(), rtol=1e-7, atol=1e-10
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ### Exercise 2 (Investigate): when does Adam become SGD with momentum?
+# ### Exercise 2 (Implement it): RMSProp, plain and centered
+#
+# Write `my_rmsprop(learning_rate, decay=0.99, eps=1e-8, centered=False)` returning an
+# `optim.GradientTransformation` that implements RMSProp in PyTorch's convention:
+#
+# $$
+# v_t = \rho\, v_{t-1} + (1-\rho)\, g_t^2, \qquad
+# u_t = -\eta\, \frac{g_t}{\sqrt{v_t} + \epsilon},
+# $$
+#
+# with $v_0 = 0$ and no bias correction. With `centered=True` it also keeps the moving average of the
+# gradients, $\bar g_t = \rho\, \bar g_{t-1} + (1-\rho)\, g_t$ ($\bar g_0 = 0$), and divides by
+# $\sqrt{v_t - \bar g_t^2} + \epsilon$ instead: an estimate of the gradient's standard deviation rather
+# than of its root mean square. As in Exercise 1, parameters and gradients are lists of NumPy arrays,
+# `update` returns the steps $u_t$ and a new state, and it must not modify its inputs. Reject a `decay`
+# outside $[0, 1)$ or a negative `eps` with a `ValueError` that names the argument. It must reproduce
+# `torch.optim.RMSprop(params, lr=learning_rate, alpha=decay, eps=eps, centered=centered)` and
+# `optim.rmsprop(learning_rate, decay=decay, eps=eps, centered=centered)`.
+
+# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "adaptive-ex2-solution", "locked": false, "schema_version": 3, "solution": true}
+def my_rmsprop(learning_rate, decay=0.99, eps=1e-8, centered=False):
+    """RMSProp (Tieleman & Hinton, 2012) in torch's form: u = -lr * g / (sqrt(v) + eps)."""
+    ### BEGIN SOLUTION
+    if not 0.0 <= decay < 1.0:
+        raise ValueError(f"Invalid decay: {decay} (must be in [0, 1))")
+    if not eps >= 0.0:
+        raise ValueError(f"Invalid eps: {eps} (must be >= 0)")
+
+    def init(params):
+        return ([np.zeros_like(p) for p in params], [np.zeros_like(p) for p in params])
+
+    def update(grads, state, params=None):
+        mean_squares, means = state
+        mean_squares = [decay * v + (1 - decay) * g * g for v, g in zip(mean_squares, grads)]
+        means = [decay * m + (1 - decay) * g for m, g in zip(means, grads)]
+        scales = [v - m * m for v, m in zip(mean_squares, means)] if centered else mean_squares
+        steps = [-learning_rate * g / (np.sqrt(s) + eps) for g, s in zip(grads, scales)]
+        return steps, (mean_squares, means)
+
+    return optim.GradientTransformation(init, update)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "adaptive-ex2-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+def ex2_torch_gap(learning_rate, decay, eps, centered, steps=15, seed=0):
+    """Largest difference from torch.optim.RMSprop after `steps` steps on sum(sin(w) * w)."""
+    start = np.random.default_rng(seed).normal(size=(3, 2))
+    torch_w = torch.tensor(start, requires_grad=True)
+    torch_opt = torch.optim.RMSprop([torch_w], lr=learning_rate, alpha=decay, eps=eps, centered=centered)
+    transformation = my_rmsprop(learning_rate, decay=decay, eps=eps, centered=centered)
+    params = [start.copy()]
+    state = transformation.init(params)
+    for _ in range(steps):
+        torch_opt.zero_grad()
+        (torch.sin(torch_w) * torch_w).sum().backward()
+        torch_opt.step()
+        grads = [np.sin(params[0]) + params[0] * np.cos(params[0])]
+        updates, state = transformation.update(grads, state, params)
+        params = optim.apply_updates(params, updates)
+    return np.abs(params[0] - torch_w.detach().numpy()).max()
+
+
+ex2_first = my_rmsprop(0.01).update([np.full(3, 2.0)], my_rmsprop(0.01).init([np.zeros(3)]), [np.zeros(3)])[0][0]
+assert np.allclose(ex2_first, -0.01 / np.sqrt(0.01), rtol=1e-6), f"no bias correction: v_1 = 0.01 * g^2, so the first step is -lr * g / sqrt(0.01 g^2) = -0.1; got {ex2_first}"
+for ex2_centered in (False, True):
+    ex2_gap = ex2_torch_gap(0.01, 0.99, 1e-8, ex2_centered)
+    assert ex2_gap < 1e-10, f"centered={ex2_centered}: after 15 steps your parameters differ from torch.optim.RMSprop by {ex2_gap:.1e}"
+### BEGIN HIDDEN TESTS
+for ex2_kwargs in (dict(decay=0.9, eps=1e-3, centered=False), dict(decay=0.5, eps=1e-8, centered=True),
+                   dict(decay=0.0, eps=1e-6, centered=False), dict(decay=0.999, eps=0.1, centered=True)):
+    for ex2_mine, ex2_ref in zip(run_numpy(my_rmsprop(3e-2, **ex2_kwargs), seed=1), run_numpy(optim.rmsprop(3e-2, **ex2_kwargs), seed=1)):
+        assert np.allclose(ex2_mine, ex2_ref, rtol=1e-9, atol=1e-12), f"{ex2_kwargs}: differs from optim.rmsprop by up to {np.abs(ex2_mine - ex2_ref).max():.1e}"
+    ex2_gap = ex2_torch_gap(0.05, seed=2, **ex2_kwargs)
+    assert ex2_gap < 1e-10, f"{ex2_kwargs}: differs from torch.optim.RMSprop by {ex2_gap:.1e}"
+for ex2_name, ex2_args in [("decay", dict(decay=1.0)), ("decay", dict(decay=-0.1)), ("eps", dict(eps=-1e-8))]:
+    try:
+        my_rmsprop(0.01, **ex2_args)
+    except ValueError as error:
+        assert ex2_name in str(error), f"the ValueError for a bad {ex2_name} must name it, got the message {str(error)!r}"
+    else:
+        raise AssertionError(f"my_rmsprop(0.01, {ex2_name}={ex2_args[ex2_name]}) must raise a ValueError")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Exercise 3 (Derive it): AdaGrad on a constant slope
+#
+# Feed AdaGrad (with $\epsilon = 0$ and an initial accumulator $s_0 \ge 0$) the same gradient $g \ne 0$
+# at every step.
+#
+# (a) Show that after $t$ steps its effective learning rate is $\eta / \sqrt{s_0 + t g^2}$. Write it in
+# `adagrad_effective_lr(learning_rate, gradient, t, initial_accumulator=0.0)`.
+#
+# (b) With $s_0 = 0$ (PyTorch's default), what is the length of step $t$, and how far has the parameter
+# moved after $T$ steps? Bound the sum between two expressions in $\sqrt{T}$.
+#
+# (c) With $\eta = 0.01$, about how many steps does AdaGrad need to move a parameter by 1, and how many
+# does RMSProp need with the same $\eta$? With Keras' $s_0 = 0.1$ and a small gradient $g = 0.01$, what
+# is the effective learning rate of the first steps, and for how long does $s_0$ dominate?
+
+# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "adaptive-ex3-solution", "locked": false, "schema_version": 3, "solution": true}
+def adagrad_effective_lr(learning_rate, gradient, t, initial_accumulator=0.0):
+    ### BEGIN SOLUTION
+    return learning_rate / np.sqrt(initial_accumulator + t * gradient**2)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "adaptive-ex3-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+assert np.isclose(adagrad_effective_lr(0.01, 2.0, 4), 0.0025, rtol=1e-12), f"eta = 0.01, g = 2, t = 4: s_4 = 4 * 2^2 = 16, so the effective rate is 0.01 / 4 = 0.0025; got {adagrad_effective_lr(0.01, 2.0, 4)}"
+### BEGIN HIDDEN TESTS
+for ex3_lr, ex3_g, ex3_t, ex3_s0 in [(0.01, 1.0, 2574, 0.0), (0.01, 0.01, 5, 0.1), (0.5, -3.0, 17, 0.0), (0.1, 1e-3, 1000, 0.1)]:
+    ex3_w = torch.zeros(2, dtype=torch.float64, requires_grad=True)
+    ex3_opt = torch.optim.Adagrad([ex3_w], lr=ex3_lr, eps=0.0, initial_accumulator_value=ex3_s0)
+    for _ in range(ex3_t):
+        ex3_w.grad = torch.full((2,), ex3_g, dtype=torch.float64)
+        ex3_opt.step()
+    ex3_expected = ex3_lr / ex3_opt.state[ex3_w]["sum"][0].sqrt().item()  # torch.optim.Adagrad's rate after t steps
+    ex3_found = adagrad_effective_lr(ex3_lr, ex3_g, ex3_t, ex3_s0)
+    assert np.isclose(ex3_found, ex3_expected, rtol=1e-9), f"lr = {ex3_lr}, g = {ex3_g}, t = {ex3_t}, s0 = {ex3_s0}: torch.optim.Adagrad's effective rate is {ex3_expected:.6g}, got {ex3_found}"
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "adaptive-ex3-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
+# <!-- ### BEGIN SOLUTION -->
+# :::{dropdown} Model answer
+# (a) Every step adds $g^2$ to the accumulator, so $s_t = s_0 + t g^2$ and the step is
+# $-\eta\, g/\sqrt{s_t}$: the effective learning rate is $\eta/\sqrt{s_0 + t g^2}$.
+#
+# (b) With $s_0 = 0$ the step has length $\eta |g| / (\sqrt t\, |g|) = \eta/\sqrt t$, whatever the size
+# of $g$: AdaGrad normalises the gradient away, then shrinks the step like $1/\sqrt t$. All steps point
+# the same way, so the distance after $T$ steps is $D_T = \eta \sum_{t=1}^T t^{-1/2}$. Comparing the sum
+# with integrals of the decreasing function $t^{-1/2}$,
+# $2\eta(\sqrt{T+1} - 1) \le D_T \le \eta(2\sqrt T - 1)$: the parameter moves like $2\eta\sqrt T$, not
+# like $\eta T$.
+#
+# (c) To move by 1 with $\eta = 0.01$ we need $\sum_{t \le T} t^{-1/2} \ge 100$, so $2\sqrt T \approx 100$
+# and $T \approx 2\,500$ (exactly 2,574). RMSProp on a constant gradient has
+# $v_t = (1 - \rho^t) g^2$ and steps $\eta/\sqrt{1 - \rho^t} \ge \eta$, so it needs at most 100 steps.
+# This is the stalling of AdaGrad seen in the figure of this chapter. With Keras' $s_0 = 0.1$ and
+# $g = 0.01$, the first effective rates are $\eta/\sqrt{0.1 + t\cdot 10^{-4}} \approx 3.2\,\eta$, so the
+# steps are about $0.03\,\eta$ long instead of PyTorch's $\eta$: the initial accumulator dominates until
+# $t g^2 \approx s_0$, about 1,000 steps. It caps the first steps of coordinates with small gradients, a
+# safety net that makes the same $\eta$ mean much smaller steps in Keras than in PyTorch.
+# :::
+# <!-- ### END SOLUTION -->
+
+# %% [markdown]
+# ### Exercise 4 (Investigate): when does Adam become SGD with momentum?
 #
 # Train the MLP (one epoch, batch 128) with `optim.adam(learning_rate, eps=eps)` for
 # $\epsilon \in \{10^{-8}, 10^{-4}, 10^{-2}, 1\}$, keeping $\eta/\epsilon$ fixed for the large values so that
@@ -962,7 +1107,7 @@ assert np.allclose(np_params[0], torch_w.detach().numpy(), rtol=1e-7, atol=1e-10
 # measure the typical size of $\sqrt{\hat v_t}$ of the first layer. For which $\epsilon$ does Adam behave like
 # SGD with momentum, and with which SGD learning rate? Explain with the update rule.
 
-# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "adaptive-ex2-solution", "locked": false, "schema_version": 3, "solution": true}
+# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "adaptive-ex4-solution", "locked": false, "schema_version": 3, "solution": true}
 ### BEGIN SOLUTION
 # For eps >> sqrt(v_hat), the Adam direction m_hat / (sqrt(v_hat) + eps) ~= m_hat / eps, and
 # m_hat (an EMA of gradients) = (1 - b1) * (PyTorch's momentum buffer): Adam(lr, eps) ~= SGD(lr * (1 - b1) / eps, momentum=b1).
@@ -989,7 +1134,7 @@ ax = plot_histories(eps_runs, "loss", smooth=10, ylabel="training loss (10-batch
 plt.show()
 ### END SOLUTION
 
-# %% [markdown] nbgrader={"grade": true, "grade_id": "adaptive-ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
+# %% [markdown] nbgrader={"grade": true, "grade_id": "adaptive-ex4-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
 # <!-- ### BEGIN SOLUTION -->
 # :::{dropdown} Model answer
 # The typical $\sqrt{\hat v_t}$ of the first layer is about $6\times 10^{-4}$ (the printout). With

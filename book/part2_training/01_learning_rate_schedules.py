@@ -485,14 +485,148 @@ for bad_args, name in (((-1.0, 10), "peak"), ((0.1, 0), "warmup_steps")):
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ### Exercise 2 — Investigate: does the range test's answer depend on the batch size?
+# ### Exercise 2 — Implement it: cosine annealing with warm restarts
+#
+# Write `sgdr_schedule(eta_max, T_0, T_mult=1, eta_min=0.0)` returning a schedule (a function of the
+# step count $t = 0, 1, \dots$) that reproduces `torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
+# optimizer, T_0, T_mult, eta_min)` for an optimizer whose rate is `eta_max`, stepped once per optimizer
+# step. The periods are $T_i = T_0\, T_{mult}^{\,i}$, $i = 0, 1, \dots$, one after the other; if step $t$
+# lies $t_{cur}$ steps into period $i$ (so $0 \le t_{cur} < T_i$),
+#
+# $$
+# \eta_t = \eta_{min} + (\eta_{max} - \eta_{min})\,\tfrac12\big(1 + \cos(\pi\, t_{cur}/T_i)\big).
+# $$
+#
+# The rate starts at $\eta_{max}$ and jumps back to it at $t = T_0$, $T_0 + T_0 T_{mult}$, and so on.
+# As torch does, reject a `T_0` or a `T_mult` that is not an integer $\ge 1$ with a `ValueError` naming
+# the argument. Write it from the formula, without `schedules.cosine_annealing_warm_restarts`.
+
+# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "schedules-ex2-solution", "locked": false, "schema_version": 3, "solution": true}
+def sgdr_schedule(eta_max, T_0, T_mult=1, eta_min=0.0):
+    """SGDR (Loshchilov & Hutter, 2017): cosine from eta_max to eta_min over periods T_0 * T_mult**i."""
+    ### BEGIN SOLUTION
+    if not isinstance(T_0, int) or T_0 < 1:
+        raise ValueError(f"Invalid T_0: {T_0} (must be an integer >= 1)")
+    if not isinstance(T_mult, int) or T_mult < 1:
+        raise ValueError(f"Invalid T_mult: {T_mult} (must be an integer >= 1)")
+
+    def schedule(step):
+        t_cur, period = step, T_0
+        while t_cur >= period:  # walk the periods: exact in integers, unlike a logarithm
+            t_cur -= period
+            period *= T_mult
+        return eta_min + (eta_max - eta_min) * 0.5 * (1.0 + math.cos(math.pi * t_cur / period))
+
+    return schedule
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "schedules-ex2-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+def ex2_torch_rates(eta_max, T_0, T_mult, eta_min, num_steps):
+    """The rates torch's CosineAnnealingWarmRestarts gives at steps 0, ..., num_steps - 1."""
+    param = torch.nn.Parameter(torch.zeros(1))
+    torch_opt = torch.optim.SGD([param], lr=eta_max)
+    torch_sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(torch_opt, T_0=T_0, T_mult=T_mult, eta_min=eta_min)
+    rates = []
+    for _ in range(num_steps):
+        rates.append(torch_sched.get_last_lr()[0])
+        torch_opt.step()
+        torch_sched.step()
+    return np.array(rates)
+
+
+ex2_s = sgdr_schedule(1.0, 10)
+assert abs(ex2_s(0) - 1.0) < 1e-12, f"step 0 must be at eta_max = 1.0, got {ex2_s(0)}"
+assert abs(ex2_s(5) - 0.5) < 1e-12, f"half-way through the first period the rate is (eta_max + eta_min) / 2 = 0.5, got {ex2_s(5)}"
+assert abs(ex2_s(10) - 1.0) < 1e-12, f"at t = T_0 = 10 the rate restarts at eta_max = 1.0, got {ex2_s(10)}"
+ex2_mine = np.array([sgdr_schedule(0.1, 5, 2, 0.01)(t) for t in range(40)])
+ex2_ref = ex2_torch_rates(0.1, 5, 2, 0.01, 40)
+ex2_worst = int(np.argmax(np.abs(ex2_mine - ex2_ref)))
+assert np.allclose(ex2_mine, ex2_ref, rtol=0, atol=1e-12), f"T_0=5, T_mult=2, eta_min=0.01: at step {ex2_worst} yours gives {ex2_mine[ex2_worst]:.6f}, torch {ex2_ref[ex2_worst]:.6f} (restarts at 5, 15, 35)"
+### BEGIN HIDDEN TESTS
+for ex2_args in ((0.5, 7, 1, 0.0), (1.0, 1, 3, 0.1), (0.3, 3, 2, 0.0), (2.0, 100, 1, 0.5)):
+    ex2_mine = np.array([sgdr_schedule(*ex2_args)(t) for t in range(250)])
+    ex2_ref = ex2_torch_rates(*ex2_args, 250)
+    ex2_worst = int(np.argmax(np.abs(ex2_mine - ex2_ref)))
+    assert np.allclose(ex2_mine, ex2_ref, rtol=0, atol=1e-12), f"sgdr_schedule{ex2_args}: at step {ex2_worst} yours gives {ex2_mine[ex2_worst]:.6f}, torch {ex2_ref[ex2_worst]:.6f}"
+ex2_flat = [sgdr_schedule(0.2, 4, 2, 0.2)(t) for t in range(30)]
+assert np.allclose(ex2_flat, 0.2, rtol=0, atol=1e-12), f"with eta_min = eta_max the rate must stay at 0.2, got values from {min(ex2_flat)} to {max(ex2_flat)}"
+ex2_companion = schedules.cosine_annealing_warm_restarts(0.1, 6, 3, alpha=0.25)
+ex2_far = [0, 5, 6, 23, 24, 77, 78, 500, 1000]
+assert all(abs(sgdr_schedule(0.1, 6, 3, 0.025)(t) - ex2_companion(t)) < 1e-12 for t in ex2_far), "T_0=6, T_mult=3: far from the start (restarts at 6, 24, 78, 240, 726) yours differs from companion.schedules.cosine_annealing_warm_restarts"
+for ex2_bad, ex2_name in (((0.1, 0), "T_0"), ((0.1, 10, 0), "T_mult"), ((0.1, 10, 1.5), "T_mult"), ((0.1, 2.5), "T_0")):
+    try:
+        sgdr_schedule(*ex2_bad)
+    except ValueError as error:
+        assert ex2_name in str(error), f"the ValueError should name `{ex2_name}`: {error}"
+    else:
+        raise AssertionError(f"sgdr_schedule{ex2_bad} should raise ValueError: `{ex2_name}` must be an integer >= 1")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Exercise 3 — Derive it: how much learning rate does a cosine schedule spend?
+#
+# The sum $\sum_t \eta_t$ measures how far a schedule lets SGD travel (Robbins and Monro ask it to
+# diverge). Take the cosine decay of this chapter over the steps $t = 0, \dots, T-1$,
+# $\eta_t = \eta_0\big(\alpha + (1-\alpha)\,\tfrac12(1 + \cos(\pi t/T))\big)$.
+#
+# (a) Treating $t$ as continuous, what is the mean rate over the period $[0, T]$?
+#
+# (b) Show that $\sum_{t=0}^{T-1} \cos(\pi t/T) = 1$ for every $T \ge 1$ (hint: pair $t$ with $T - t$),
+# and deduce the exact sum $\sum_{t=0}^{T-1} \eta_t$. Write it as `cosine_rate_sum(peak, T, alpha=0.0)`,
+# with `peak` $= \eta_0$.
+#
+# (c) In the equal-budget comparison above, the cosine run peaked at 3 times the suggested rate over
+# $T = 471$ steps, with $\alpha = 0$. Which constant rate, as a multiple of the suggested rate, has the
+# same sum? Given how the two constant runs did, is the larger sum what made the cosine run better?
+
+# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "schedules-ex3-solution", "locked": false, "schema_version": 3, "solution": true}
+def cosine_rate_sum(peak, T, alpha=0.0):
+    ### BEGIN SOLUTION
+    return peak * (alpha * T + (1.0 - alpha) * (T + 1) / 2)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "schedules-ex3-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+assert math.isclose(cosine_rate_sum(0.1, 1000), 50.05, rel_tol=1e-12), f"peak 0.1, T = 1000, alpha = 0: the sum is 0.1 * (1000 + 1) / 2 = 50.05, got {cosine_rate_sum(0.1, 1000)}"
+### BEGIN HIDDEN TESTS
+for ex3_peak, ex3_T, ex3_alpha in ((0.1, 471, 0.0), (1.0, 1, 0.0), (0.5, 2, 0.3), (0.03, 97, 0.1), (2.0, 10_000, 1.0)):
+    ex3_ref = sum(schedules.cosine_decay(ex3_peak, ex3_T, ex3_alpha)(t) for t in range(ex3_T))
+    ex3_mine = cosine_rate_sum(ex3_peak, ex3_T, ex3_alpha)
+    assert math.isclose(ex3_mine, ex3_ref, rel_tol=1e-9), f"peak={ex3_peak}, T={ex3_T}, alpha={ex3_alpha}: got {ex3_mine}, the sum of schedules.cosine_decay over t = 0..T-1 is {ex3_ref}"
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "schedules-ex3-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
+# <!-- ### BEGIN SOLUTION -->
+# :::{dropdown} Model answer
+# (a) $\frac1T\int_0^T \cos(\pi t/T)\,dt = \frac{1}{\pi}\big[\sin u\big]_0^\pi = 0$, so the mean rate is
+# $\eta_0\big(\alpha + \tfrac12(1-\alpha)\big) = \eta_0(1+\alpha)/2$: half-way between the peak and the floor.
+#
+# (b) For $1 \le t \le T-1$, $\cos(\pi(T-t)/T) = \cos(\pi - \pi t/T) = -\cos(\pi t/T)$: the terms $t$ and
+# $T - t$ cancel (for even $T$ the middle term $t = T/2$ is $\cos(\pi/2) = 0$ on its own). Only
+# $t = 0$ is left, $\cos 0 = 1$. Hence
+# $$\sum_{t=0}^{T-1}\eta_t = \eta_0\Big(\alpha T + \tfrac{1-\alpha}{2}\big(T + 1\big)\Big),$$
+# the continuous answer $T\eta_0(1+\alpha)/2$ plus half a step of $(1-\alpha)\eta_0$, because the sum
+# includes the peak at $t = 0$ but stops before the floor at $t = T$.
+#
+# (c) $3\,\eta_s \cdot 472/2 = 708\,\eta_s$ over 471 steps, the sum of a constant rate of
+# $708/471 \approx 1.50$ times the suggested rate $\eta_s$. The cosine run travelled 1.5 times as far as
+# the constant run at $\eta_s$, but the constant run at $3\eta_s$ travelled twice as far as the cosine
+# run and still ended at a higher loss. The sum is not what decides: the cosine run takes its large steps
+# early, when they make progress, and its small ones at the end, when the noise ball, whose size grows
+# with $\eta$, shrinks around the minimum.
+# :::
+# <!-- ### END SOLUTION -->
+
+# %% [markdown]
+# ### Exercise 4 — Investigate: does the range test's answer depend on the batch size?
 #
 # Run `schedules.lr_range_test` on the MNIST network with `sgd_momentum` and mini-batches of 16 and of
 # 1,024 images (150 steps, rates from $10^{-4}$ to 10). How do the suggested rates compare? The batch is
 # 64 times larger: is the suggested rate 64 times larger, as the "linear scaling rule" of
 # {cite:t}`goyal2017` would have it? Why might it not be?
 
-# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "schedules-ex2-solution", "locked": false, "schema_version": 3, "solution": true}
+# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "schedules-ex4-solution", "locked": false, "schema_version": 3, "solution": true}
 ### BEGIN SOLUTION
 by_batch = {}
 fig, ax = plt.subplots()
@@ -512,7 +646,7 @@ print(f"suggested rate, batch 1024 / batch 16: {ratio:.1f}")
 assert 2 < ratio < 64, by_batch
 ### END SOLUTION
 
-# %% [markdown] nbgrader={"grade": true, "grade_id": "schedules-ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
+# %% [markdown] nbgrader={"grade": true, "grade_id": "schedules-ex4-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
 # <!-- ### BEGIN SOLUTION -->
 # :::{dropdown} Model answer
 # The batch of 1,024 gets a suggested rate several times larger than the batch of 16 (about 7 times in our

@@ -434,14 +434,163 @@ else:
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ### Exercise 2 — Investigate: is Glorot enough for tanh?
+# ### Exercise 2 — Implement it: He (Kaiming) uniform initialization
+#
+# Write `kaiming_uniform(shape, a=0.0, mode="fan_in", nonlinearity="leaky_relu", rng=None)` returning a
+# NumPy array of `shape`, a PyTorch weight shape `(out, in, *kernel)` with at least 2 dimensions, drawn
+# from $U(-b, b)$ with
+#
+# $$
+# b = g\,\sqrt{\frac{3}{\text{fan}}},
+# $$
+#
+# where $\text{fan} = \text{in}\cdot\prod\text{kernel}$ for `mode="fan_in"` (keeps the variance of the
+# activations) and $\text{out}\cdot\prod\text{kernel}$ for `mode="fan_out"` (keeps the variance of the
+# gradients), and the gain $g$ depends on `nonlinearity`: 1 for `"linear"` and `"sigmoid"`, 5/3 for
+# `"tanh"`, $\sqrt2$ for `"relu"` and $\sqrt{2/(1+a^2)}$ for `"leaky_relu"` with negative slope $a$. Draw
+# with `np.random.default_rng(rng).uniform(-b, b, size=shape)`. The bound must be that of
+# `torch.nn.init.kaiming_uniform_(w, a, mode, nonlinearity)` (`nn.Linear` calls it with $a = \sqrt5$).
+# Compute the fan and the gain yourself, without `torch.nn.init` or `initialization`, and reject any
+# other `mode` or `nonlinearity` with a `ValueError` naming the argument.
+
+# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "init-ex2-solution", "locked": false, "schema_version": 3, "solution": true}
+def kaiming_uniform(shape, a=0.0, mode="fan_in", nonlinearity="leaky_relu", rng=None):
+    """U(-b, b) with b = gain * sqrt(3 / fan), as torch.nn.init.kaiming_uniform_ (He et al., 2015)."""
+    ### BEGIN SOLUTION
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(f"Invalid mode: {mode!r} (expected 'fan_in' or 'fan_out')")
+    gains = {"linear": 1.0, "sigmoid": 1.0, "tanh": 5.0 / 3.0, "relu": math.sqrt(2.0),
+             "leaky_relu": math.sqrt(2.0 / (1.0 + a**2))}
+    if nonlinearity not in gains:
+        raise ValueError(f"Invalid nonlinearity: {nonlinearity!r} (expected one of {sorted(gains)})")
+    receptive = math.prod(shape[2:])
+    fan = shape[1] * receptive if mode == "fan_in" else shape[0] * receptive
+    bound = gains[nonlinearity] * math.sqrt(3.0 / fan)
+    return np.random.default_rng(rng).uniform(-bound, bound, size=shape)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "init-ex2-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+def ex2_torch_bound(shape, a=0.0, mode="fan_in", nonlinearity="leaky_relu"):
+    """The bound b of torch.nn.init.kaiming_uniform_: its draw divided by U(-1, 1) drawn from the same seed."""
+    drawn = torch.nn.init.kaiming_uniform_(torch.empty(shape, dtype=torch.float64), a=a, mode=mode,
+                                           nonlinearity=nonlinearity, generator=torch.Generator().manual_seed(0))
+    unit = torch.empty(shape, dtype=torch.float64).uniform_(-1.0, 1.0, generator=torch.Generator().manual_seed(0))
+    return float(drawn.abs().max() / unit.abs().max())
+
+
+def ex2_implied_bound(w, seed):
+    """The bound your array was drawn with, if it was drawn as rng.uniform(-b, b, size=shape)."""
+    return float(np.abs(w).max() / np.abs(np.random.default_rng(seed).uniform(-1.0, 1.0, size=np.shape(w))).max())
+
+
+ex2_w = kaiming_uniform((128, 784), rng=0)
+assert np.shape(ex2_w) == (128, 784), f"expected shape (128, 784), got {np.shape(ex2_w)}"
+ex2_b = ex2_torch_bound((128, 784))
+assert np.abs(ex2_w).max() <= ex2_b * (1 + 1e-12), f"a weight of {np.abs(ex2_w).max():.5f} lies beyond torch's bound {ex2_b:.5f} = sqrt(2) * sqrt(3 / 784)"
+assert math.isclose(ex2_implied_bound(ex2_w, 0), ex2_b, rel_tol=1e-12), f"defaults (a=0, fan_in, leaky_relu): your bound is {ex2_implied_bound(ex2_w, 0):.8f}, torch's {ex2_b:.8f} (and draw with rng.uniform(-b, b, size=shape))"
+### BEGIN HIDDEN TESTS
+for ex2_shape, ex2_kwargs in [
+    ((256, 256), dict(a=math.sqrt(5))),  # nn.Linear's default: b = 1/sqrt(fan_in)
+    ((10, 300), dict(nonlinearity="relu")),
+    ((300, 10), dict(mode="fan_out", nonlinearity="relu")),
+    ((64, 3, 5, 5), dict()),  # a convolution: the kernel counts in the fan
+    ((16, 32, 3, 3), dict(mode="fan_out", nonlinearity="tanh")),
+    ((50, 40), dict(a=0.2)),
+    ((50, 40), dict(nonlinearity="linear")),
+    ((50, 40), dict(a=0.3, nonlinearity="sigmoid")),
+]:
+    ex2_w = kaiming_uniform(ex2_shape, rng=7, **ex2_kwargs)
+    ex2_b = ex2_torch_bound(ex2_shape, **ex2_kwargs)
+    assert np.shape(ex2_w) == ex2_shape, f"expected shape {ex2_shape}, got {np.shape(ex2_w)}"
+    assert math.isclose(ex2_implied_bound(ex2_w, 7), ex2_b, rel_tol=1e-12), f"shape {ex2_shape}, {ex2_kwargs}: your bound is {ex2_implied_bound(ex2_w, 7):.8f}, torch's {ex2_b:.8f}"
+assert math.isclose(ex2_torch_bound((256, 256), a=math.sqrt(5)), 1 / 16, rel_tol=1e-12), "a check of the check: nn.Linear(256, 256)'s bound is 1/sqrt(256)"
+ex2_big = kaiming_uniform((512, 512), nonlinearity="relu", rng=1)
+assert abs(ex2_big.std() / math.sqrt(2 / 512) - 1) < 0.01, f"He uniform must have std sqrt(2 / fan_in) = {math.sqrt(2 / 512):.5f}, got {ex2_big.std():.5f}"
+assert np.array_equal(kaiming_uniform((20, 30), rng=3), kaiming_uniform((20, 30), rng=3)), "the same rng seed must give the same array"
+for ex2_bad, ex2_name in ((dict(mode="fan_avg"), "mode"), (dict(nonlinearity="gelu"), "nonlinearity")):
+    try:
+        kaiming_uniform((4, 5), **ex2_bad)
+    except ValueError as error:
+        assert ex2_name in str(error), f"the ValueError should name `{ex2_name}`: {error}"
+    else:
+        raise AssertionError(f"kaiming_uniform((4, 5), {ex2_bad}) should raise ValueError")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Exercise 3 — Derive it: the 0.8796 of a truncated normal
+#
+# Keras' normal initializers cut the normal at two standard deviations and divide by 0.8796 (see
+# "Normal, uniform, truncated" above). Where do the uniform bounds and that number come from?
+#
+# (a) What is the variance of $U(-b, b)$? Which bound $b$ gives He's variance $2/n_{in}$, and which
+# gives Glorot's $2/(n_{in}+n_{out})$?
+#
+# (b) Let $Z \sim N(0, 1)$ conditioned on $|Z| \le c$, and write $\varphi$ and $\Phi$ for the standard
+# normal density and distribution function. Integrating by parts with $\varphi'(z) = -z\varphi(z)$, show
+# that
+# $$\operatorname{Var}(Z \mid |Z| \le c) = 1 - \frac{2c\,\varphi(c)}{2\Phi(c) - 1}.$$
+# Write `truncated_normal_std(c)` returning its standard deviation ($\Phi(c) = \tfrac12(1 +
+# \operatorname{erf}(c/\sqrt2))$, `math.erf`), and check that $c = 2$ gives 0.8796.
+#
+# (c) For a `Dense` layer with 256 inputs, `keras.initializers.HeNormal` draws from a normal of which
+# standard deviation before the cut, and what is the largest weight it can produce? Compare with the
+# bound of He uniform for the same layer. What does `truncated_normal_std(c)` tend to as $c \to 0$, and why?
+
+# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "init-ex3-solution", "locked": false, "schema_version": 3, "solution": true}
+def truncated_normal_std(c):
+    ### BEGIN SOLUTION
+    density = math.exp(-c * c / 2) / math.sqrt(2 * math.pi)
+    mass = math.erf(c / math.sqrt(2))  # 2 Phi(c) - 1
+    return math.sqrt(1 - 2 * c * density / mass)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "init-ex3-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+assert math.isclose(truncated_normal_std(2.0), initialization.TRUNCATED_NORMAL_STD, rel_tol=1e-12), f"cut at ±2 the standard deviation is {initialization.TRUNCATED_NORMAL_STD:.10f}, got {truncated_normal_std(2.0)}"
+### BEGIN HIDDEN TESTS
+from scipy.stats import truncnorm  # noqa: E402
+
+for ex3_c in (0.5, 1.0, 1.5, 3.0, 5.0):
+    ex3_ref = truncnorm(-ex3_c, ex3_c).std()
+    assert math.isclose(truncated_normal_std(ex3_c), ex3_ref, rel_tol=1e-9), f"cut at ±{ex3_c}: got {truncated_normal_std(ex3_c)}, scipy.stats.truncnorm gives {ex3_ref}"
+assert math.isclose(truncated_normal_std(0.01), 0.01 / math.sqrt(3), rel_tol=1e-4), f"a narrow cut at ±0.01 is almost uniform, std about 0.01 / sqrt(3) = {0.01 / math.sqrt(3):.7f}, got {truncated_normal_std(0.01)}"
+assert math.isclose(truncated_normal_std(8.0), 1.0, rel_tol=1e-12), f"a cut at ±8 changes nothing: std 1, got {truncated_normal_std(8.0)}"
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "init-ex3-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
+# <!-- ### BEGIN SOLUTION -->
+# :::{dropdown} Model answer
+# (a) $\operatorname{Var} = \frac{1}{2b}\int_{-b}^{b} x^2\,dx = b^2/3$. Setting $b^2/3 = 2/n_{in}$ gives
+# He's $b = \sqrt{6/n_{in}}$; setting it to $2/(n_{in}+n_{out})$ gives Glorot's $b = \sqrt{6/(n_{in}+n_{out})}$.
+#
+# (b) The mean is 0 by symmetry, and the conditional density is $\varphi(z)/(2\Phi(c) - 1)$ on $[-c, c]$.
+# With $z^2\varphi(z) = z \cdot z\varphi(z) = -z\,\varphi'(z)$,
+# $$\int_{-c}^{c} z^2\varphi(z)\,dz = \big[-z\varphi(z)\big]_{-c}^{c} + \int_{-c}^{c}\varphi(z)\,dz
+# = -2c\,\varphi(c) + 2\Phi(c) - 1,$$
+# and dividing by $2\Phi(c) - 1$ gives the formula. At $c = 2$: $\varphi(2) = 0.05399$,
+# $2\Phi(2) - 1 = 0.95450$, so the variance is $1 - 0.21596/0.95450 = 0.77374$ and the standard deviation
+# $0.87963$. Cutting the tails removes 13% of the standard deviation; dividing by 0.8796 gives it back.
+#
+# (c) He's $\sigma = \sqrt{2/256} = 0.0884$; Keras draws from $N(0, (\sigma/0.8796)^2)$, a standard
+# deviation of $0.1005$, cut at twice that: no weight exceeds $0.2010 = 2.27\sigma$. He uniform's bound
+# is $\sqrt3\,\sigma = 0.1531 = 1.73\sigma$: same variance, with the truncated normal's weights spread a
+# little wider. As $c \to 0$, $\varphi(c) \approx \varphi(0)(1 - c^2/2)$ and
+# $2\Phi(c) - 1 \approx 2\varphi(0)(c - c^3/6)$, so the variance is $1 - (1 - c^2/2)/(1 - c^2/6) \approx c^2/3$
+# and the standard deviation $\approx c/\sqrt3$: on a tiny interval the normal density is flat, so the
+# truncated normal becomes the uniform $U(-c, c)$ of part (a).
+# :::
+# <!-- ### END SOLUTION -->
+
+# %% [markdown]
+# ### Exercise 4 — Investigate: is Glorot enough for tanh?
 #
 # Train the 12-layer MLP of the last section with `activation="tanh"` instead of ReLU, from three
 # initializations: Glorot normal with gain 1, Glorot normal with PyTorch's tanh gain 5/3, and $N(0, 1)$.
 # One epoch each, same optimizer. Which ones train? Relate what you see to the activation statistics of
 # the tanh panel above.
 
-# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "init-ex2-solution", "locked": false, "schema_version": 3, "solution": true}
+# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "init-ex4-solution", "locked": false, "schema_version": 3, "solution": true}
 ### BEGIN SOLUTION
 tanh_runs = {}
 for label, (fn, kwargs) in {
@@ -462,7 +611,7 @@ tanh_acc = {k: h.meta["test_accuracy"] for k, h in tanh_runs.items()}
 assert min(tanh_acc["Glorot, gain 1"], tanh_acc["Glorot, gain 5/3"]) > 0.7 > 0.3 > tanh_acc["N(0, 1)"], tanh_acc
 ### END SOLUTION
 
-# %% [markdown] nbgrader={"grade": true, "grade_id": "init-ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
+# %% [markdown] nbgrader={"grade": true, "grade_id": "init-ex4-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
 # <!-- ### BEGIN SOLUTION -->
 # :::{dropdown} Model answer
 # Both Glorot variants train the tanh network (well above 70% after one epoch, about 88% in our run), and

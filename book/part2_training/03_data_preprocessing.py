@@ -189,7 +189,7 @@ assert np.abs(Z_te.mean(0)).max() > 0.05
 # %% [markdown]
 # **The leakage pitfall.** Fitting the scaler on train *and* test data lets test-set information shape
 # the training inputs: the evaluation is then no longer of a model that has never seen the test data.
-# For a plain scaler the effect on the score is often small (exercise 2 measures it); for anything
+# For a plain scaler the effect on the score is often small (exercise 4 measures it); for anything
 # fitted to the data (imputers, feature selection, PCA, target encodings) it can be large, and the only
 # safe habit is the same for all: fit on the training split.
 #
@@ -516,7 +516,183 @@ assert np.array_equal(a, a_copy) and np.array_equal(b, b_copy), "the inputs must
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ### Exercise 2 (Investigate): how much does leakage change the score?
+# ### Exercise 2 (Implement it): batch normalization in training mode
+#
+# Batch normalization {cite}`ioffe2015` standardizes every feature of a mini-batch with the batch's *own*
+# statistics (the operation that was a bug on test batches above; inside a network, during training, it
+# is the point) and keeps running averages of those statistics for evaluation. Write
+# `batch_norm_train(x, gamma, beta, running_mean, running_var, momentum=0.1, eps=1e-5)` for a NumPy
+# batch `x` of shape $(N, C)$ and per-feature arrays of length $C$, returning
+# `(y, new_running_mean, new_running_var)` with
+#
+# $$
+# \mu_B = \frac1N\sum_{i=1}^N x_i, \qquad \sigma_B^2 = \frac1N\sum_{i=1}^N (x_i - \mu_B)^2, \qquad
+# y_i = \gamma\,\frac{x_i - \mu_B}{\sqrt{\sigma_B^2 + \epsilon}} + \beta,
+# $$
+#
+# $$
+# \hat\mu \leftarrow (1 - m)\,\hat\mu + m\,\mu_B, \qquad
+# \hat\sigma^2 \leftarrow (1 - m)\,\hat\sigma^2 + m\,\frac{N}{N-1}\,\sigma_B^2 ,
+# $$
+#
+# all per feature, with $m$ = `momentum`. The output uses the biased variance, the running variance the
+# unbiased one. Do not modify the inputs. It must reproduce `torch.nn.BatchNorm1d(C, momentum=m, eps=eps)`
+# in training mode: its output, and its `running_mean` and `running_var` after the call. An `x` that is
+# not 2-D or has fewer than 2 rows (no variance to estimate) must raise a `ValueError` naming `x`.
+
+# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "preprocessing-ex2-solution", "locked": false, "schema_version": 3, "solution": true}
+def batch_norm_train(x, gamma, beta, running_mean, running_var, momentum=0.1, eps=1e-5):
+    """Training-mode batch normalization (Ioffe & Szegedy, 2015): (y, new running mean, new running var)."""
+    ### BEGIN SOLUTION
+    x = np.asarray(x, dtype=float)
+    if x.ndim != 2 or x.shape[0] < 2:
+        raise ValueError(f"Invalid x: shape {x.shape} (need a 2-D batch (N, C) with N >= 2)")
+    n = x.shape[0]
+    mean = x.mean(axis=0)
+    var = x.var(axis=0)  # biased, for the output
+    y = gamma * (x - mean) / np.sqrt(var + eps) + beta
+    new_mean = (1 - momentum) * np.asarray(running_mean) + momentum * mean
+    new_var = (1 - momentum) * np.asarray(running_var) + momentum * var * n / (n - 1)  # unbiased
+    return y, new_mean, new_var
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "preprocessing-ex2-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+def ex2_torch_batch_norm(x, gamma, beta, running_mean, running_var, momentum=0.1, eps=1e-5):
+    """nn.BatchNorm1d in training mode, in float64: (y, running_mean, running_var) after one call."""
+    layer = nn.BatchNorm1d(x.shape[1], momentum=momentum, eps=eps).double().train()
+    with torch.no_grad():
+        for tensor, value in ((layer.weight, gamma), (layer.bias, beta), (layer.running_mean, running_mean),
+                              (layer.running_var, running_var)):
+            tensor.copy_(torch.as_tensor(value, dtype=torch.float64))
+        y = layer(torch.as_tensor(x, dtype=torch.float64))
+    return y.numpy(), layer.running_mean.numpy(), layer.running_var.numpy()
+
+
+def ex2_largest_gap(mine, ref):
+    return float(np.max(np.abs(np.asarray(mine, dtype=float) - ref)))
+
+
+ex2_rng = np.random.default_rng(0)
+ex2_x = ex2_rng.normal(3.0, 2.0, size=(8, 3))
+ex2_args = (ex2_x, np.array([1.0, 2.0, 0.5]), np.array([0.0, -1.0, 3.0]), np.zeros(3), np.ones(3))
+ex2_mine, ex2_ref = batch_norm_train(*ex2_args), ex2_torch_batch_norm(*ex2_args)
+for ex2_what, ex2_m, ex2_r in zip(("the output y", "running_mean", "running_var"), ex2_mine, ex2_ref):
+    assert np.shape(ex2_m) == ex2_r.shape, f"{ex2_what}: expected shape {ex2_r.shape}, got {np.shape(ex2_m)}"
+    assert ex2_largest_gap(ex2_m, ex2_r) < 1e-12, f"{ex2_what} differs from nn.BatchNorm1d's by {ex2_largest_gap(ex2_m, ex2_r):.2e} (biased variance in y, unbiased N/(N-1) in running_var)"
+### BEGIN HIDDEN TESTS
+# several steps in a row, other momentum and eps, a batch of two
+ex2_mean, ex2_var = np.zeros(5), np.ones(5)
+ex2_layer = nn.BatchNorm1d(5, momentum=0.3, eps=1e-3).double().train()
+for ex2_step, ex2_n in enumerate((16, 2, 7, 30)):
+    ex2_x = ex2_rng.normal(-1.0, 4.0, size=(ex2_n, 5))
+    ex2_g, ex2_b = ex2_rng.normal(size=5), ex2_rng.normal(size=5)
+    with torch.no_grad():
+        ex2_layer.weight.copy_(torch.as_tensor(ex2_g)), ex2_layer.bias.copy_(torch.as_tensor(ex2_b))
+        ex2_y_ref = ex2_layer(torch.as_tensor(ex2_x)).numpy()
+    ex2_y, ex2_mean, ex2_var = batch_norm_train(ex2_x, ex2_g, ex2_b, ex2_mean, ex2_var, momentum=0.3, eps=1e-3)
+    assert ex2_largest_gap(ex2_y, ex2_y_ref) < 1e-12, f"step {ex2_step} (N = {ex2_n}, momentum 0.3, eps 1e-3): y differs from nn.BatchNorm1d's by {ex2_largest_gap(ex2_y, ex2_y_ref):.2e}"
+    assert ex2_largest_gap(ex2_mean, ex2_layer.running_mean.numpy()) < 1e-12, f"step {ex2_step}: running_mean differs from nn.BatchNorm1d's by {ex2_largest_gap(ex2_mean, ex2_layer.running_mean.numpy()):.2e}"
+    assert ex2_largest_gap(ex2_var, ex2_layer.running_var.numpy()) < 1e-12, f"step {ex2_step}: running_var differs from nn.BatchNorm1d's by {ex2_largest_gap(ex2_var, ex2_layer.running_var.numpy()):.2e}"
+# a constant feature: the output is beta, no division by zero
+ex2_x = np.hstack([ex2_rng.normal(size=(6, 1)), np.full((6, 1), 7.0)])
+ex2_y = batch_norm_train(ex2_x, np.ones(2), np.array([0.0, 0.25]), np.zeros(2), np.ones(2))[0]
+assert np.allclose(np.asarray(ex2_y)[:, 1], 0.25, atol=1e-12), "a constant feature must come out as beta (eps keeps the division finite)"
+# the inputs are not modified
+ex2_x = ex2_rng.normal(size=(4, 3))
+ex2_inputs = (ex2_x, np.ones(3), np.zeros(3), np.full(3, 0.5), np.full(3, 2.0))
+ex2_copies = [a.copy() for a in ex2_inputs]
+batch_norm_train(*ex2_inputs)
+assert all(np.array_equal(a, c) for a, c in zip(ex2_inputs, ex2_copies)), "batch_norm_train must not modify its inputs (return new running statistics)"
+for ex2_bad in (np.ones((1, 3)), np.ones(5)):
+    try:
+        batch_norm_train(ex2_bad, np.ones(3), np.zeros(3), np.zeros(3), np.ones(3))
+    except ValueError as error:
+        assert "x" in str(error), f"the ValueError should name `x`: {error}"
+    else:
+        raise AssertionError(f"an x of shape {ex2_bad.shape} should raise ValueError (need (N, C) with N >= 2)")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Exercise 3 (Derive it): how standardization changes the condition number
+#
+# Take least squares without intercept, $J(w) = \frac{1}{2n}\lVert Xw - y\rVert^2$, on $d$ independent
+# features of mean 0 and standard deviations $s_1, \dots, s_d$, with $n$ so large that
+# $\frac1n X^\top X$ equals its expectation.
+#
+# (a) What are the Hessian, its eigenvalues and its condition number $\kappa$? What are they after
+# standardization?
+#
+# (b) Gradient descent with $\eta = 1/\lambda_{\max}$ multiplies the error along the eigenvector of
+# $\lambda_i$ by $1 - \lambda_i/\lambda_{\max}$ per step. After how many steps has the error along the
+# slowest direction shrunk to at most `factor` ($0 <$ `factor` $< 1$) of its initial value? Write
+# `steps_to_shrink(scales, factor)` returning that smallest number of steps $t \ge 1$ (when all scales are
+# equal, one step suffices), and give it for scales $(1, 10)$ and `factor` $= 10^{-3}$.
+#
+# (c) Centering matters as much as scaling. With an intercept column, a single feature of mean $m$ and
+# standard deviation $s$ gives $H = \begin{pmatrix} 1 & m \\ m & m^2 + s^2 \end{pmatrix}$. What is
+# $\kappa$ for the ages of the diabetes data ($m = 48.5$ years, $s = 13.1$ years), and after
+# standardizing them?
+
+# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "preprocessing-ex3-solution", "locked": false, "schema_version": 3, "solution": true}
+import math  # noqa: E402
+
+
+def steps_to_shrink(scales, factor):
+    ### BEGIN SOLUTION
+    variances = np.asarray(scales, dtype=float) ** 2  # the eigenvalues of H
+    rate = 1.0 - variances.min() / variances.max()
+    if rate == 0.0:
+        return 1
+    return math.ceil(math.log(factor) / math.log(rate))
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "preprocessing-ex3-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+assert steps_to_shrink([1.0, 10.0], 1e-3) == 688, f"scales (1, 10): kappa = 100, the error shrinks by 0.99 per step, so 688 steps; got {steps_to_shrink([1.0, 10.0], 1e-3)}"
+### BEGIN HIDDEN TESTS
+def ex3_simulated_steps(scales, factor):
+    """Run gradient descent on J(w) = sum(s_i^2 w_i^2) / 2 from w = 1 until the slowest coordinate is <= factor."""
+    hessian = np.diag(np.asarray(scales, dtype=float) ** 2)
+    w, steps_taken = np.ones(len(scales)), 0
+    while True:
+        w = w - (hessian @ w) / hessian.max()
+        steps_taken += 1
+        if np.abs(w).max() <= factor:
+            return steps_taken
+
+
+for ex3_scales, ex3_factor in (([0.5, 2.0, 3.0], 1e-2), ([13.0, 4.0, 0.5], 0.1), ([1.0, 1.5], 1e-6), ([3.0, 3.0, 3.0], 1e-6), ([2.0, 1.0, 2.0], 0.3)):
+    ex3_ref = ex3_simulated_steps(ex3_scales, ex3_factor)
+    assert steps_to_shrink(ex3_scales, ex3_factor) == ex3_ref, f"scales {ex3_scales}, factor {ex3_factor}: gradient descent needs {ex3_ref} steps, got {steps_to_shrink(ex3_scales, ex3_factor)}"
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "preprocessing-ex3-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
+# <!-- ### BEGIN SOLUTION -->
+# :::{dropdown} Model answer
+# (a) $H = \frac1n X^\top X$ has entries $\frac1n\sum_k x_{ki}x_{kj} = \mathbb E[x_i x_j]$, which is
+# $s_i^2$ on the diagonal and $0$ off it (independent, centred features). $H = \operatorname{diag}(s_1^2,
+# \dots, s_d^2)$, its eigenvalues are the $s_i^2$ and $\kappa = \max_i s_i^2 / \min_i s_i^2$: the square of
+# the ratio of the largest to the smallest scale. Standardized, every $s_i = 1$: $H = I$ and $\kappa = 1$.
+#
+# (b) The slowest direction has $\lambda_{\min}$, so its error is multiplied by
+# $\rho = 1 - \lambda_{\min}/\lambda_{\max} = 1 - 1/\kappa$ per step, and $\rho^t \le$ `factor` for
+# $t \ge \log(\text{factor})/\log\rho$: the smallest such integer, $\lceil \log(\text{factor}) / \log(1 - 1/\kappa)\rceil$
+# (for large $\kappa$ about $\kappa \ln(1/\text{factor})$ steps). When all scales are equal, $\rho = 0$ and one
+# step lands on the minimum. For scales $(1, 10)$, $\kappa = 100$, $\rho = 0.99$ and
+# $t = \lceil 6.908/0.01005 \rceil = 688$ steps; after standardization, 1.
+#
+# (c) The eigenvalues of $H$ have sum $T = 1 + m^2 + s^2$ and product $\det H = s^2$, so
+# $\lambda_{\pm} = \big(T \pm \sqrt{T^2 - 4s^2}\big)/2$ and $\kappa = \lambda_+/\lambda_- \approx T^2/s^2$
+# when $s^2 \ll T^2$. For the ages, $T = 1 + 48.5^2 + 13.1^2 = 2524.86$ and $\kappa \approx 2524.86^2/13.1^2
+# \approx 3.7 \times 10^4$, from one uncentred feature (the direction "raise the weight, lower the
+# intercept" is almost flat). Standardized, $m = 0$, $s = 1$: $H = I$, $\kappa = 1$. Scaling alone
+# ($s = 1$, $m = 48.5/13.1 = 3.70$, $T = 15.7$) would still leave $\kappa \approx 245$.
+# :::
+# <!-- ### END SOLUTION -->
+
+# %% [markdown]
+# ### Exercise 4 (Investigate): how much does leakage change the score?
 #
 # Compare two pipelines on the breast cancer data over 20 random train/test splits: (a) the honest one,
 # `Standardizer` fitted on the training split; (b) the leaky one, fitted on all 569 rows before splitting.
@@ -525,7 +701,7 @@ assert np.array_equal(a, a_copy) and np.array_equal(b, b_copy), "the inputs must
 # only 60 training rows. Report the mean test accuracy of each pipeline. When does leakage matter, and why
 # should the habit be the same in both cases?
 
-# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "preprocessing-ex2-solution", "locked": false, "schema_version": 3, "solution": true}
+# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "preprocessing-ex4-solution", "locked": false, "schema_version": 3, "solution": true}
 ### BEGIN SOLUTION
 def top_correlated(X, y, k=5):
     Xc, yc = X - X.mean(0), y - y.mean()
@@ -552,7 +728,7 @@ for name, values in scores.items():
     print(f"{name:18s} mean test accuracy {np.mean(values):.3f} (std {np.std(values):.3f})")
 ### END SOLUTION
 
-# %% [markdown] nbgrader={"grade": true, "grade_id": "preprocessing-ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
+# %% [markdown] nbgrader={"grade": true, "grade_id": "preprocessing-ex4-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
 # <!-- ### BEGIN SOLUTION -->
 # :::{dropdown} Model answer
 # For the scaler, the honest and the leaky pipelines score the same to three decimals (about 97.5%):

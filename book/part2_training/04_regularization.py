@@ -515,14 +515,169 @@ assert set(torch.unique(x_grad.grad).tolist()) <= {0.0, 2.0}, "gradients flow th
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ### Exercise 2 (Investigate): how patient should early stopping be?
+# ### Exercise 2 (Implement it): label smoothing
+#
+# One more regularizer, for the output layer: **label smoothing** {cite}`szegedy2016` trains against a
+# softened target instead of the one-hot label, so that the network is never pushed towards infinitely
+# confident logits (the over-confidence that made the baseline's validation loss climb). With $C$ classes
+# and smoothing $\varepsilon$, the target of an example with label $y$ is
+#
+# $$
+# q_k = (1-\varepsilon)\,[k = y] + \frac{\varepsilon}{C}, \qquad
+# \ell(z, y) = -\sum_{k=1}^{C} q_k \log \operatorname{softmax}(z)_k .
+# $$
+#
+# Write `smoothed_cross_entropy(logits, targets, smoothing)`: `logits` is a float tensor of shape
+# $(N, C)$, `targets` an integer tensor of shape $(N,)$ of class indices; return the mean of
+# $\ell$ over the $N$ examples as a 0-d tensor that autograd can differentiate. Compute the log-probabilities with
+# `torch.log_softmax` (taking the log of `softmax` overflows for large logits). Raise a `ValueError` that
+# names `smoothing` if it is not in $[0, 1]$. It must reproduce
+# `torch.nn.functional.cross_entropy(logits, targets, label_smoothing=smoothing)`.
+
+# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "regularization-ex2-solution", "locked": false, "schema_version": 3, "solution": true}
+def smoothed_cross_entropy(logits, targets, smoothing):
+    """Mean cross-entropy against the label-smoothed targets (1 - smoothing) one-hot + smoothing / C."""
+    ### BEGIN SOLUTION
+    if not 0.0 <= smoothing <= 1.0:
+        raise ValueError(f"Invalid smoothing: {smoothing} (must be in [0, 1])")
+    log_probs = torch.log_softmax(logits, dim=1)
+    n_classes = logits.shape[1]
+    nll = -log_probs.gather(1, targets.view(-1, 1)).squeeze(1)
+    uniform = -log_probs.sum(dim=1) / n_classes
+    return ((1.0 - smoothing) * nll + smoothing * uniform).mean()
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "regularization-ex2-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+torch.manual_seed(0)
+ex2_logits = torch.randn(8, 10, dtype=torch.float64)
+ex2_targets = torch.randint(0, 10, (8,))
+ex2_mine = smoothed_cross_entropy(ex2_logits, ex2_targets, 0.1)
+ex2_ref = F.cross_entropy(ex2_logits, ex2_targets, label_smoothing=0.1)
+assert torch.is_tensor(ex2_mine) and ex2_mine.dim() == 0, f"return a 0-d tensor (the batch mean), got {type(ex2_mine).__name__} of shape {tuple(getattr(ex2_mine, 'shape', ()))}"
+assert abs(float(ex2_mine) - float(ex2_ref)) < 1e-12, f"smoothing 0.1: your loss {float(ex2_mine):.6f}, torch's cross_entropy(label_smoothing=0.1) {float(ex2_ref):.6f}"
+ex2_plain = smoothed_cross_entropy(ex2_logits, ex2_targets, 0.0)
+assert abs(float(ex2_plain) - float(F.cross_entropy(ex2_logits, ex2_targets))) < 1e-12, f"smoothing 0 is the ordinary cross-entropy {float(F.cross_entropy(ex2_logits, ex2_targets)):.6f}, got {float(ex2_plain):.6f}"
+### BEGIN HIDDEN TESTS
+torch.manual_seed(1)
+for ex2_n, ex2_c in ((1, 2), (5, 3), (64, 10), (7, 100)):
+    ex2_z = 3 * torch.randn(ex2_n, ex2_c, dtype=torch.float64)
+    ex2_y = torch.randint(0, ex2_c, (ex2_n,))
+    for ex2_eps in (0.0, 0.05, 0.3, 0.9, 1.0):
+        ex2_mine = smoothed_cross_entropy(ex2_z, ex2_y, ex2_eps)
+        ex2_ref = F.cross_entropy(ex2_z, ex2_y, label_smoothing=ex2_eps)
+        assert abs(float(ex2_mine) - float(ex2_ref)) < 1e-10, f"N={ex2_n}, C={ex2_c}, smoothing {ex2_eps}: your loss {float(ex2_mine):.8f}, torch's {float(ex2_ref):.8f}"
+ex2_big = torch.tensor([[1000.0, -1000.0, 0.0], [0.0, 800.0, -800.0]], dtype=torch.float64)
+ex2_big_y = torch.tensor([0, 2])
+ex2_mine = smoothed_cross_entropy(ex2_big, ex2_big_y, 0.2)
+ex2_ref = F.cross_entropy(ex2_big, ex2_big_y, label_smoothing=0.2)
+assert torch.isfinite(ex2_mine) and abs(float(ex2_mine) - float(ex2_ref)) < 1e-8, f"logits of +-1000: expected the finite {float(ex2_ref):.4f}, got {float(ex2_mine)} (use log_softmax, not log(softmax))"
+ex2_z32 = torch.randn(16, 10)
+ex2_y32 = torch.randint(0, 10, (16,))
+assert abs(float(smoothed_cross_entropy(ex2_z32, ex2_y32, 0.1)) - float(F.cross_entropy(ex2_z32, ex2_y32, label_smoothing=0.1))) < 1e-5, "float32 logits must work too"
+ex2_a = torch.randn(6, 5, dtype=torch.float64, requires_grad=True)
+ex2_b = ex2_a.detach().clone().requires_grad_(True)
+ex2_y = torch.tensor([0, 1, 2, 3, 4, 0])
+smoothed_cross_entropy(ex2_a, ex2_y, 0.25).backward()
+F.cross_entropy(ex2_b, ex2_y, label_smoothing=0.25).backward()
+assert ex2_a.grad is not None and torch.allclose(ex2_a.grad, ex2_b.grad, atol=1e-12), "the gradient with respect to the logits must match torch's (keep the computation in autograd)"
+for ex2_bad in (-0.1, 1.5):
+    try:
+        smoothed_cross_entropy(ex2_logits, ex2_targets, ex2_bad)
+    except ValueError as error:
+        assert "smoothing" in str(error), f"the ValueError for smoothing={ex2_bad} must name the argument 'smoothing', got: {error}"
+    else:
+        raise AssertionError(f"smoothing={ex2_bad} is outside [0, 1] and must raise ValueError")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Exercise 3 (Derive it): the half-life of a decayed weight
+#
+# SGD with the L2 penalty $\frac{\lambda}{2}\lVert w\rVert^2$ (PyTorch's `SGD(weight_decay=λ)`) multiplies
+# the weights by $1 - \eta\lambda$ at every step before the gradient step. Take a weight whose loss
+# gradient is zero at every step (a weight the data never uses: a dead unit's, or one attached to an
+# always-zero input pixel).
+#
+# (a) What is the weight after $t$ steps, starting from $w_0$? After how many steps $t_{1/2}$ (a real
+# number) has it halved? Write the **half-life** in `decay_half_life(lr, weight_decay)`, and compare it with
+# the approximation $\ln 2 / (\eta\lambda)$ for small $\eta\lambda$.
+#
+# (b) Evaluate it for the classic ImageNet setting $\eta = 0.1$, $\lambda = 5\cdot 10^{-4}$, in steps and in
+# epochs of 5,005 steps (1.28 million images, batch 256). Does `AdamW(lr=1e-3, weight_decay=1e-2)` decay
+# such a weight with the same formula?
+#
+# (c) With `Adam(lr=η, weight_decay=λ)` (the L2 penalty inside Adam) the same weight's whole gradient is
+# $\lambda w$. How does it shrink then, and what does that say about the pitfall "L2 in Adam is not weight
+# decay"?
+
+# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "regularization-ex3-solution", "locked": false, "schema_version": 3, "solution": true}
+def decay_half_life(lr, weight_decay):
+    """Steps after which (1 - lr * weight_decay)^t = 1/2."""
+    ### BEGIN SOLUTION
+    return np.log(2.0) / -np.log1p(-lr * weight_decay)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "regularization-ex3-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+ex3_half_life = decay_half_life(0.1, 5e-4)
+assert abs(ex3_half_life - 13862.6) < 0.1, f"eta = 0.1, lambda = 5e-4: (1 - 5e-5)^t = 1/2 at t = 13862.6 steps, got {ex3_half_life}"
+### BEGIN HIDDEN TESTS
+for ex3_lr, ex3_wd, ex3_expected in ((0.5, 1.0, 1.0), (0.1, 0.05, 138.28), (1e-3, 1e-2, 69314.37)):
+    ex3_found = decay_half_life(ex3_lr, ex3_wd)
+    assert abs(ex3_found - ex3_expected) < 0.01, f"lr={ex3_lr}, weight_decay={ex3_wd}: expected {ex3_expected} steps, got {ex3_found}"
+# the real thing: a weight with zero gradient under torch's SGD(weight_decay) and AdamW
+for ex3_make in (lambda p: torch.optim.SGD([p], lr=0.1, weight_decay=0.05),
+                 lambda p: torch.optim.AdamW([p], lr=0.1, weight_decay=0.05)):
+    ex3_w = torch.ones(1, dtype=torch.float64, requires_grad=True)
+    ex3_opt = ex3_make(ex3_w)
+    ex3_steps = int(np.floor(decay_half_life(0.1, 0.05)))
+    for _ in range(ex3_steps):
+        ex3_w.grad = torch.zeros_like(ex3_w)
+        ex3_opt.step()
+    ex3_above = ex3_w.detach().item()
+    ex3_w.grad = torch.zeros_like(ex3_w)
+    ex3_opt.step()
+    ex3_below = ex3_w.detach().item()
+    assert ex3_above > 0.5 > ex3_below, f"{type(ex3_opt).__name__}: the weight should cross 1/2 between steps {ex3_steps} and {ex3_steps + 1}, found {ex3_above:.4f} then {ex3_below:.4f}"
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "regularization-ex3-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
+# <!-- ### BEGIN SOLUTION -->
+# :::{dropdown} Model answer
+# (a) With $\nabla J = 0$ each step is $w_{t+1} = (1-\eta\lambda)\,w_t$, so $w_t = (1-\eta\lambda)^t\,w_0$:
+# geometric decay towards 0. Setting $(1-\eta\lambda)^{t} = \tfrac12$ gives
+# $t_{1/2} = \dfrac{\ln 2}{-\ln(1-\eta\lambda)}$. Since $-\ln(1-x) = x + x^2/2 + \dots$, for small
+# $\eta\lambda$ this is $\ln 2/(\eta\lambda)$, slightly too large by a relative $\eta\lambda/2$: the
+# half-life depends on the product $\eta\lambda$ only.
+#
+# (b) $\eta\lambda = 5\cdot 10^{-5}$: $t_{1/2} = 13\,862.6$ steps (the approximation gives 13,862.9), about
+# 2.8 epochs. An unused weight has lost half of its size after three epochs and 99.9% of it (ten
+# half-lives) after 28 of the usual 90. AdamW multiplies the weights by $1-\eta\lambda$ before its Adam
+# step, which is zero for a zero gradient, so the same formula holds: with $\eta\lambda = 10^{-5}$,
+# $t_{1/2} \approx 69\,314$ steps. (A schedule that lowers $\eta$ also slows the decay, since it is
+# $\eta\lambda$ that counts.)
+#
+# (c) Adam divides the gradient $\lambda w$ by the square root of its running second moment, about
+# $\lambda\lvert w\rvert$: $\lambda$ cancels, and the first steps are close to $\eta\,\operatorname{sign}(w)$
+# whatever $\lambda$ is. The weight shrinks *linearly* at first, by about $\eta$ per step, then more slowly as
+# $\hat v$ (which remembers the larger past gradients) stays ahead of $(\lambda w)^2$. With $\eta = 10^{-3}$
+# and $w_0 = 1$, $\lambda = 10^{-2}$ and $\lambda = 10^{-4}$ give the same trajectory (0.90 after 100 steps,
+# 0.26 after 1,000): the strength has disappeared from the behaviour. And for a weight that *does* receive
+# data gradients, $\hat v$ is dominated by them, so $\lambda w$ is divided by a large number and the weight is
+# barely decayed. The penalty inside Adam is not a decay at rate $\eta\lambda$; AdamW restores it by applying
+# the decay outside the adaptive scaling.
+# :::
+# <!-- ### END SOLUTION -->
+
+# %% [markdown]
+# ### Exercise 4 (Investigate): how patient should early stopping be?
 #
 # Early stopping needs no retraining to study: replay the recorded validation losses of the baseline and of
 # the dropout run through `EarlyStopping(patience=k)` for $k = 0, 1, 2, 3, 5, 10$, and report, for each, the
 # epoch at which training would stop, the epoch whose weights would be restored and that epoch's validation
 # accuracy. Which patience would you choose for each model, and why does the dropout run need a larger one?
 
-# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "regularization-ex2-solution", "locked": false, "schema_version": 3, "solution": true}
+# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "regularization-ex4-solution", "locked": false, "schema_version": 3, "solution": true}
 ### BEGIN SOLUTION
 replay = []
 for name in ("baseline", "dropout 0.5"):
@@ -541,7 +696,7 @@ impatient = dropout_rows[dropout_rows.patience <= 1]["restored val. accuracy"].m
 assert dropout_rows[dropout_rows.patience >= 2]["restored val. accuracy"].min() > impatient + 0.01
 ### END SOLUTION
 
-# %% [markdown] nbgrader={"grade": true, "grade_id": "regularization-ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
+# %% [markdown] nbgrader={"grade": true, "grade_id": "regularization-ex4-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
 # <!-- ### BEGIN SOLUTION -->
 # :::{dropdown} Model answer
 # For the baseline the validation loss has a clear early minimum (epoch 5 in the recorded run), so every

@@ -322,7 +322,7 @@ assert cosine(grads, clipped["per tensor, c = |g|/4"]) < 0.999
 #
 # The same network, data, learning rate and momentum, now with clipping first in the chain. The
 # thresholds: $c = 0.25$ for the global norm (below the typical norm of this run's gradients, so
-# most steps are clipped: exercise 2 asks why that is fine), and $0.02$ per coordinate.
+# most steps are clipped: exercise 4 asks why that is fine), and $0.02$ per coordinate.
 
 # %%
 runs = {"no clipping": unclipped}
@@ -566,7 +566,153 @@ assert np.isclose(np.sqrt(sum(np.sum(c * c) for c in clipped_check)), 0.1), "cli
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ### Exercise 2 (Investigate): how small should the threshold be?
+# ### Exercise 2 (Implement it): clipping by value, in place
+#
+# PyTorch clips the `.grad` of the parameters in place, between `backward()` and `step()` (section 5.6).
+# Write `clip_value_in_place(parameters, clip_value)` in that style: `parameters` is an iterable of tensors
+# (for example `model.parameters()`, a generator that can be read only once); clamp the `.grad` of each
+# into $[-c, c]$, with $c$ = `clip_value`, **in place** (the same `.grad` tensor, modified), skipping
+# parameters whose `.grad` is `None`. Return, as a Python `float`, the fraction of the gradient
+# coordinates (over all parameters that have a gradient) whose absolute value exceeded $c$, that is,
+# that were clipped: a number to log, like the norm that `clip_grad_norm_` returns (0.0 when no parameter
+# has a gradient). A NaN coordinate stays NaN. Raise a `ValueError` that names `clip_value` if it is not
+# a positive number. The clipped gradients must equal those of `torch.nn.utils.clip_grad_value_`.
+
+# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "clip-ex2-solution", "locked": false, "schema_version": 3, "solution": true}
+def clip_value_in_place(parameters, clip_value):
+    """Clamp every p.grad into [-clip_value, clip_value] in place; return the fraction of clipped coordinates."""
+    ### BEGIN SOLUTION
+    if not clip_value > 0:
+        raise ValueError(f"Invalid clip_value: {clip_value} (must be positive)")
+    clipped, total = 0, 0
+    for p in parameters:
+        if p.grad is None:
+            continue
+        clipped += int((p.grad.abs() > clip_value).sum())
+        total += p.grad.numel()
+        p.grad.clamp_(-clip_value, clip_value)
+    return clipped / total if total else 0.0
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "clip-ex2-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+torch.manual_seed(0)
+ex2_model = nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 1))
+ex2_twin = [p.detach().clone().requires_grad_(True) for p in ex2_model.parameters()]
+ex2_model(3 * torch.randn(64, 2)).pow(2).mean().backward()
+for ex2_p, ex2_t in zip(ex2_model.parameters(), ex2_twin):
+    ex2_t.grad = ex2_p.grad.clone()
+ex2_grad_ptrs = [p.grad.data_ptr() for p in ex2_model.parameters()]
+ex2_expected_fraction = sum(int((t.grad.abs() > 0.01).sum()) for t in ex2_twin) / sum(t.grad.numel() for t in ex2_twin)
+ex2_fraction = clip_value_in_place(ex2_model.parameters(), 0.01)
+torch.nn.utils.clip_grad_value_(ex2_twin, 0.01)
+ex2_gap = max((p.grad - t.grad).abs().max().item() for p, t in zip(ex2_model.parameters(), ex2_twin))
+assert ex2_gap == 0.0, f"your clipped gradients differ from torch.nn.utils.clip_grad_value_'s by up to {ex2_gap:.2e}"
+assert [p.grad.data_ptr() for p in ex2_model.parameters()] == ex2_grad_ptrs, "modify each .grad in place (clamp_), do not assign a new tensor"
+assert isinstance(ex2_fraction, float) and abs(ex2_fraction - ex2_expected_fraction) < 1e-12, f"fraction of clipped coordinates: expected {ex2_expected_fraction:.4f}, got {ex2_fraction!r}"
+### BEGIN HIDDEN TESTS
+ex2_a = torch.zeros(4, requires_grad=True)
+ex2_b = torch.zeros(2, requires_grad=True)  # no gradient: skipped
+ex2_c = torch.zeros(3, requires_grad=True)
+ex2_a.grad = torch.tensor([0.5, -2.0, 1.0, 3.0])
+ex2_c.grad = torch.tensor([-1.0, 0.2, float("nan")])
+ex2_fraction = clip_value_in_place(iter([ex2_a, ex2_b, ex2_c]), 1.0)
+assert ex2_b.grad is None, "a parameter without a gradient must be skipped (its .grad stays None)"
+assert torch.equal(ex2_a.grad, torch.tensor([0.5, -1.0, 1.0, 1.0])), f"clip into [-1, 1]: expected [0.5, -1, 1, 1], got {ex2_a.grad.tolist()}"
+assert torch.equal(ex2_c.grad[:2], torch.tensor([-1.0, 0.2])) and torch.isnan(ex2_c.grad[2]), f"expected [-1, 0.2, nan] (NaN stays NaN), got {ex2_c.grad.tolist()}"
+assert abs(ex2_fraction - 2 / 7) < 1e-12, f"2 of the 7 coordinates exceed 1 in absolute value (1.0 itself is not clipped, NaN is not counted): expected {2 / 7:.4f}, got {ex2_fraction!r}"
+ex2_none = clip_value_in_place([torch.zeros(3, requires_grad=True)], 0.5)
+assert ex2_none == 0.0, f"no gradient at all: the fraction is 0.0, got {ex2_none!r}"
+ex2_gen = torch.Generator().manual_seed(3)
+for ex2_shape, ex2_limit in (((5, 7), 0.3), ((100,), 2.5), ((2, 3, 4), 1e-3)):
+    ex2_p = torch.zeros(ex2_shape, dtype=torch.float64, requires_grad=True)
+    ex2_q = torch.zeros(ex2_shape, dtype=torch.float64, requires_grad=True)
+    ex2_p.grad = torch.randn(ex2_shape, dtype=torch.float64, generator=ex2_gen)
+    ex2_q.grad = ex2_p.grad.clone()
+    ex2_f = clip_value_in_place([ex2_p], ex2_limit)
+    ex2_expected_fraction = int((ex2_q.grad.abs() > ex2_limit).sum()) / ex2_q.grad.numel()
+    torch.nn.utils.clip_grad_value_([ex2_q], ex2_limit)
+    assert torch.equal(ex2_p.grad, ex2_q.grad), f"shape {ex2_shape}, c = {ex2_limit}: your gradient differs from clip_grad_value_'s"
+    assert abs(ex2_f - ex2_expected_fraction) < 1e-12, f"shape {ex2_shape}, c = {ex2_limit}: fraction {ex2_f!r}, expected {ex2_expected_fraction:.4f}"
+for ex2_bad in (0.0, -1.0):
+    try:
+        clip_value_in_place([ex2_a], ex2_bad)
+    except ValueError as error:
+        assert "clip_value" in str(error), f"the ValueError for clip_value={ex2_bad} must name 'clip_value', got: {error}"
+    else:
+        raise AssertionError(f"clip_value={ex2_bad} is not positive and must raise ValueError")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Exercise 3 (Derive it): how far does clipping by value turn a spike?
+#
+# Take a gradient $g \in \mathbb R^n$ with one spike and $n - 1$ ordinary coordinates: $g_1 = s$ and
+# $g_2 = \dots = g_n = a$, with $0 \le a \le c < s$, and a threshold $c$.
+#
+# (a) Clipping by global norm: what is the factor $\min(1, c/\lVert g\rVert)$, and the angle between $g$ and
+# the clipped gradient? What happens to the ordinary coordinates when $s$ is large?
+#
+# (b) Clipping by value gives $(c, a, \dots, a)$. Derive the cosine of the angle between $g$ and the
+# clipped gradient, and write it in `value_clip_cosine(s, a, c, n)`. When is it exactly 1?
+#
+# (c) What does the cosine tend to as $s \to \infty$? Evaluate it for $n = 1000$ coordinates with
+# $a = c/10$, in degrees. Which direction does each rule follow after a spike?
+
+# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "clip-ex3-solution", "locked": false, "schema_version": 3, "solution": true}
+def value_clip_cosine(s, a, c, n):
+    """Cosine between g = (s, a, ..., a) in R^n and its clipping by value at c (a <= c < s)."""
+    ### BEGIN SOLUTION
+    rest = (n - 1) * a**2
+    return (s * c + rest) / (np.sqrt(s**2 + rest) * np.sqrt(c**2 + rest))
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "clip-ex3-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+ex3_cos = value_clip_cosine(3.0, 1.0, 1.0, 2)
+assert abs(ex3_cos - 4 / np.sqrt(20)) < 1e-12, f"g = (3, 1) clipped at 1 is (1, 1): cosine 4 / sqrt(20) = {4 / np.sqrt(20):.6f}, got {ex3_cos}"
+### BEGIN HIDDEN TESTS
+for ex3_s, ex3_a, ex3_c, ex3_n in ((10.0, 0.5, 1.0, 5), (1e3, 0.01, 0.1, 1000), (7.0, 0.0, 2.0, 50), (2.0, 1.0, 1.0, 3)):
+    ex3_g = torch.full((ex3_n,), ex3_a, dtype=torch.float64)
+    ex3_g[0] = ex3_s
+    ex3_p = torch.zeros(ex3_n, dtype=torch.float64, requires_grad=True)
+    ex3_p.grad = ex3_g.clone()
+    torch.nn.utils.clip_grad_value_([ex3_p], ex3_c)
+    ex3_expected = float(ex3_g @ ex3_p.grad / (ex3_g.norm() * ex3_p.grad.norm()))
+    ex3_found = value_clip_cosine(ex3_s, ex3_a, ex3_c, ex3_n)
+    assert abs(ex3_found - ex3_expected) < 1e-12, f"s={ex3_s}, a={ex3_a}, c={ex3_c}, n={ex3_n}: expected cosine {ex3_expected:.8f} (measured with clip_grad_value_), got {ex3_found}"
+ex3_limit = value_clip_cosine(1e12, 0.1, 1.0, 1000)
+assert abs(ex3_limit - 1 / np.sqrt(1 + 999 / 100)) < 1e-9, f"as s grows the cosine tends to c / sqrt(c^2 + (n-1) a^2) = {1 / np.sqrt(1 + 999 / 100):.6f}, got {ex3_limit}"
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "clip-ex3-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
+# <!-- ### BEGIN SOLUTION -->
+# :::{dropdown} Model answer
+# (a) $\lVert g\rVert = \sqrt{s^2 + (n-1)a^2} > s > c$, so the factor is $c/\sqrt{s^2 + (n-1)a^2} < 1$ and the
+# clipped gradient is $g$ times a positive number: the angle is 0. All coordinates are scaled by the same
+# factor, so the ordinary ones become $a\,c/\lVert g\rVert \approx a\,c/s$: a large spike shrinks the whole
+# step, the ordinary coordinates nearly to nothing.
+#
+# (b) The dot product is $sc + (n-1)a^2$, the norms are $\sqrt{s^2 + (n-1)a^2}$ and $\sqrt{c^2 + (n-1)a^2}$:
+#
+# $$
+# \cos\theta = \frac{sc + (n-1)a^2}{\sqrt{s^2 + (n-1)a^2}\,\sqrt{c^2 + (n-1)a^2}} .
+# $$
+#
+# It is 1 only when $a = 0$ (or $n = 1$): a gradient with a single non-zero coordinate is merely shortened;
+# otherwise (Cauchy–Schwarz, with $s \ne c$) it is below 1 and the direction changes.
+#
+# (c) Divide the numerator and the first norm by $s$: $\cos\theta \to c/\sqrt{c^2 + (n-1)a^2}$. With
+# $n = 1000$ and $a = c/10$ this is $1/\sqrt{1 + 9.99} \approx 0.302$, an angle of about $72°$, however large
+# the spike. Clipping by norm follows the spike (the step is almost all along $g_1$, with length $c$);
+# clipping by value caps the spike at $c$ and keeps the $n - 1$ ordinary coordinates whole, so the step
+# points mostly along them, as if the spike had not happened. Neither is "right", but only the norm rule
+# is a step along the gradient, and the value rule's angle grows with the number of coordinates: in a
+# network with millions of them, clipping by value mostly throws away the information of the spike.
+# :::
+# <!-- ### END SOLUTION -->
+
+# %% [markdown]
+# ### Exercise 4 (Investigate): how small should the threshold be?
 #
 # Train the RNN of section 5.5 (learning rate 0.1, momentum 0.9, clipping by global norm, 800
 # steps) with thresholds $c = 0.05$ and $c = 2.5$, and compare with the run at $c = 0.25$ above:
@@ -574,7 +720,7 @@ assert np.isclose(np.sqrt(sum(np.sum(c * c) for c in clipped_check)), 0.1), "cli
 # were clipped). Which threshold trains best? What goes wrong at each end? Relate the answer to
 # the longest step the optimizer can take, about $\eta c / (1 - \mu)$ once momentum has built up.
 
-# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "clip-ex2-solution", "locked": false, "schema_version": 3, "solution": true}
+# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "clip-ex4-solution", "locked": false, "schema_version": 3, "solution": true}
 ### BEGIN SOLUTION
 sweep = {0.25: runs["clip by global norm 0.25"]}
 for c in [0.05, 2.5]:
@@ -590,7 +736,7 @@ assert summary[2.5][0] > 0.8 * BASELINE_MSE  # too loose: no better than predict
 assert summary[0.25][0] < min(summary[0.05][0], summary[2.5][0])
 ### END SOLUTION
 
-# %% [markdown] nbgrader={"grade": true, "grade_id": "clip-ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
+# %% [markdown] nbgrader={"grade": true, "grade_id": "clip-ex4-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
 # <!-- ### BEGIN SOLUTION -->
 # :::{dropdown} Model answer
 # $c = 0.25$ trains best. At $c = 0.05$ every step is clipped, so SGD becomes normalized SGD whose

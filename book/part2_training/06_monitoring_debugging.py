@@ -465,7 +465,179 @@ assert dead_unit_fraction(almost) == 0.75, "a unit is dead only when it is zero 
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ### Exercise 2 (Investigate): how negative can the biases start?
+# ### Exercise 2 (Implement it): the central-difference gradient
+#
+# Write `central_difference_gradient(f, x, eps=1e-6)`, the finite-difference half of a gradient check
+# (section 6.3): `f` takes a float64 NumPy array of the shape of `x` and returns a scalar; `x` is an
+# array of any shape (or a list, possibly of integers). Work on a float64 copy of `x`, never modify the
+# caller's array, and return a float64 array of the shape of `x` whose entry $i$ is
+#
+# $$
+# \hat g_i = \frac{f(x + \epsilon e_i) - f(x - \epsilon e_i)}{2\epsilon},
+# $$
+#
+# one coordinate at a time ($2n$ calls of `f`). Raise a `ValueError` that names `eps` if it is not a
+# positive number. In float64 it must agree with the gradient that `torch.autograd` computes for a small
+# network to a relative error below $10^{-8}$, and with `companion.monitoring.numerical_gradient`.
+
+# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "debug-ex2-solution", "locked": false, "schema_version": 3, "solution": true}
+def central_difference_gradient(f, x, eps=1e-6):
+    """Central-difference estimate of the gradient of the scalar function f at x (float64)."""
+    ### BEGIN SOLUTION
+    if not eps > 0:
+        raise ValueError(f"Invalid eps: {eps} (must be positive)")
+    point = np.array(x, dtype=np.float64)
+    grad = np.empty_like(point)
+    flat, out = point.reshape(-1), grad.reshape(-1)
+    for i in range(flat.size):
+        saved = flat[i]
+        flat[i] = saved + eps
+        f_plus = float(f(point.copy()))
+        flat[i] = saved - eps
+        f_minus = float(f(point.copy()))
+        flat[i] = saved
+        out[i] = (f_plus - f_minus) / (2.0 * eps)
+    return grad
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "debug-ex2-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+torch.manual_seed(0)
+ex2_net = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)).double()
+ex2_X = torch.randn(5, 3, dtype=torch.float64)
+ex2_y = torch.tensor([0, 1, 1, 0, 1])
+
+
+def ex2_loss(W):
+    """The network's cross-entropy as a function of its first weight matrix W (a float64 tensor)."""
+    return nn.functional.cross_entropy(ex2_net[2](torch.tanh(ex2_X @ W.T + ex2_net[0].bias)), ex2_y)
+
+
+ex2_W = ex2_net[0].weight.detach().clone().requires_grad_(True)
+(ex2_autograd,) = torch.autograd.grad(ex2_loss(ex2_W), ex2_W)
+ex2_point = ex2_W.detach().numpy().copy()
+ex2_numeric = central_difference_gradient(lambda w: ex2_loss(torch.as_tensor(w)).item(), ex2_point)
+assert isinstance(ex2_numeric, np.ndarray) and ex2_numeric.shape == (4, 3), f"return an array of the shape of x, (4, 3); got {type(ex2_numeric).__name__} of shape {np.shape(ex2_numeric)}"
+assert np.array_equal(ex2_point, ex2_W.detach().numpy()), "the caller's x must not be modified (work on a copy)"
+ex2_err = float(np.max(np.abs(ex2_numeric - ex2_autograd.numpy())) / np.max(np.abs(ex2_autograd.numpy())))
+assert ex2_err < 1e-8, f"relative error {ex2_err:.1e} against torch.autograd's gradient, expected below 1e-8 (central differences, float64)"
+### BEGIN HIDDEN TESTS
+from companion.monitoring import numerical_gradient  # noqa: E402
+
+ex2_rng = np.random.default_rng(0)
+ex2_A = ex2_rng.standard_normal((6, 6))
+ex2_x = ex2_rng.standard_normal((2, 3))
+ex2_x_before = ex2_x.copy()
+
+
+def ex2_quadratic(v):
+    flat = v.reshape(-1)
+    return 0.5 * flat @ ex2_A @ flat + np.sin(flat).sum()
+
+
+for ex2_eps in (1e-6, 1e-4):
+    ex2_mine = central_difference_gradient(ex2_quadratic, ex2_x, eps=ex2_eps)
+    ex2_ref = numerical_gradient(ex2_quadratic, ex2_x, eps=ex2_eps)
+    assert ex2_mine.shape == ex2_x.shape and ex2_mine.dtype == np.float64, f"expected a float64 array of shape {ex2_x.shape}, got {ex2_mine.dtype} of shape {ex2_mine.shape}"
+    assert np.allclose(ex2_mine, ex2_ref, rtol=1e-9, atol=1e-12), f"eps={ex2_eps}: your estimate differs from companion's numerical_gradient by up to {np.max(np.abs(ex2_mine - ex2_ref)):.1e}"
+assert np.array_equal(ex2_x, ex2_x_before), "the caller's x must not be modified"
+ex2_exact = (0.5 * (ex2_A + ex2_A.T) @ ex2_x.reshape(-1) + np.cos(ex2_x.reshape(-1))).reshape(2, 3)
+ex2_found = central_difference_gradient(ex2_quadratic, ex2_x)
+assert np.max(np.abs(ex2_found - ex2_exact)) < 1e-8, f"on a quadratic plus sines the estimate must be within 1e-8 of the exact gradient, off by {np.max(np.abs(ex2_found - ex2_exact)):.1e}"
+ex2_int = central_difference_gradient(lambda v: float(np.sum(v**2)), [1, 2, 3])
+assert np.allclose(ex2_int, [2.0, 4.0, 6.0], atol=1e-8), f"x = [1, 2, 3] (integers) and f = sum of squares: expected [2, 4, 6], got {ex2_int} (convert x to float64)"
+ex2_scalar_like = central_difference_gradient(lambda v: float(np.exp(v[0])), np.array([0.0]))
+assert abs(ex2_scalar_like[0] - 1.0) < 1e-8, f"d/dx exp(x) at 0 is 1, got {ex2_scalar_like[0]}"
+ex2_p = torch.randn(3, dtype=torch.float64, requires_grad=True)
+(ex2_auto,) = torch.autograd.grad(torch.tanh(ex2_X @ ex2_p).pow(2).sum(), ex2_p)
+ex2_num = central_difference_gradient(lambda v: torch.tanh(ex2_X @ torch.as_tensor(v)).pow(2).sum().item(), ex2_p.detach().numpy())
+assert np.allclose(ex2_num, ex2_auto.numpy(), rtol=1e-7, atol=1e-9), "a second function: your estimate disagrees with torch.autograd"
+for ex2_bad in (0.0, -1e-6):
+    try:
+        central_difference_gradient(ex2_quadratic, ex2_x, eps=ex2_bad)
+    except ValueError as error:
+        assert "eps" in str(error), f"the ValueError for eps={ex2_bad} must name 'eps', got: {error}"
+    else:
+        raise AssertionError(f"eps={ex2_bad} is not positive and must raise ValueError")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Exercise 3 (Derive it): the loss at initialization
+#
+# "Verify the loss at initialization" is one of the first checks of Karpathy's recipe: before any training,
+# a classifier's cross-entropy $\ell = -z_y + \log\sum_k e^{z_k}$ is predictable.
+#
+# (a) A classifier over $C$ classes starts with all logits equal (for example a zero output layer). What is
+# its loss on any example? Evaluate it for the 10 digits of MNIST.
+#
+# (b) With a small random initialization the logits are not equal but small: take $z_1, \dots, z_C$
+# independent, of mean 0 and standard deviation $\sigma \ll 1$. Expand $\log\sum_k e^{z_k}$ to second order
+# around $z = 0$ and show that the expected loss is about $\ln C + \frac{C-1}{2C}\sigma^2$. Write it in
+# `expected_initial_loss(n_classes, logit_std)`.
+#
+# (c) One network's first mini-batch loss on MNIST is 9.7; another's is 0.4, before any step. What does each
+# number tell you, and what would you look at first?
+
+# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "debug-ex3-solution", "locked": false, "schema_version": 3, "solution": true}
+def expected_initial_loss(n_classes, logit_std):
+    """Expected cross-entropy of C classes with small i.i.d. logits of standard deviation logit_std (2nd order)."""
+    ### BEGIN SOLUTION
+    return np.log(n_classes) + (n_classes - 1) / (2 * n_classes) * logit_std**2
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "debug-ex3-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+ex3_loss = expected_initial_loss(10, 0.1)
+assert abs(ex3_loss - 2.3070851) < 1e-6, f"10 classes, logits of standard deviation 0.1: expected 2.307085, got {ex3_loss}"
+### BEGIN HIDDEN TESTS
+for ex3_c, ex3_std, ex3_expected in ((10, 0.0, 2.3025851), (2, 0.2, 0.7031472), (100, 0.5, 4.7289202), (1000, 0.0, 6.9077553)):
+    ex3_found = expected_initial_loss(ex3_c, ex3_std)
+    assert abs(ex3_found - ex3_expected) < 1e-6, f"C={ex3_c}, sigma={ex3_std}: expected {ex3_expected:.6f}, got {ex3_found}"
+# the real thing: torch's cross-entropy on random small logits
+ex3_gen = torch.Generator().manual_seed(0)
+for ex3_c, ex3_std in ((2, 0.2), (10, 0.3)):
+    ex3_z = ex3_std * torch.randn(200_000, ex3_c, dtype=torch.float64, generator=ex3_gen)
+    ex3_measured = nn.functional.cross_entropy(ex3_z, torch.zeros(200_000, dtype=torch.long)).item()
+    ex3_found = expected_initial_loss(ex3_c, ex3_std)
+    assert abs(ex3_found - ex3_measured) < 2e-3, f"C={ex3_c}, sigma={ex3_std}: torch measures an average initial loss of {ex3_measured:.4f}, your formula gives {ex3_found}"
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "debug-ex3-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
+# <!-- ### BEGIN SOLUTION -->
+# :::{dropdown} Model answer
+# (a) Equal logits give the uniform distribution, $p_y = 1/C$, so $\ell = -\ln(1/C) = \ln C$ whatever the
+# label: $\ln 10 \approx 2.303$ nats for MNIST. The MLPs of this chapter, with PyTorch's default
+# initialization, indeed start within a few thousandths of 2.30.
+#
+# (b) Write $\bar z = \frac1C\sum_k z_k$. To second order, $e^{z_k} \approx 1 + z_k + z_k^2/2$, so
+# $\sum_k e^{z_k} \approx C\,(1 + \bar z + \frac{1}{2C}\sum_k z_k^2)$ and, with $\log(1+u) \approx u - u^2/2$,
+#
+# $$
+# \log\sum_k e^{z_k} \approx \ln C + \bar z + \frac{1}{2C}\sum_k z_k^2 - \frac{\bar z^2}{2}
+# = \ln C + \bar z + \frac{1}{2C}\sum_k (z_k - \bar z)^2 .
+# $$
+#
+# Taking expectations, $\mathbb E[z_y] = \mathbb E[\bar z] = 0$ and
+# $\mathbb E\bigl[\sum_k (z_k - \bar z)^2\bigr] = (C-1)\sigma^2$, so
+# $\mathbb E[\ell] \approx \ln C + \frac{C-1}{2C}\sigma^2$ (the odd terms vanish by symmetry, so the error is
+# of order $\sigma^4$). Small random logits cost very little above $\ln C$: $\sigma = 0.1$ adds 0.0045 for
+# 10 classes.
+#
+# (c) A loss of 9.7 is far above $\ln 10$: the logits start large (several units), so the network is
+# confidently wrong on most examples. Look at the scale of the output layer's weights (an initialization
+# with too large a gain, or no $1/\sqrt{\text{fan-in}}$), and at the inputs (pixels in $[0, 255]$ instead of
+# $[0, 1]$, chapter 3). Training will first spend steps shrinking the logits (a "hockey-stick" loss curve),
+# and large pre-activations also saturate or kill hidden units (section 6.2). A loss of 0.4 before any
+# training is *better than chance*, which an untrained network cannot be: the labels leak into the inputs,
+# the weights were loaded from a trained model, or the loss is computed wrongly (for instance averaged
+# over the wrong axis, or fed probabilities where logits are expected). In both cases, stop and find the
+# cause before tuning anything. (With unbalanced classes, initializing the output biases to the log class
+# frequencies gives a starting loss equal to the entropy of the labels, below $\ln C$, and is a good idea.)
+# :::
+# <!-- ### END SOLUTION -->
+
+# %% [markdown]
+# ### Exercise 4 (Investigate): how negative can the biases start?
 #
 # Using `train_monitored`, train the ReLU network of section 6.1 ($\eta = 0.1$, 300 steps) with
 # the hidden biases initialized at $0$, $-0.1$, $-0.2$ and $-0.5$. For each, report the fraction of
@@ -473,7 +645,7 @@ assert dead_unit_fraction(almost) == 0.75, "a unit is dead only when it is zero 
 # which bias does the network stop learning, and which layer dies first? Explain with the
 # pre-activation $w^\top x + b$ of a unit at initialization and the size of each layer's inputs.
 
-# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "debug-ex2-solution", "locked": false, "schema_version": 3, "solution": true}
+# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "debug-ex4-solution", "locked": false, "schema_version": 3, "solution": true}
 ### BEGIN SOLUTION
 bias_sweep = {b: train_monitored(0.1, hidden_bias=b, name=f"bias {b}") for b in [0.0, -0.1, -0.2, -0.5]}
 dead_at_start = {}
@@ -485,7 +657,7 @@ assert bias_sweep[-0.1].last("val_accuracy") > 0.8 and bias_sweep[-0.2].last("va
 assert dead_at_start[-0.2][1] > 0.99 and dead_at_start[-0.2][0] < 0.5  # the second layer dies first
 ### END SOLUTION
 
-# %% [markdown] nbgrader={"grade": true, "grade_id": "debug-ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
+# %% [markdown] nbgrader={"grade": true, "grade_id": "debug-ex4-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
 # <!-- ### BEGIN SOLUTION -->
 # :::{dropdown} Model answer
 # The network still learns with biases at $-0.1$ and stops learning at $-0.2$ (accuracy of the

@@ -245,7 +245,7 @@ print(f"98%: first 20 steps' loss {loss_one_shot[:20].mean():.3f} (one-shot) vs 
 # - Without fine-tuning, pruning the smallest half of the weights costs nothing, but by 90% the network is
 #   badly damaged (the one-shot curves, right). *Global* pruning holds up better than per-layer pruning
 #   at high sparsity (more than 10 points better at 90% and 95%): it spares the small last layer, whose
-#   weights are larger (Exercise 2).
+#   weights are larger (Exercise 4).
 # - With fine-tuning, 90% sparsity costs nothing: both the gradual and the one-shot-then-fine-tune model are
 #   within 0.5 point of each other and of the dense model. At 98% the schedule matters: gradual pruning ends
 #   more than one point above one-shot pruning with the same number of steps. The training loss (left)
@@ -584,14 +584,121 @@ for bad in (1.0, -0.1, 2.0):
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ### Exercise 2 (Investigate): where does global pruning cut?
+# ### Exercise 2 (Implement it): a structured mask by the $L_n$ norm of rows
+#
+# Write `my_structured_mask(weight, amount, n=2)`: return a tensor of the shape and dtype of `weight`
+# (a `Linear` weight of shape `(out, in)` or a conv weight of shape `(out, in, kh, kw)`) that is 0 on
+# every entry of the `round(amount * weight.shape[0])` output rows (slices `weight[j]`) of smallest
+# $L_n$ norm $\lVert W_{j}\rVert_n = \left(\sum |W_{j\cdot}|^n\right)^{1/n}$, the sum running over all the
+# other dimensions, and 1 elsewhere. `n` is 1 or 2. Raise a `ValueError` naming `amount` when `amount` is
+# not in $[0, 1)$. The check compares it with `torch.nn.utils.prune.ln_structured(module, "weight",
+# amount, n=n, dim=0)`.
+
+# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "pruning-ex2-solution", "locked": false, "schema_version": 3, "solution": true}
+def my_structured_mask(weight, amount, n=2):
+    """0/1 mask zeroing the ``round(amount * rows)`` output rows of smallest L_n norm."""
+    ### BEGIN SOLUTION
+    if not 0.0 <= amount < 1.0:
+        raise ValueError(f"Invalid amount: {amount} (must be in [0, 1))")
+    norms = weight.detach().abs().pow(n).reshape(weight.shape[0], -1).sum(dim=1).pow(1.0 / n)
+    mask = torch.ones_like(weight)
+    k = round(amount * weight.shape[0])
+    if k:
+        mask[norms.argsort()[:k]] = 0
+    return mask
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "pruning-ex2-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+ex2_w = torch.tensor([[3.0, 0.0], [1.0, 1.0], [0.0, -1.5], [2.0, -2.0]])  # L2 norms 3, 1.41, 1.5, 2.83; L1 norms 3, 2, 1.5, 4
+ex2_expected_l2 = torch.tensor([[1.0, 1.0], [0.0, 0.0], [0.0, 0.0], [1.0, 1.0]])
+ex2_expected_l1 = torch.tensor([[1.0, 1.0], [0.0, 0.0], [0.0, 0.0], [1.0, 1.0]])
+ex2_expected_l1_quarter = torch.tensor([[1.0, 1.0], [1.0, 1.0], [0.0, 0.0], [1.0, 1.0]])
+assert torch.equal(my_structured_mask(ex2_w, 0.5), ex2_expected_l2), f"amount 0.5, n=2: rows 1 and 2 (L2 norms 1.41 and 1.5) are zeroed; got {my_structured_mask(ex2_w, 0.5)}"
+assert torch.equal(my_structured_mask(ex2_w, 0.25, n=1), ex2_expected_l1_quarter), f"amount 0.25, n=1: only row 2 (L1 norm 1.5) is zeroed; got {my_structured_mask(ex2_w, 0.25, n=1)}"
+assert torch.equal(my_structured_mask(ex2_w, 0.0), torch.ones_like(ex2_w)), "amount 0 keeps every row"
+assert my_structured_mask(ex2_w, 0.5).dtype == ex2_w.dtype, f"the mask must have the weight's dtype ({ex2_w.dtype}), got {my_structured_mask(ex2_w, 0.5).dtype}"
+### BEGIN HIDDEN TESTS
+assert torch.equal(my_structured_mask(ex2_w, 0.5, n=1), ex2_expected_l1), f"amount 0.5, n=1: rows 1 and 2 (L1 norms 2 and 1.5) are zeroed; got {my_structured_mask(ex2_w, 0.5, n=1)}"
+torch.manual_seed(0)
+for ex2_layer in (nn.Linear(30, 40), nn.Linear(7, 7), nn.Conv2d(3, 16, 3), nn.Conv2d(4, 10, 5)):
+    ex2_weight = ex2_layer.weight.detach().clone()
+    for ex2_amount in (0.1, 0.3, 0.5, 0.9):
+        for ex2_n in (1, 2):
+            ex2_ref = copy.deepcopy(ex2_layer)
+            prune.ln_structured(ex2_ref, "weight", amount=ex2_amount, n=ex2_n, dim=0)
+            ex2_mine = my_structured_mask(ex2_weight, ex2_amount, n=ex2_n)
+            assert tuple(ex2_mine.shape) == tuple(ex2_weight.shape), f"the mask must have the weight's shape {tuple(ex2_weight.shape)}, got {tuple(ex2_mine.shape)}"
+            ex2_rows = int((ex2_mine.reshape(len(ex2_mine), -1) != ex2_ref.weight_mask.reshape(len(ex2_mine), -1)).any(dim=1).sum())
+            assert torch.equal(ex2_mine, ex2_ref.weight_mask), f"weight {tuple(ex2_weight.shape)}, amount {ex2_amount}, n={ex2_n}: {ex2_rows} rows differ from prune.ln_structured's mask"
+            assert torch.equal(ex2_mine, structured_mask(ex2_weight, ex2_amount, dim=0, n=ex2_n)), f"weight {tuple(ex2_weight.shape)}, amount {ex2_amount}, n={ex2_n}: differs from companion.compression.pruning.structured_mask"
+for ex2_bad in (1.0, -0.1, 1.5):
+    try:
+        my_structured_mask(ex2_w, ex2_bad)
+    except ValueError as ex2_error:
+        assert "amount" in str(ex2_error), f"the ValueError for amount={ex2_bad} must name the argument 'amount', got: {ex2_error}"
+    else:
+        raise AssertionError(f"amount={ex2_bad} must raise a ValueError")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Exercise 3 (Derive it): when does a sparse format pay?
+#
+# The pruned model above was stored *dense*: 4 bytes per weight, zeros included. A sparse format stores
+# only the nonzeros. In *compressed sparse row* (CSR) form, an $m \times n$ float32 matrix with density
+# $d$ (the fraction $1 - s$ of nonzero entries, $\text{nnz} = \operatorname{round}(d\,m\,n)$ of them) is three
+# arrays: the nonzero values (float32), the column index of each (int32), and $m + 1$ row pointers (int32;
+# row $i$'s entries are those from position `ptr[i]` to `ptr[i+1]`).
+#
+# (a) Write `csr_bytes(rows, cols, density)`, the number of bytes of these three arrays (an `int`).
+# (b) Above which density is CSR *larger* than the dense matrix? Give the break-even density as a formula
+# and its limit for large matrices. (c) For the first layer of this chapter's model ($512 \times 784$) at
+# 90% sparsity, how many times smaller than dense is the CSR form? Compare with the gzipped file.
+
+# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "pruning-ex3-solution", "locked": false, "schema_version": 3, "solution": true}
+def csr_bytes(rows, cols, density):
+    ### BEGIN SOLUTION
+    nnz = round(density * rows * cols)
+    return 4 * nnz + 4 * nnz + 4 * (rows + 1)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "pruning-ex3-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+assert csr_bytes(512, 784, 0.1) == 323_180, f"512 x 784 at density 0.1: 40,141 values and column indices plus 513 row pointers, 4 bytes each, is 323,180 bytes; got {csr_bytes(512, 784, 0.1)}"
+### BEGIN HIDDEN TESTS
+for ex3_args, ex3_expected in [((512, 784, 1.0), 3_213_316), ((10, 10, 0.0), 44), ((256, 10, 0.5), 11_268),
+                               ((3, 4, 0.25), 40), ((1000, 1000, 0.02), 164_004)]:
+    assert csr_bytes(*ex3_args) == ex3_expected, f"csr_bytes{ex3_args}: expected {ex3_expected} bytes (8 per nonzero + 4 per row pointer), got {csr_bytes(*ex3_args)}"
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "pruning-ex3-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
+# <!-- ### BEGIN SOLUTION -->
+# :::{dropdown} Model answer
+# (a) Each nonzero costs its value and its column index, $4 + 4 = 8$ bytes, and the row pointers add
+# $4(m + 1)$: $\text{CSR} = 8\,\text{nnz} + 4(m+1) = 8\,d\,m\,n + 4(m+1)$ bytes, against $4mn$ dense.
+#
+# (b) CSR is larger when $8dmn + 4(m+1) > 4mn$, that is above the break-even density
+# $d^* = \frac{1}{2} - \frac{m+1}{2mn}$, which tends to $\frac12$ for large matrices. Every stored weight
+# carries an index as large as itself, so CSR pays only beyond 50% sparsity, and halves the size only at
+# 75%; the ratio is $\frac{4mn}{8dmn + 4(m+1)} \approx \frac{1}{2d}$. (16-bit indices, or bitmask
+# formats, move the break-even up; that is what hardware sparse formats do.)
+#
+# (c) $\text{nnz} = \operatorname{round}(0.1 \cdot 401\,408) = 40\,141$, so CSR takes
+# $8 \cdot 40\,141 + 4 \cdot 513 = 323\,180$ bytes against $4 \cdot 401\,408 = 1\,605\,632$ dense: about
+# $5.0\times$ smaller, i.e. $\frac{1}{2d}$. That is what gzip achieved on the dense file: both pay for the
+# surviving values (which barely compress) plus the information of *where* they are.
+# :::
+# <!-- ### END SOLUTION -->
+
+# %% [markdown]
+# ### Exercise 4 (Investigate): where does global pruning cut?
 #
 # Prune the dense model globally and per layer to 80%, 90% and 95% (no fine-tuning) and report, for each,
 # the sparsity of each of the three Linear layers and the test accuracy. Which layer does global pruning
 # cut most, which least, and why does that help at high sparsity? (Hint: compare the typical magnitude
 # $\operatorname{mean}|W_{ij}|$ of each layer with its fan-in.)
 
-# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "pruning-ex2-solution", "locked": false, "schema_version": 3, "solution": true}
+# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "pruning-ex4-solution", "locked": false, "schema_version": 3, "solution": true}
 ### BEGIN SOLUTION
 rows = []
 for s in (0.8, 0.9, 0.95):
@@ -614,7 +721,7 @@ for s in (0.9, 0.95):
     assert by_scope["global"] > by_scope["layer"]
 ### END SOLUTION
 
-# %% [markdown] nbgrader={"grade": true, "grade_id": "pruning-ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
+# %% [markdown] nbgrader={"grade": true, "grade_id": "pruning-ex4-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
 # <!-- ### BEGIN SOLUTION -->
 # :::{dropdown} Model answer
 # Global pruning cuts the first layer (784×512) hardest, slightly above the target sparsity, and the last

@@ -259,7 +259,7 @@ assert speedup_dynamic > 1.5  # measured about 3x here; a generous margin for no
 # layer stores its scale, zero point and packing metadata. The accuracy is unchanged to within a few
 # test images. The
 # speed-up comes from the int8 kernels (FBGEMM on x86, using VNNI instructions where the CPU has
-# them); it depends on the CPU and the batch size (Exercise 2).
+# them); it depends on the CPU and the batch size (Exercise 4).
 #
 # **Why BERT shrank only 2.4x.** The PyTorch tutorial's BERT-base went from 438 MB to 181 MB.
 # `quantize_dynamic(model, {nn.Linear})` quantizes *only* the module types listed: BERT's
@@ -544,7 +544,7 @@ print(f"int8 dynamic: {table.loc['int8 dynamic', 'x smaller']:.2f}x smaller (tar
 # **Against the figures you know.** TFLite's "4x smaller, 2x–3x faster": we measure 3.8x to 4x
 # smaller (biases and scales are not int8) and, on this machine's CPU with int8 instructions, a
 # clear speed-up for both TFLite and PyTorch (the ratios in the table; about 3x when this book was
-# built, at batch 64 on one thread; at batch 1 there is none, Exercise 2). The PyTorch BERT
+# built, at batch 64 on one thread; at batch 1 there is none, Exercise 4). The PyTorch BERT
 # tutorial's 2.4x (438 → 181 MB) is smaller than our nearly 4x because BERT's embedding tables, a fifth of its weights, are not
 # `nn.Linear` and stay float32; our MLP is all Linear. QLoRA's NF4 gives 7x (4.5 bits with float32
 # block maxima), at the cost of a dequantization per call that only a fused GPU kernel hides.
@@ -626,7 +626,134 @@ assert (q_big != q_ref).float().mean() < 1e-4, "on a 256 x 784 weight, your inte
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ### Exercise 2 (Investigate): when does dynamic quantization pay?
+# ### Exercise 2 (Implement it): fake quantization with the straight-through estimator
+#
+# Write `my_fake_quantize(x, scale, zero_point, qmin, qmax)` for a float tensor `x`, a Python float
+# `scale` $s > 0$ and integers $z$, $q_{\min} < q_{\max}$. It returns, with the shape and dtype of `x`,
+#
+# $$
+# \hat x = s\,\bigl(\operatorname{clamp}(c, q_{\min}, q_{\max}) - z\bigr), \qquad c = \operatorname{round}\!\left(x \cdot \tfrac{1}{s}\right) + z
+# $$
+#
+# (`torch.round`, which rounds halves to even; multiply by the reciprocal of $s$, as PyTorch does), and it
+# must be differentiable with respect to `x` with the straight-through estimator: the gradient flowing
+# back from $\hat x$ passes unchanged where $q_{\min} \le c \le q_{\max}$ and is 0 where $c$ was clamped.
+# (Rounding itself has gradient 0 almost everywhere; a detached term or a `torch.autograd.Function`
+# will do.) Raise a `ValueError` naming `scale` when `scale` is not positive. The check compares the
+# values and the gradients with `torch.fake_quantize_per_tensor_affine`.
+
+# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "quant-ex2-solution", "locked": false, "schema_version": 3, "solution": true}
+def my_fake_quantize(x, scale, zero_point, qmin, qmax):
+    """Quantize then dequantize; straight-through gradient inside the range, 0 where clamped."""
+    ### BEGIN SOLUTION
+    if not scale > 0:
+        raise ValueError(f"Invalid scale: {scale} (must be > 0)")
+    code = torch.round(x.detach() * (1.0 / scale)) + zero_point
+    inside = (code >= qmin) & (code <= qmax)
+    x_hat = (torch.clamp(code, qmin, qmax) - zero_point) * scale
+    return x_hat + (x - x.detach()) * inside  # the value of x_hat, the gradient of x where not clamped
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "quant-ex2-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+ex2_x = torch.tensor([0.2, 0.3, -1.1, 3.74, 3.76, -4.24, -4.26], requires_grad=True)
+ex2_y = my_fake_quantize(ex2_x, 0.5, 0, -8, 7)
+ex2_expected = torch.tensor([0.0, 0.5, -1.0, 3.5, 3.5, -4.0, -4.0])
+assert isinstance(ex2_y, torch.Tensor) and ex2_y.shape == ex2_x.shape, f"return a tensor of the shape of x {tuple(ex2_x.shape)}, got {type(ex2_y).__name__} {tuple(getattr(ex2_y, 'shape', ()))}"
+assert torch.allclose(ex2_y.detach(), ex2_expected), f"s = 0.5, z = 0, codes in [-8, 7]: expected {ex2_expected.tolist()}, got {ex2_y.detach().tolist()}"
+assert ex2_y.requires_grad, "the result must be differentiable with respect to x (it has no grad_fn)"
+ex2_y.sum().backward()
+assert torch.equal(ex2_x.grad, torch.tensor([1.0, 1.0, 1.0, 1.0, 0.0, 1.0, 0.0])), f"straight-through gradient: 1 where round(x/s) + z is in [-8, 7] (3.76/0.5 rounds to 8 and -4.26/0.5 to -9: clamped, gradient 0), got {ex2_x.grad.tolist()}"
+### BEGIN HIDDEN TESTS
+ex2_gen = torch.Generator().manual_seed(0)
+for ex2_scale, ex2_zero, ex2_qmin, ex2_qmax in [(0.05, 3, -128, 127), (0.1, 128, 0, 255), (0.0237, 0, -8, 7), (1 / 3, 10, 0, 15)]:
+    ex2_data = torch.randn(40, 500, generator=ex2_gen) * 3
+    ex2_upstream = torch.randn(40, 500, generator=ex2_gen)
+    ex2_mine_x = ex2_data.clone().requires_grad_()
+    ex2_ref_x = ex2_data.clone().requires_grad_()
+    ex2_mine = my_fake_quantize(ex2_mine_x, ex2_scale, ex2_zero, ex2_qmin, ex2_qmax)
+    ex2_ref = torch.fake_quantize_per_tensor_affine(ex2_ref_x, ex2_scale, ex2_zero, ex2_qmin, ex2_qmax)
+    assert ex2_mine.shape == ex2_ref.shape and ex2_mine.dtype == ex2_ref.dtype, f"expected shape {tuple(ex2_ref.shape)} and dtype {ex2_ref.dtype}, got {tuple(ex2_mine.shape)} and {ex2_mine.dtype}"
+    ex2_wrong = int((~torch.isclose(ex2_mine.detach(), ex2_ref.detach(), rtol=0, atol=1e-6)).sum())
+    assert ex2_wrong <= 2, f"s={ex2_scale:.4f}, z={ex2_zero}, [{ex2_qmin}, {ex2_qmax}]: {ex2_wrong} of 20,000 values differ from torch.fake_quantize_per_tensor_affine"
+    ex2_mine.backward(ex2_upstream)
+    ex2_ref.backward(ex2_upstream)
+    ex2_bad_grads = int((~torch.isclose(ex2_mine_x.grad, ex2_ref_x.grad)).sum())
+    assert ex2_bad_grads <= 2, f"s={ex2_scale:.4f}, z={ex2_zero}, [{ex2_qmin}, {ex2_qmax}]: {ex2_bad_grads} of 20,000 gradients differ from torch's (the upstream gradient where not clamped, 0 where clamped)"
+for ex2_bad in (0.0, -0.1):
+    try:
+        my_fake_quantize(ex2_x, ex2_bad, 0, -8, 7)
+    except ValueError as ex2_error:
+        assert "scale" in str(ex2_error), f"the ValueError for scale={ex2_bad} must name the argument 'scale', got: {ex2_error}"
+    else:
+        raise AssertionError(f"scale={ex2_bad} must raise a ValueError")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Exercise 3 (Derive it): six decibels per bit
+#
+# Quantize a signal $x$ of mean 0 and root mean square $\sigma$ whose values fill $[-c\sigma, c\sigma]$ ($c$ is
+# the *crest factor* $\max|x| / \sigma$) with $b$ bits over that range, as the symmetric scale of this
+# chapter does: step $\Delta = 2c\sigma / (2^b - 1)$.
+#
+# (a) When the values spread over many steps, the rounding error $e = \hat x - x$ is uniform on
+# $[-\Delta/2, \Delta/2]$. Show that its mean square is $\Delta^2 / 12$.
+# (b) Write `sqnr_db(bits, crest_factor)`, the signal-to-quantization-noise ratio
+# $10 \log_{10}\bigl(\sigma^2 / \mathbb E[e^2]\bigr)$ in decibels (exactly, with the step above), and show that it
+# is about $6.02\,b + 4.77 - 20 \log_{10} c$.
+# (c) Evaluate it for 8-bit weights whose largest $|w|$ is $4\sigma$, and for 4 bits. What does one
+# more bit buy, and what does a single outlier at $10\sigma$ cost? Relate this to per-channel scales.
+
+# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "quant-ex3-solution", "locked": false, "schema_version": 3, "solution": true}
+import math  # noqa: E402
+
+
+def sqnr_db(bits, crest_factor):
+    ### BEGIN SOLUTION
+    return 10 * math.log10(3 * (2**bits - 1) ** 2 / crest_factor**2)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "quant-ex3-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+assert abs(sqnr_db(8, 4) - 40.861) < 1e-3, f"8 bits, crest factor 4: 10 log10(3 (2^8 - 1)^2 / 4^2) = 40.861 dB, got {sqnr_db(8, 4)}"
+### BEGIN HIDDEN TESTS
+for ex3_bits, ex3_crest, ex3_expected in [(4, 4, 16.2518), (8, 10, 32.9020), (16, 3, 91.5583), (2, 1, 14.3136)]:
+    assert abs(sqnr_db(ex3_bits, ex3_crest) - ex3_expected) < 1e-3, f"sqnr_db({ex3_bits}, {ex3_crest}): expected {ex3_expected} dB, got {sqnr_db(ex3_bits, ex3_crest)}"
+# a uniform signal on [-1, 1] (crest factor sqrt(3)), quantized for real: the formula predicts the measurement
+torch.manual_seed(0)
+ex3_x = torch.rand(1_000_000, dtype=torch.float64) * 2 - 1
+for ex3_bits in (4, 6, 8):
+    ex3_step = 2 / (2**ex3_bits - 1)
+    ex3_hat = torch.clamp(torch.round(ex3_x / ex3_step), -(2 ** (ex3_bits - 1)), 2 ** (ex3_bits - 1) - 1) * ex3_step
+    ex3_measured = 10 * math.log10(float((ex3_x**2).mean() / ((ex3_hat - ex3_x) ** 2).mean()))
+    assert abs(sqnr_db(ex3_bits, math.sqrt(3)) - ex3_measured) < 0.05, f"{ex3_bits} bits on uniform data: measured {ex3_measured:.3f} dB, your formula gives {sqnr_db(ex3_bits, math.sqrt(3))}"
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "quant-ex3-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
+# <!-- ### BEGIN SOLUTION -->
+# :::{dropdown} Model answer
+# (a) With $e$ uniform on $[-\Delta/2, \Delta/2]$ (density $1/\Delta$), $\mathbb E[e] = 0$ and
+# $\mathbb E[e^2] = \frac{1}{\Delta}\int_{-\Delta/2}^{\Delta/2} e^2\,de = \frac{1}{\Delta}\cdot\frac{2}{3}\left(\frac{\Delta}{2}\right)^3 = \frac{\Delta^2}{12}$:
+# the RMS error is $\Delta/\sqrt{12} \approx 0.29\,\Delta$, well below the worst case $\Delta/2$.
+#
+# (b) $\mathrm{SQNR} = \frac{\sigma^2}{\Delta^2/12} = \frac{12\sigma^2 (2^b-1)^2}{4c^2\sigma^2} = \frac{3(2^b-1)^2}{c^2}$, so
+# $\mathrm{SQNR}_{\mathrm{dB}} = 20\log_{10}(2^b - 1) + 10\log_{10} 3 - 20\log_{10} c \approx 6.02\,b + 4.77 - 20\log_{10} c$,
+# using $2^b - 1 \approx 2^b$ and $20\log_{10} 2 = 6.02$. For a uniform signal, $c = \sqrt 3$ and the
+# constant cancels: exactly $20\log_{10}(2^b - 1)$, about $6.02\,b$ dB.
+#
+# (c) $c = 4$: $40.9$ dB at 8 bits (the noise power is $10^{-4.09}$ of the signal's, an RMS error of
+# under 1% of $\sigma$) and $16.3$ dB at 4 bits. Each bit halves $\Delta$, which divides the noise power
+# by 4: $+6.02$ dB. A single outlier at $10\sigma$ stretches the range by $10/4$ and costs
+# $20\log_{10} 2.5 \approx 8$ dB, more than one bit, for *every* weight of the tensor. Per-channel
+# scales apply this formula row by row: each row's crest factor is computed from its own largest
+# weight, so an outlier costs only its own row, and rows with small weights are no longer measured
+# against the largest row of the matrix (the figure of Section 2.3). At 4 bits, where 16 dB leaves
+# little margin, this and blockwise scales (NF4's blocks of 64) become necessary.
+# :::
+# <!-- ### END SOLUTION -->
+
+# %% [markdown]
+# ### Exercise 4 (Investigate): when does dynamic quantization pay?
 #
 # Measure the latency ratio float32 / dynamic int8 of `float_model` (one thread, median of 50 calls)
 # for batches of 1, 16, 64 and 512 test images. Where is the speed-up largest, and why? Think about
@@ -634,7 +761,7 @@ assert (q_big != q_ref).float().mean() < 1e-4, "on a 256 x 784 weight, your inte
 # range, quantizing the input, dequantizing the output), and about how the cost of each part grows
 # with the batch.
 
-# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "quant-ex2-solution", "locked": false, "schema_version": 3, "solution": true}
+# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "quant-ex4-solution", "locked": false, "schema_version": 3, "solution": true}
 ### BEGIN SOLUTION
 speedups = {}
 with torch.no_grad():
@@ -647,7 +774,7 @@ with torch.no_grad():
 assert speedups[64] > 1.5 * speedups[1]  # the gain grows with the batch
 ### END SOLUTION
 
-# %% [markdown] nbgrader={"grade": true, "grade_id": "quant-ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
+# %% [markdown] nbgrader={"grade": true, "grade_id": "quant-ex4-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
 # <!-- ### BEGIN SOLUTION -->
 # :::{dropdown} Model answer
 # The speed-up grows with the batch. At batch 1 there is none here (a ratio near 1): one image is a

@@ -502,7 +502,154 @@ for bad in (0.0, -1.0):
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ### Exercise 2 (Investigate): what does the teacher know that the labels do not?
+# ### Exercise 2 (Implement it): the gradient of the soft-target loss
+#
+# Write `soft_loss_gradient(student_logits, teacher_logits, temperature)`. For logits of shape
+# `(batch, classes)` it returns, as a tensor of that shape, the gradient with respect to the student's
+# logits of the soft term of the loss, $T^2$ times the batch mean of
+# $\mathrm{KL}(\operatorname{softmax}(z_t/T)\,\|\,\operatorname{softmax}(z_s/T))$, in closed form:
+#
+# $$
+# \frac{\partial}{\partial z_{s}}\; \frac{T^2}{N} \sum_{n=1}^{N} \mathrm{KL}_n = \frac{T}{N}\,\bigl(q - p\bigr),
+# \qquad q = \operatorname{softmax}(z_s / T), \quad p = \operatorname{softmax}(z_t / T),
+# $$
+#
+# with $N$ the batch size. Write the softmax yourself (no `torch.softmax`, `torch.log_softmax`, `F.*`
+# and no autograd), numerically stable: subtract each row's maximum before `torch.exp`, so that logits
+# in the thousands give finite results. Raise a `ValueError` naming `temperature` when
+# `temperature <= 0`. The check compares your gradient with the one `torch.autograd` computes for
+# `T**2 * F.kl_div(..., reduction="batchmean")`.
+
+# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "distillation-ex2-solution", "locked": false, "schema_version": 3, "solution": true}
+def soft_loss_gradient(student_logits, teacher_logits, temperature):
+    """Closed-form gradient of T^2 * mean KL(softmax(z_t/T) || softmax(z_s/T)) with respect to z_s."""
+    ### BEGIN SOLUTION
+    if not temperature > 0:
+        raise ValueError(f"Invalid temperature: {temperature} (must be > 0)")
+
+    def stable_softmax(z):
+        e = torch.exp(z - z.max(dim=1, keepdim=True).values)
+        return e / e.sum(dim=1, keepdim=True)
+
+    q = stable_softmax(student_logits.detach() / temperature)
+    p = stable_softmax(teacher_logits.detach() / temperature)
+    return temperature * (q - p) / student_logits.shape[0]
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "distillation-ex2-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+def ex2_autograd_gradient(student_logits, teacher_logits, temperature):
+    """The reference: autograd through T^2 * F.kl_div (batch mean), PyTorch's own KL divergence."""
+    z = student_logits.detach().clone().requires_grad_(True)
+    loss = temperature**2 * F.kl_div(torch.log_softmax(z / temperature, dim=1),
+                                      torch.log_softmax(teacher_logits / temperature, dim=1),
+                                      log_target=True, reduction="batchmean")
+    loss.backward()
+    return z.grad
+
+
+ex2_s = torch.tensor([[2.0, 1.0, 0.0]])
+ex2_t = torch.tensor([[10.0, 5.0, 0.0]])
+ex2_mine = soft_loss_gradient(ex2_s, ex2_t, 4.0)
+assert isinstance(ex2_mine, torch.Tensor) and ex2_mine.shape == ex2_s.shape, f"return a tensor of the logits' shape {tuple(ex2_s.shape)}, got {type(ex2_mine).__name__} {tuple(getattr(ex2_mine, 'shape', ()))}"
+assert torch.allclose(ex2_mine, torch.tensor([[-1.24580, 0.46861, 0.77719]]), atol=1e-4), f"z_s = (2, 1, 0), z_t = (10, 5, 0), T = 4: expected T (q - p) = [-1.2458, 0.4686, 0.7772], got {ex2_mine.tolist()}"
+ex2_gen = torch.Generator().manual_seed(0)
+ex2_s, ex2_t = torch.randn(16, 10, generator=ex2_gen), 5 * torch.randn(16, 10, generator=ex2_gen)
+ex2_err = float((soft_loss_gradient(ex2_s, ex2_t, 2.0) - ex2_autograd_gradient(ex2_s, ex2_t, 2.0)).abs().max())
+assert ex2_err < 1e-6, f"batch of 16, T = 2: your gradient differs from autograd's by {ex2_err:.1e} (did you divide by the batch size N and multiply by T?)"
+### BEGIN HIDDEN TESTS
+for ex2_temperature in (0.5, 1.0, 4.0, 10.0, 32.0):
+    for ex2_batch, ex2_classes in ((1, 2), (7, 10), (64, 100)):
+        ex2_s = torch.randn(ex2_batch, ex2_classes, generator=ex2_gen)
+        ex2_t = 4 * torch.randn(ex2_batch, ex2_classes, generator=ex2_gen)
+        ex2_ref = ex2_autograd_gradient(ex2_s, ex2_t, ex2_temperature)
+        ex2_err = float((soft_loss_gradient(ex2_s, ex2_t, ex2_temperature) - ex2_ref).abs().max())
+        assert ex2_err < 1e-6 * max(1.0, ex2_temperature), f"T = {ex2_temperature}, logits {ex2_batch} x {ex2_classes}: your gradient differs from autograd's by {ex2_err:.1e}"
+ex2_s = torch.randn(8, 10, generator=ex2_gen).requires_grad_(True)
+ex2_t = 3 * torch.randn(8, 10, generator=ex2_gen)
+kd.distillation_loss(ex2_s, ex2_t, torch.zeros(8, dtype=torch.long), temperature=4.0, alpha=0.0).backward()
+ex2_err = float((soft_loss_gradient(ex2_s.detach(), ex2_t, 4.0) - ex2_s.grad).abs().max())
+assert ex2_err < 1e-6, f"with alpha = 0, companion's distillation loss has this gradient; yours differs by {ex2_err:.1e}"
+ex2_s, ex2_t = 1000 * torch.randn(4, 10, generator=ex2_gen), 3000 * torch.randn(4, 10, generator=ex2_gen)
+ex2_big = soft_loss_gradient(ex2_s, ex2_t, 1.0)
+assert torch.isfinite(ex2_big).all(), "logits in the thousands: the gradient must be finite (subtract each row's maximum before exp)"
+ex2_err = float((ex2_big - ex2_autograd_gradient(ex2_s, ex2_t, 1.0)).abs().max())
+assert ex2_err < 1e-6, f"logits in the thousands: your gradient differs from autograd's by {ex2_err:.1e}"
+assert float(soft_loss_gradient(ex2_t, ex2_t, 3.0).abs().max()) < 1e-6, "the student equal to the teacher: the gradient is 0"
+for ex2_bad in (0.0, -2.0):
+    try:
+        soft_loss_gradient(ex2_s, ex2_t, ex2_bad)
+    except ValueError as ex2_error:
+        assert "temperature" in str(ex2_error), f"the ValueError for temperature={ex2_bad} must name the argument 'temperature', got: {ex2_error}"
+    else:
+        raise AssertionError(f"temperature={ex2_bad} must raise a ValueError")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Exercise 3 (Derive it): at high temperature, distillation matches logits
+#
+# Buciluǎ et al. trained the small model to match the big one's *logits* with a squared error; Hinton et
+# al. show that their soft-target loss becomes exactly that as $T$ grows. Take one image, $C$ classes,
+# and the difference $d = z_s - z_t$ of the student's and the teacher's logits, with mean $\bar d$.
+#
+# (a) For $|z| \ll T$, expand $\operatorname{softmax}(z/T)_i$ to first order in $1/T$.
+# (b) Using $\mathrm{KL}(p\,\|\,q) \approx \frac12 \sum_i (q_i - p_i)^2 / p_i$ for nearby distributions, show that
+# $T^2\,\mathrm{KL}\bigl(\operatorname{softmax}(z_t/T)\,\|\,\operatorname{softmax}(z_s/T)\bigr) \to \frac{1}{2C}\sum_i (d_i - \bar d)^2$
+# as $T \to \infty$. Write `logit_matching_limit(student_logits, teacher_logits)`: this limit, as a
+# `float`, for two 1-D tensors of logits.
+# (c) Evaluate it for $z_t = (10, 5, 0)$ and $z_s = (2, 1, 0)$, and compare with $T^2\,\mathrm{KL}$ at
+# $T = 1, 4, 10$. What does the limit say about the role of $T^2$, and why does adding a constant to
+# all of the student's logits change nothing?
+
+# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "distillation-ex3-solution", "locked": false, "schema_version": 3, "solution": true}
+def logit_matching_limit(student_logits, teacher_logits):
+    ### BEGIN SOLUTION
+    d = (student_logits - teacher_logits).double()
+    return float(((d - d.mean()) ** 2).sum() / (2 * d.numel()))
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "distillation-ex3-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+assert abs(logit_matching_limit(torch.tensor([2.0, 1.0, 0.0]), torch.tensor([10.0, 5.0, 0.0])) - 16 / 3) < 1e-6, f"z_s = (2, 1, 0), z_t = (10, 5, 0): d - mean(d) = (-4, 0, 4), so the limit is 32 / 6 = 5.3333; got {logit_matching_limit(torch.tensor([2.0, 1.0, 0.0]), torch.tensor([10.0, 5.0, 0.0]))}"
+### BEGIN HIDDEN TESTS
+ex3_gen = torch.Generator().manual_seed(1)
+for ex3_classes in (2, 10, 100):
+    ex3_s = torch.randn(ex3_classes, generator=ex3_gen, dtype=torch.float64)
+    ex3_t = 3 * torch.randn(ex3_classes, generator=ex3_gen, dtype=torch.float64)
+    ex3_T = 1e4
+    ex3_kl = F.kl_div(torch.log_softmax(ex3_s / ex3_T, dim=0), torch.log_softmax(ex3_t / ex3_T, dim=0), log_target=True, reduction="sum")
+    ex3_expected = float(ex3_T**2 * ex3_kl)
+    ex3_mine = logit_matching_limit(ex3_s, ex3_t)
+    assert abs(ex3_mine - ex3_expected) < 1e-3 * ex3_expected, f"{ex3_classes} classes: T^2 KL at T = 10^4 is {ex3_expected:.6f}, your limit gives {ex3_mine}"
+    assert abs(logit_matching_limit(ex3_s + 7.0, ex3_t) - ex3_mine) < 1e-9, "adding a constant to every student logit leaves the softmax, and the limit, unchanged"
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "distillation-ex3-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
+# <!-- ### BEGIN SOLUTION -->
+# :::{dropdown} Model answer
+# (a) With $\bar z$ the mean logit, $\operatorname{softmax}(z/T)_i = \frac{e^{(z_i - \bar z)/T}}{\sum_j e^{(z_j - \bar z)/T}}
+# \approx \frac{1 + (z_i - \bar z)/T}{C + \sum_j (z_j - \bar z)/T} = \frac{1}{C}\left(1 + \frac{z_i - \bar z}{T}\right)$,
+# since the centred logits sum to zero.
+#
+# (b) So $p_i \approx \frac1C$ and $q_i - p_i \approx \frac{(z_{s,i} - \bar z_s) - (z_{t,i} - \bar z_t)}{CT} = \frac{d_i - \bar d}{CT}$. Then
+# $\mathrm{KL} \approx \frac12 \sum_i \frac{(q_i - p_i)^2}{1/C} = \frac{C}{2} \sum_i \frac{(d_i - \bar d)^2}{C^2T^2} = \frac{1}{2CT^2}\sum_i (d_i - \bar d)^2$,
+# and $T^2\,\mathrm{KL} \to \frac{1}{2C}\sum_i (d_i - \bar d)^2$: a squared error between the centred
+# logits, whose gradient $\frac{1}{C}(d_i - \bar d)$ is the chapter's $\frac{1}{CT^2}(z_{s,i} - z_{t,i})$
+# multiplied by $T^2$.
+#
+# (c) $d = (-8, -4, 0)$, $\bar d = -4$, so the limit is $\frac{16 + 0 + 16}{6} = 5.33$. $T^2\,\mathrm{KL}$ is
+# $0.37$ at $T = 1$, $3.62$ at $T = 4$ and $4.97$ at $T = 10$, approaching it, while the bare KL falls from
+# $0.37$ to $0.05$ and on to 0. The factor $T^2$ is exactly what keeps the soft term finite and
+# non-zero as $T$ grows: without it the loss and its gradient vanish like $1/T^2$, with it they tend to
+# logit matching. A constant added to all logits cancels in the softmax, and in $d_i - \bar d$: only
+# the *differences* between classes carry information, which is why the limit matches centred logits.
+# At moderate $T$ the soft loss sits between the two regimes: it still discounts very negative
+# logits, which are noisy and which the student need not reproduce.
+# :::
+# <!-- ### END SOLUTION -->
+
+# %% [markdown]
+# ### Exercise 4 (Investigate): what does the teacher know that the labels do not?
 #
 # Average the teacher's soft targets at $T = 4$ over the training images of each class, giving a
 # $10 \times 10$ matrix whose row $c$ says how much, on average, the teacher thinks a $c$ resembles each
@@ -511,7 +658,7 @@ for bad in (0.0, -1.0):
 # those the pairs the student trained alone confuses, and what does that suggest about where distillation
 # helps? (No training needed: this runs in a second.)
 
-# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "distillation-ex2-solution", "locked": false, "schema_version": 3, "solution": true}
+# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "distillation-ex4-solution", "locked": false, "schema_version": 3, "solution": true}
 ### BEGIN SOLUTION
 from scipy.stats import spearmanr
 
@@ -544,7 +691,7 @@ plt.show()
 assert rho > 0.4, rho
 ### END SOLUTION
 
-# %% [markdown] nbgrader={"grade": true, "grade_id": "distillation-ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
+# %% [markdown] nbgrader={"grade": true, "grade_id": "distillation-ex4-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
 # <!-- ### BEGIN SOLUTION -->
 # :::{dropdown} Model answer
 # The averaged soft targets are far from uniform off the diagonal: the teacher gives a few pairs of digits

@@ -220,7 +220,7 @@ assert head_only.test_accuracy < 0.90 and low_rank.test_accuracy > head_only.tes
 # * LoRA trains about 1.1% of the parameters (20,549 of 1.87 million, the new head included) and
 #   ends within 1 point of full fine-tuning: here {glue:text}`lora_gap_points` points below it, and within 1 point on each of
 #   the three seeds of the benchmark (`python -m companion.bench lora`). That is inside the target, not
-#   a tie: at this scale full fine-tuning keeps a small, real edge. A larger rank buys little beyond 4 (Exercise 2 measures
+#   a tie: at this scale full fine-tuning keeps a small, real edge. A larger rank buys little beyond 4 (Exercise 4 measures
 #   it), so what limits LoRA here is less the rank than how far digits 5–9 are from a network that
 #   has seen only 0–4; Hu et al.'s parity is for models pretrained on far broader data.
 # * The frozen features alone (a new head) stay below 90%: the adapters are doing real work, and
@@ -465,14 +465,140 @@ assert torch.allclose(merged_weight(check_layer.base.weight, check_layer.lora_A,
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ### Exercise 2 (Investigate): how much does the rank matter?
+# ### Exercise 2 (Implement it): blockwise NF4 quantization of a frozen weight
+#
+# Write `nf4_roundtrip(weight, block_size=64)`: the weight that QLoRA's frozen base holds after NF4
+# storage. Flatten `weight` (row-major) and pad it with zeros to a multiple of `block_size`; for
+# each block $b$ of `block_size` consecutive values take its absolute maximum $m_b$, replace every value $w$
+# of the block by $m_b\, q_c$ with $c = \arg\min_k |w / m_b - q_k|$, the nearest of the 16 levels
+# $q_k$ in `NF4_LEVELS` (imported below from `companion.compression.nf4`); a block of zeros stays
+# zero. Return a tensor of the shape and dtype of `weight` (the padding dropped). Raise a `ValueError`
+# naming `block_size` when it is not a positive integer. Use tensor operations (not `quantize_nf4`);
+# the check compares your result with `dequantize_nf4(quantize_nf4(weight, block_size))`, the
+# chapter's QLoRA base, whose levels are those of bitsandbytes.
+
+# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "lora-ex2-solution", "locked": false, "schema_version": 3, "solution": true}
+from companion.compression.nf4 import NF4_LEVELS  # noqa: E402
+
+
+def nf4_roundtrip(weight, block_size=64):
+    """Quantize ``weight`` to NF4 in blocks of ``block_size`` (absmax scaling) and dequantize it."""
+    ### BEGIN SOLUTION
+    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
+        raise ValueError(f"Invalid block_size: {block_size!r} (must be a positive integer)")
+    flat = weight.detach().reshape(-1).to(torch.float32)
+    n_blocks = -(-flat.numel() // block_size)
+    blocks = torch.zeros(n_blocks * block_size)
+    blocks[: flat.numel()] = flat
+    blocks = blocks.view(n_blocks, block_size)
+    absmax = blocks.abs().amax(dim=1, keepdim=True)
+    normalized = blocks / torch.where(absmax > 0, absmax, torch.ones_like(absmax))
+    levels = torch.tensor(NF4_LEVELS)
+    codes = (normalized.unsqueeze(-1) - levels).abs().argmin(dim=-1)
+    return (levels[codes] * absmax).view(-1)[: flat.numel()].view(weight.shape).to(weight.dtype)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "lora-ex2-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+ex2_w = torch.tensor([[0.5, -2.0, 0.1, 1.0], [0.0, 0.0, 0.0, 0.0], [3.0, -0.3, 0.2, 0.7]])
+ex2_mine = nf4_roundtrip(ex2_w, block_size=4)
+ex2_expected = torch.tensor([[0.4922246, -2.0, 0.1591606, 0.8814197],  # absmax 2: 2 * (0.2461, -1, 0.0796, 0.4407)
+                             [0.0, 0.0, 0.0, 0.0], [3.0, -0.2731501, 0.2387409, 0.7383369]])  # absmax 3
+assert isinstance(ex2_mine, torch.Tensor) and ex2_mine.shape == ex2_w.shape, f"return a tensor of the weight's shape {tuple(ex2_w.shape)}, got {type(ex2_mine).__name__} {tuple(getattr(ex2_mine, 'shape', ()))}"
+assert torch.allclose(ex2_mine, ex2_expected, atol=1e-5), f"blocks of 4 (one per row here): each value becomes absmax * its nearest NF4 level; expected {ex2_expected.tolist()}, got {ex2_mine.tolist()}"
+ex2_gen = torch.Generator().manual_seed(0)
+ex2_w = 0.02 * torch.randn(64, 96, generator=ex2_gen)
+ex2_ref = dequantize_nf4(quantize_nf4(ex2_w, 64))
+ex2_wrong = int((~torch.isclose(nf4_roundtrip(ex2_w), ex2_ref, rtol=1e-5, atol=1e-9)).sum())
+assert ex2_wrong == 0, f"a 64 x 96 weight, blocks of 64: {ex2_wrong} of {ex2_w.numel()} values differ from dequantize_nf4(quantize_nf4(w))"
+### BEGIN HIDDEN TESTS
+for ex2_shape, ex2_block in (((256, 784), 64), ((10, 33), 64), ((1000,), 128), ((8, 3, 5, 5), 32), ((7,), 2)):
+    ex2_w = 0.05 * torch.randn(ex2_shape, generator=ex2_gen) ** 3  # heavy-tailed, like trained weights
+    ex2_ref = dequantize_nf4(quantize_nf4(ex2_w, ex2_block))
+    ex2_mine = nf4_roundtrip(ex2_w, ex2_block)
+    assert ex2_mine.shape == ex2_w.shape and ex2_mine.dtype == ex2_w.dtype, f"expected shape {tuple(ex2_w.shape)} and dtype {ex2_w.dtype}, got {tuple(ex2_mine.shape)} and {ex2_mine.dtype}"
+    ex2_wrong = int((~torch.isclose(ex2_mine, ex2_ref, rtol=1e-5, atol=1e-9)).sum())
+    assert ex2_wrong <= 2, f"shape {ex2_shape}, blocks of {ex2_block}: {ex2_wrong} of {ex2_w.numel()} values differ from companion's NF4 (remember the zero padding of the last block)"
+ex2_w = torch.zeros(3, 64)
+ex2_w[1] = torch.randn(64, generator=ex2_gen)
+assert torch.equal(nf4_roundtrip(ex2_w)[0], torch.zeros(64)) and bool(torch.isfinite(nf4_roundtrip(ex2_w)).all()), "an all-zero block must dequantize to zeros (no division by zero)"
+ex2_w = torch.randn(4, 16, generator=ex2_gen, dtype=torch.float64)
+assert nf4_roundtrip(ex2_w, 16).dtype == torch.float64, f"a float64 weight must come back as float64, got {nf4_roundtrip(ex2_w, 16).dtype}"
+for ex2_bad in (0, -64):
+    try:
+        nf4_roundtrip(ex2_w, ex2_bad)
+    except ValueError as ex2_error:
+        assert "block_size" in str(ex2_error), f"the ValueError for block_size={ex2_bad} must name the argument 'block_size', got: {ex2_error}"
+    else:
+        raise AssertionError(f"block_size={ex2_bad} must raise a ValueError")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Exercise 3 (Derive it): how many bits per weight does QLoRA store?
+#
+# NF4 stores a 4-bit code per weight and one float32 absmax per block of $B_1$ weights. QLoRA's
+# *double quantization* stores each absmax in 8 bits instead, and spends one float32 constant on
+# every block of $B_2$ absmax values (QLoRA: $B_1 = 64$, $B_2 = 256$).
+#
+# (a) Write `qlora_bits_per_weight(block_size, scale_block_size=None)`: the average number of bits
+# stored per weight, without double quantization when `scale_block_size` is `None`, with it
+# (blocks of `scale_block_size` absmax values) otherwise. Ignore the padding of a last, partial block.
+# (b) Evaluate both for $B_1 = 64$, $B_2 = 256$. How much does double quantization save per weight,
+# and what share of the bits stored without it did the scales take?
+# (c) For the frozen weights of a 65-billion-parameter model, how many GB is that in 16-bit floats, in
+# NF4, and in NF4 with double quantization? What does halving $B_1$ cost without double quantization?
+
+# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "lora-ex3-solution", "locked": false, "schema_version": 3, "solution": true}
+def qlora_bits_per_weight(block_size, scale_block_size=None):
+    ### BEGIN SOLUTION
+    if scale_block_size is None:
+        return 4 + 32 / block_size
+    return 4 + 8 / block_size + 32 / (block_size * scale_block_size)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "lora-ex3-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+assert abs(qlora_bits_per_weight(64, 256) - 4.126953125) < 1e-9, f"B1 = 64, B2 = 256: 4 + 8/64 + 32/(64 * 256) = 4.127 bits per weight; got {qlora_bits_per_weight(64, 256)}"
+### BEGIN HIDDEN TESTS
+for ex3_args, ex3_expected in [((64, None), 4.5), ((128, None), 4.25), ((32, 256), 4.25390625), ((64, 64), 4.1328125),
+                               ((256, 256), 4.03173828125)]:
+    assert abs(qlora_bits_per_weight(*ex3_args) - ex3_expected) < 1e-9, f"qlora_bits_per_weight{ex3_args}: expected {ex3_expected}, got {qlora_bits_per_weight(*ex3_args)}"
+for ex3_block in (16, 64, 256):  # without double quantization: what companion's NF4 tensors actually hold
+    ex3_stored = quantize_nf4(torch.zeros(512, 512), ex3_block).bits_per_weight
+    assert abs(qlora_bits_per_weight(ex3_block) - ex3_stored) < 1e-9, f"blocks of {ex3_block}: an NF4 tensor stores {ex3_stored} bits per weight, you give {qlora_bits_per_weight(ex3_block)}"
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "lora-ex3-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
+# <!-- ### BEGIN SOLUTION -->
+# :::{dropdown} Model answer
+# (a) Per weight: 4 bits of code, plus the block's scale shared by $B_1$ weights. Without double
+# quantization that is $4 + \frac{32}{B_1}$. With it, each scale costs 8 bits, shared by $B_1$ weights, and
+# each float32 constant is shared by $B_2$ scales, that is by $B_1 B_2$ weights:
+# $4 + \frac{8}{B_1} + \frac{32}{B_1 B_2}$.
+#
+# (b) $4 + \frac{32}{64} = 4.5$ bits against $4 + \frac{8}{64} + \frac{32}{16\,384} = 4.125 + 0.002 = 4.127$ bits: a
+# saving of $0.373$ bits per weight. Without double quantization the scales took $0.5 / 4.5 = 11\%$ of
+# the storage; with it, under 3%. (The paper's 8-bit scales are float8 values after subtracting their
+# mean; the bit count is the same.)
+#
+# (c) $65 \times 10^9$ weights: $130$ GB in 16 bits, $65 \times 10^9 \cdot 4.5 / 8 = 36.6$ GB in NF4, and
+# $65 \times 10^9 \cdot 4.127 / 8 = 33.5$ GB with double quantization: about 3 GB saved, which is what makes
+# the frozen base, its adapters, their Adam state and the activations fit on one 48 GB GPU. Halving
+# $B_1$ to 32 gives finer scales (a smaller error for each block) but costs $4 + 32/32 = 5$ bits without
+# double quantization; with it, $4 + 8/32 + 32/8192 = 4.254$: double quantization is what makes small
+# blocks affordable.
+# :::
+# <!-- ### END SOLUTION -->
+
+# %% [markdown]
+# ### Exercise 4 (Investigate): how much does the rank matter?
 #
 # Fine-tune the pretrained network with LoRA at ranks 1, 4 and 16 (keep $\alpha/r = 2$, so
 # $\alpha = 2r$), for 2 epochs instead of 6 to keep the run short. Record the validation accuracy
 # (`x_tgt_val`, not the test set: this is a choice of $r$) and the fraction of parameters trained. Does accuracy follow the number of trainable parameters? What does
 # that say about the rank of the change that fine-tuning needs here, and about how to choose $r$?
 
-# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "lora-ex2-solution", "locked": false, "schema_version": 3, "solution": true}
+# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "lora-ex4-solution", "locked": false, "schema_version": 3, "solution": true}
 ### BEGIN SOLUTION
 import dataclasses
 
@@ -488,7 +614,7 @@ assert rank_sweep[4][0] > rank_sweep[1][0] + 0.02  # rank 1 is too few direction
 assert rank_sweep[16][0] - rank_sweep[4][0] < 0.02  # ... but beyond 4 the gain is small
 ### END SOLUTION
 
-# %% [markdown] nbgrader={"grade": true, "grade_id": "lora-ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
+# %% [markdown] nbgrader={"grade": true, "grade_id": "lora-ex4-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
 # <!-- ### BEGIN SOLUTION -->
 # :::{dropdown} Model answer
 # The share of trained parameters grows linearly with the rank (the adapters cost

@@ -563,7 +563,174 @@ print(f"nearest class mean on the MobileNetV2 features: {ncm_acc:.3f} validation
 assert ncm_acc >= 0.85, "the pretrained features should make the class means far apart"
 
 # %% [markdown]
-# ### Exercise 2 — Investigate: how many labelled photos does transfer learning need?
+# ### Exercise 2 — Implement it: discriminative learning rates for fine-tuning
+#
+# The fine-tuning above used one learning rate, $10^{-4}$, for the unfrozen blocks and the head
+# alike. A common refinement gives the pretrained weights a smaller rate than the new head
+# (*discriminative learning rates* {cite}`howard2018`): the head starts from random weights and
+# must move far, the base only needs small corrections. In PyTorch this is one optimizer with two
+# *parameter groups*. Write `fine_tuning_param_groups(backbone, head, lr, backbone_factor)` for two
+# `torch.nn.Module`s that
+#
+# * freezes every BatchNorm layer of `backbone` (every `torch.nn.modules.batchnorm._BatchNorm`:
+#   `BatchNorm1d`, `BatchNorm2d`, ...): its weight and bias get `requires_grad = False`, and the
+#   layer is put in evaluation mode (`.eval()`) so that a forward pass does not update its running
+#   statistics;
+# * returns `(groups, n_trainable)`: `groups` is a list of two dicts, in this order,
+#   `{"params": [...], "lr": lr * backbone_factor}` with the backbone parameters that still require
+#   a gradient (a parameter someone froze before the call stays frozen and out of the list), and
+#   `{"params": [...], "lr": lr}` with all the head's parameters; `n_trainable` is the number of
+#   scalar weights in the two groups (an `int`);
+# * raises a `ValueError` naming `lr` unless $\mathrm{lr} > 0$, and one naming `backbone_factor`
+#   unless $0 < \text{backbone\_factor} \le 1$.
+#
+# `torch.optim.SGD(groups, lr=...)` must accept the result and then move a backbone weight by
+# $-\mathrm{lr} \cdot \text{backbone\_factor} \cdot g$ and a head weight by $-\mathrm{lr} \cdot g$,
+# whatever default rate it was given.
+
+# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "transfer-ex2-solution", "locked": false, "schema_version": 3, "solution": true}
+def fine_tuning_param_groups(backbone, head, lr, backbone_factor):
+    """Two torch.optim parameter groups (backbone at lr * backbone_factor, head at lr), BatchNorm frozen."""
+    ### BEGIN SOLUTION
+    if not lr > 0:
+        raise ValueError(f"lr must be > 0, got {lr!r}")
+    if not 0 < backbone_factor <= 1:
+        raise ValueError(f"backbone_factor must be in (0, 1], got {backbone_factor!r}")
+    for module in backbone.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.eval()  # inference mode: running statistics stay those of pretraining
+            for parameter in module.parameters(recurse=False):
+                parameter.requires_grad_(False)
+    backbone_params = [p for p in backbone.parameters() if p.requires_grad]
+    head_params = list(head.parameters())
+    groups = [{"params": backbone_params, "lr": lr * backbone_factor}, {"params": head_params, "lr": lr}]
+    return groups, int(sum(p.numel() for group in groups for p in group["params"]))
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "transfer-ex2-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+def ex2_small_network(norm=torch.nn.BatchNorm2d):
+    torch.manual_seed(0)
+    backbone = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), norm(4), torch.nn.ReLU(), torch.nn.Conv2d(4, 6, 3),
+                                   norm(6), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
+    return backbone, torch.nn.Linear(6, 2)
+
+
+def ex2_sgd_step(backbone, head, groups):
+    """One torch.optim.SGD step on a fixed batch: (parameters before, gradients, parameters after, buffers)."""
+    model = torch.nn.Sequential(backbone, head)
+    sgd = torch.optim.SGD(groups, lr=123.0)  # the groups' own rates must win over this default
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    buffers = {name: b.clone() for name, b in model.named_buffers()}
+    torch.manual_seed(1)
+    loss = torch.nn.functional.cross_entropy(model(torch.randn(5, 3, 8, 8)), torch.tensor([0, 1, 0, 1, 1]))
+    sgd.zero_grad()
+    loss.backward()
+    grads = {name: None if p.grad is None else p.grad.clone() for name, p in model.named_parameters()}
+    sgd.step()
+    after = {name: p.detach().clone() for name, p in model.named_parameters()}
+    moved_buffers = [name for name, b in model.named_buffers() if not torch.equal(b, buffers[name])]
+    return before, grads, after, moved_buffers
+
+
+ex2_backbone, ex2_head = ex2_small_network()
+ex2_groups, ex2_count = fine_tuning_param_groups(ex2_backbone, ex2_head, 0.1, 0.01)
+assert isinstance(ex2_groups, list) and len(ex2_groups) == 2, f"return a list of two parameter groups, got {type(ex2_groups).__name__}"
+ex2_lrs = [group.get("lr") for group in ex2_groups]
+assert ex2_lrs == [0.1 * 0.01, 0.1], f"group rates: expected [lr * backbone_factor, lr] = [0.001, 0.1], got {ex2_lrs}"
+ex2_expected = 4 * 3 * 9 + 4 + 6 * 4 * 9 + 6 + 6 * 2 + 2  # two convolutions and the head; no BatchNorm
+assert ex2_count == ex2_expected, f"trainable weights: expected {ex2_expected} (convolutions + head, BatchNorm frozen), got {ex2_count}"
+ex2_before, ex2_grads, ex2_after, ex2_moved = ex2_sgd_step(ex2_backbone, ex2_head, ex2_groups)
+for ex2_name, ex2_rate in [("0.0.weight", 0.001), ("0.3.bias", 0.001), ("1.weight", 0.1), ("1.bias", 0.1)]:
+    ex2_err = float((ex2_after[ex2_name] - (ex2_before[ex2_name] - ex2_rate * ex2_grads[ex2_name])).abs().max())
+    assert ex2_err < 1e-7, f"{ex2_name}: torch.optim.SGD did not step with rate {ex2_rate} (off by {ex2_err:.1e})"
+for ex2_name in ["0.1.weight", "0.1.bias", "0.4.weight", "0.4.bias"]:
+    assert torch.equal(ex2_after[ex2_name], ex2_before[ex2_name]), f"the BatchNorm parameter {ex2_name} moved: it must be frozen"
+assert not ex2_moved, f"BatchNorm running statistics changed in the forward pass (put the layers in eval mode): {ex2_moved}"
+### BEGIN HIDDEN TESTS
+# a convolution frozen before the call stays frozen; BatchNorm1d counts too; backbone_factor = 1 is allowed
+ex2_backbone, ex2_head = ex2_small_network()
+ex2_backbone[0].weight.requires_grad_(False)
+ex2_groups, ex2_count = fine_tuning_param_groups(ex2_backbone, ex2_head, 3e-4, 1.0)
+assert ex2_count == ex2_expected - 4 * 3 * 9, f"a weight frozen before the call stays out: expected {ex2_expected - 108}, got {ex2_count}"
+assert all(p is not ex2_backbone[0].weight for p in ex2_groups[0]["params"]), "a parameter frozen before the call must stay out of the groups"
+assert [group["lr"] for group in ex2_groups] == [3e-4, 3e-4], f"backbone_factor = 1: both groups at lr, got {[g['lr'] for g in ex2_groups]}"
+ex2_before, ex2_grads, ex2_after, ex2_moved = ex2_sgd_step(ex2_backbone, ex2_head, ex2_groups)
+assert torch.equal(ex2_after["0.0.weight"], ex2_before["0.0.weight"]), "the frozen convolution weight moved"
+assert not ex2_moved, f"BatchNorm running statistics changed: {ex2_moved}"
+ex2_mlp = torch.nn.Sequential(torch.nn.Linear(5, 7), torch.nn.BatchNorm1d(7), torch.nn.ReLU())
+ex2_groups, ex2_count = fine_tuning_param_groups(ex2_mlp, torch.nn.Linear(7, 3), 1e-2, 0.1)
+assert ex2_count == 5 * 7 + 7 + 7 * 3 + 3, f"BatchNorm1d must be frozen too: expected 66 trainable weights, got {ex2_count}"
+assert not ex2_mlp[1].training and not ex2_mlp[1].weight.requires_grad, "BatchNorm1d must be frozen and in eval mode"
+assert abs(ex2_groups[0]["lr"] - 1e-3) < 1e-15, f"backbone rate: expected 1e-3, got {ex2_groups[0]['lr']}"
+torch.optim.Adam(ex2_groups, lr=1.0)  # the groups are valid for any torch optimizer
+for ex2_kwargs, ex2_arg in [({"lr": 0.0, "backbone_factor": 0.1}, "lr"), ({"lr": -1e-3, "backbone_factor": 0.1}, "lr"),
+                            ({"lr": 1e-3, "backbone_factor": 0.0}, "backbone_factor"),
+                            ({"lr": 1e-3, "backbone_factor": 2.0}, "backbone_factor")]:
+    try:
+        fine_tuning_param_groups(*ex2_small_network(), **ex2_kwargs)
+    except ValueError as error:
+        assert ex2_arg in str(error), f"the ValueError for {ex2_kwargs} should name `{ex2_arg}`: {error}"
+    else:
+        raise AssertionError(f"{ex2_kwargs} must raise a ValueError naming `{ex2_arg}`")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Exercise 3 — Derive it: how many weights the new head has
+#
+# (a) A linear head (one `Dense` layer, with bias) on $F$ pooled features for $C$ classes: how many
+# weights does it have? And a head with one hidden layer of $H$ units,
+# `Dense(H, relu) -> Dense(C)`? Write `head_parameter_count(features, classes, hidden=0)` (with
+# `hidden=0` meaning no hidden layer; dropout has no weights). (b) MobileNetV2 without its classifier
+# has 2,257,984 weights (2,223,872 trainable, 34,112 BatchNorm moving means and variances). What
+# share of the feature-extraction model's weights does our two-class head train? Adding the
+# ImageNet classifier (1000 classes) to the base gives the model's published total: check it.
+# (c) The popular snippet puts `Flatten -> Dense(256) -> Dense(2)` on VGG16's $7 \times 7 \times
+# 512$ feature map. How many weights does its head have, and how many would a linear head on
+# globally pooled VGG16 features (512 of them) have?
+
+# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "transfer-ex3-solution", "locked": false, "schema_version": 3, "solution": true}
+def head_parameter_count(features, classes, hidden=0):
+    ### BEGIN SOLUTION
+    if hidden == 0:
+        return features * classes + classes
+    return features * hidden + hidden + hidden * classes + classes
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "transfer-ex3-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+assert head_parameter_count(1280, 2) == 2_562, f"a linear head on 1280 features, 2 classes: F C + C = 2562, got {head_parameter_count(1280, 2)}"
+### BEGIN HIDDEN TESTS
+for ex3_args, ex3_expected in [((1280, 1000), 1_281_000), ((512, 2), 1_026), ((7 * 7 * 512, 2, 256), 6_423_298),
+                               ((10, 3, 4), 59), ((1, 1), 2)]:
+    assert head_parameter_count(*ex3_args) == ex3_expected, (
+        f"head_parameter_count{ex3_args}: expected {ex3_expected}, got {head_parameter_count(*ex3_args)}")
+for ex3_hidden in (0, 64):  # the chapter's own Keras head
+    ex3_keras = transfer_learning.build_head(1280, 2, hidden_units=ex3_hidden).count_params()
+    assert head_parameter_count(1280, 2, ex3_hidden) == ex3_keras, (
+        f"hidden={ex3_hidden}: Keras counts {ex3_keras}, got {head_parameter_count(1280, 2, ex3_hidden)}")
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "transfer-ex3-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
+# <!-- ### BEGIN SOLUTION -->
+# :::{dropdown} Model answer
+# (a) A `Dense` layer from $F$ inputs to $C$ outputs has an $F \times C$ kernel and $C$ biases:
+# $FC + C = (F + 1)C$ weights. With a hidden layer: $(F + 1)H + (H + 1)C$.
+#
+# (b) Our head: $1281 \cdot 2 = 2562$ weights. The feature-extraction model holds
+# $2\,257\,984 + 2\,562 = 2\,260\,546$, of which the optimizer trains $2562 / 2\,260\,546 \approx
+# 0.11\,\%$ (the `trainable weights` printed above). The ImageNet classifier is
+# $1281 \cdot 1000 = 1\,281\,000$ weights, and $2\,257\,984 + 1\,281\,000 = 3\,538\,984$, the 3.5
+# million of MobileNetV2 in the cost table: more than a third of the full network is its classifier.
+#
+# (c) The snippet's head: $25\,088 \cdot 256 + 256 + 256 \cdot 2 + 2 = 6\,423\,298$ weights, to be
+# fitted on 244 images, against $513 \cdot 2 = 1026$ after global average pooling, a factor of
+# about 6000: some 26,000 weights per training image against about 4.
+# :::
+# <!-- ### END SOLUTION -->
+
+# %% [markdown]
+# ### Exercise 4 — Investigate: how many labelled photos does transfer learning need?
 #
 # Train a linear classifier on the cached features (scikit-learn's `LogisticRegression` fits one in
 # milliseconds) with only $k \in \{2, 5, 10, 25, 60, 121\}$ training photos per class, three
@@ -571,21 +738,21 @@ assert ncm_acc >= 0.85, "the pretrained features should make the class means far
 # 90 %? What does this say about where the "knowledge" of the classifier comes from, and when
 # would you expect fine-tuning to start paying off?
 
-# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "transfer-ex2-solution", "locked": false, "schema_version": 3, "solution": true}
+# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "transfer-ex4-solution", "locked": false, "schema_version": 3, "solution": true}
 ### BEGIN SOLUTION
 from sklearn.linear_model import LogisticRegression  # a fast, deterministic linear head for many small fits
 
 ks = [2, 5, 10, 25, 60, 121]
-ex2_acc = {k: [] for k in ks}
+ex4_acc = {k: [] for k in ks}
 for k in ks:
     for repeat in range(3):
         pick_rng = np.random.default_rng(100 + repeat)
         idx = np.concatenate([pick_rng.choice(np.flatnonzero(y_train == c), size=k, replace=False) for c in (0, 1)])
         clf = LogisticRegression(C=1.0, max_iter=2000).fit(f_train[idx], y_train[idx])
-        ex2_acc[k].append(clf.score(f_val, y_val))
-means_k = [np.mean(ex2_acc[k]) for k in ks]
+        ex4_acc[k].append(clf.score(f_val, y_val))
+means_k = [np.mean(ex4_acc[k]) for k in ks]
 fig, ax = plt.subplots()
-ax.errorbar(ks, means_k, yerr=[np.std(ex2_acc[k]) for k in ks], marker="o", capsize=3,
+ax.errorbar(ks, means_k, yerr=[np.std(ex4_acc[k]) for k in ks], marker="o", capsize=3,
             label="linear head on MobileNetV2 features (3 subsets)")
 ax.axhline(0.5, color="black", linestyle=":", label="chance")
 ax.set_xscale("log")
@@ -598,7 +765,7 @@ print({k: round(float(m), 3) for k, m in zip(ks, means_k)})
 assert means_k[-1] > means_k[0] and means_k[ks.index(25)] >= 0.9
 ### END SOLUTION
 
-# %% [markdown] nbgrader={"grade": true, "grade_id": "transfer-ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
+# %% [markdown] nbgrader={"grade": true, "grade_id": "transfer-ex4-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
 # <!-- ### BEGIN SOLUTION -->
 # :::{dropdown} Model answer
 # Accuracy climbs steeply and then flattens: a handful of photos per class already beats chance by a

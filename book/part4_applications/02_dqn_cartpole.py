@@ -416,7 +416,145 @@ else:
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ### Exercise 2 — Investigate: how slow is `predict`?
+# ### Exercise 2 — Implement it: the $\varepsilon$-greedy policy and its schedule
+#
+# Write `epsilon_greedy(q_values, step, rng, start, end, duration)` that returns the pair
+# `(action, epsilon)` that DQN uses at environment step `step` (counting from 0):
+#
+# * $\varepsilon(t) = \text{start} + (\text{end} - \text{start})\, \min(t, D) / D$ with $D$ =
+#   `duration`: linear from `start` to `end` over $D$ steps, then constant (as
+#   `companion.rl.epsilon_schedule`);
+# * the action: draw `u = rng.random()` from the NumPy `Generator` `rng` (always, once per call); if
+#   $u < \varepsilon$, return a uniform action `int(rng.integers(n_actions))`, otherwise the greedy one
+#   `int(np.argmax(q_values))` for the 1-D array `q_values` of length `n_actions`. With the same
+#   generator this reproduces the actions of `companion.rl.dqn.train_dqn` draw for draw;
+# * raise a `ValueError` naming `duration` unless it is an integer $\ge 1$, and one naming `start`
+#   (or `end`) unless it lies in $[0, 1]$.
+
+# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "dqn-ex2-solution", "locked": false, "schema_version": 3, "solution": true}
+def epsilon_greedy(q_values, step, rng, start, end, duration):
+    """(action, epsilon) of an epsilon-greedy policy whose epsilon decays linearly from start to end."""
+    ### BEGIN SOLUTION
+    if isinstance(duration, bool) or not isinstance(duration, (int, np.integer)) or duration < 1:
+        raise ValueError(f"duration must be an integer >= 1, got {duration!r}")
+    for name, value in (("start", start), ("end", end)):
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"{name} must be in [0, 1], got {value!r}")
+    eps = start + (end - start) * min(step, duration) / duration
+    q_values = np.asarray(q_values)
+    if rng.random() < eps:
+        return int(rng.integers(len(q_values))), eps
+    return int(np.argmax(q_values)), eps
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "dqn-ex2-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+def ex2_reference_actions(q_rows, seed, start, end, duration):
+    """The actions of companion.rl.dqn.train_dqn's loop for these Q-values, one row per step."""
+    ex2_rng, ex2_eps = np.random.default_rng(seed), epsilon_schedule(start, end, duration)
+    return [int(ex2_rng.integers(len(q))) if ex2_rng.random() < ex2_eps(t) else int(np.argmax(q))
+            for t, q in enumerate(q_rows)]
+
+
+ex2_gen = np.random.default_rng(0)
+for ex2_step in (0, 4_000, 8_000, 20_000):
+    ex2_mine = epsilon_greedy(np.array([0.0, 1.0]), ex2_step, ex2_gen, 1.0, 0.04, 8_000)[1]
+    ex2_ref = epsilon_schedule(1.0, 0.04, 8_000)(ex2_step)
+    assert abs(ex2_mine - ex2_ref) < 1e-12, f"epsilon at step {ex2_step}: expected {ex2_ref:.4f} (companion.rl.epsilon_schedule), got {ex2_mine}"
+ex2_q = np.random.default_rng(1).normal(size=(300, 2))
+ex2_gen = np.random.default_rng(7)
+ex2_actions = [epsilon_greedy(q, t, ex2_gen, 1.0, 0.04, 200)[0] for t, q in enumerate(ex2_q)]
+ex2_expected = ex2_reference_actions(ex2_q, 7, 1.0, 0.04, 200)
+ex2_differ = int(np.sum(np.array(ex2_actions) != np.array(ex2_expected)))
+assert ex2_differ == 0, (f"{ex2_differ} of 300 actions differ from train_dqn's rule (draw u = rng.random() every call; "
+                         "if u < epsilon, rng.integers(n_actions), else argmax)")
+### BEGIN HIDDEN TESTS
+ex2_q = np.random.default_rng(2).normal(size=(500, 4))
+for ex2_args in [(0.5, 0.5, 1), (0.0, 0.0, 10), (1.0, 0.05, 1), (0.2, 0.9, 100)]:  # increasing epsilon too
+    ex2_gen = np.random.default_rng(3)
+    ex2_actions = [epsilon_greedy(q, t, ex2_gen, *ex2_args) for t, q in enumerate(ex2_q)]
+    assert [a for a, _ in ex2_actions] == ex2_reference_actions(ex2_q, 3, *ex2_args), (
+        f"start, end, duration = {ex2_args}: the actions differ from train_dqn's rule")
+    ex2_ref = epsilon_schedule(*ex2_args)
+    assert all(abs(e - ex2_ref(t)) < 1e-12 for t, (_, e) in enumerate(ex2_actions)), (
+        f"start, end, duration = {ex2_args}: epsilon differs from companion.rl.epsilon_schedule")
+    assert all(isinstance(a, int) and 0 <= a < 4 for a, _ in ex2_actions), "actions must be Python ints in range(n_actions)"
+ex2_gen = np.random.default_rng(4)
+ex2_random_share = np.mean([epsilon_greedy(np.array([0.0, 9.0, 0.0]), 10**6, ex2_gen, 1.0, 0.3, 10)[0] != 1 for _ in range(20_000)])
+assert abs(ex2_random_share - 0.3 * 2 / 3) < 0.015, (
+    f"with epsilon = 0.3 and 3 actions, a non-greedy action should come {0.2:.0%} of the time, got {ex2_random_share:.1%}")
+for ex2_kwargs, ex2_arg in [({"start": 1.0, "end": 0.05, "duration": 0}, "duration"),
+                            ({"start": 1.0, "end": 0.05, "duration": 2.5}, "duration"),
+                            ({"start": 1.5, "end": 0.05, "duration": 10}, "start"),
+                            ({"start": 1.0, "end": -0.1, "duration": 10}, "end")]:
+    try:
+        epsilon_greedy(np.zeros(2), 0, np.random.default_rng(0), **ex2_kwargs)
+    except ValueError as error:
+        assert ex2_arg in str(error), f"the ValueError for {ex2_kwargs} should name `{ex2_arg}`: {error}"
+    else:
+        raise AssertionError(f"{ex2_kwargs} must raise a ValueError naming `{ex2_arg}`")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Exercise 3 — Derive it: what the Q-values of a perfect agent should be
+#
+# CartPole pays $r = 1$ per step. (a) What is the discounted return $\sum_{k=0}^{T-1} \gamma^k$ of an
+# episode that lasts $T$ more steps, and its limit for an episode that never ends? Write
+# `discounted_return(steps, gamma)` for $T$ = `steps` (an integer $\ge 0$ or `math.inf`), valid for
+# $0 \le \gamma \le 1$ (for $\gamma = 1$: $T$, infinite when $T$ is). (b) A perfect agent balances
+# the pole for the full 500 steps. With the chapter's $\gamma = 0.99$, what should its greedy
+# Q-value $\max_a Q(s, a)$ be in the first state and in a state 10 steps before the time limit,
+# when truncation bootstraps (as in `td_target`), and when it is stored as `done` (as in the
+# snippet)? The observation does not contain the time. (c) What horizon does the snippet's
+# $\gamma = 0.95$ correspond to?
+
+# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "dqn-ex3-solution", "locked": false, "schema_version": 3, "solution": true}
+import math  # noqa: E402
+
+
+def discounted_return(steps, gamma):
+    ### BEGIN SOLUTION
+    if gamma == 1.0:
+        return float(steps)
+    if math.isinf(steps):
+        return 1.0 / (1.0 - gamma)
+    return (1.0 - gamma**steps) / (1.0 - gamma)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "dqn-ex3-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+assert abs(discounted_return(math.inf, 0.99) - 100.0) < 1e-9, f"an endless episode at gamma = 0.99: 1 / (1 - gamma) = 100, got {discounted_return(math.inf, 0.99)}"
+### BEGIN HIDDEN TESTS
+for ex3_steps, ex3_gamma in [(500, 0.99), (10, 0.99), (1, 0.9), (0, 0.9), (200, 0.95), (37, 0.0), (12, 1.0)]:
+    ex3_sum = float(np.sum(ex3_gamma ** np.arange(ex3_steps, dtype=float)))
+    assert abs(discounted_return(ex3_steps, ex3_gamma) - ex3_sum) < 1e-9, (
+        f"T = {ex3_steps}, gamma = {ex3_gamma}: the sum of gamma^k for k < T is {ex3_sum:.6f}, got {discounted_return(ex3_steps, ex3_gamma)}")
+assert abs(discounted_return(math.inf, 0.95) - 20.0) < 1e-9, f"gamma = 0.95, endless: 20, got {discounted_return(math.inf, 0.95)}"
+assert discounted_return(math.inf, 1.0) == math.inf, f"gamma = 1, endless: infinite, got {discounted_return(math.inf, 1.0)}"
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "dqn-ex3-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
+# <!-- ### BEGIN SOLUTION -->
+# :::{dropdown} Model answer
+# (a) A geometric sum: $\sum_{k=0}^{T-1} \gamma^k = \dfrac{1 - \gamma^T}{1 - \gamma}$ for $\gamma < 1$,
+# which tends to $\dfrac{1}{1-\gamma}$ as $T \to \infty$ ($T$ itself when $\gamma = 1$).
+#
+# (b) With truncation bootstrapping, the target never sees an end: every state on the perfect
+# agent's path satisfies $Q = 1 + \gamma Q$, so $Q = 1/(1-0.99) = 100$ in the first state and 10
+# steps before the limit alike. If the time limit is stored as `done`, the true values would be
+# $(1 - 0.99^{500})/0.01 \approx 99.34$ at the start but only $(1 - 0.99^{10})/0.01 \approx 9.56$
+# ten steps before the end, and 1 in the last state. Since the observation does not contain the
+# time, these states look like any other balanced state: the network receives targets of 100 and
+# of 1 for the same input, and the best states are pulled down. (During training, before the agent
+# is perfect, the values are lower: the episodes end when the pole falls.)
+#
+# (c) $1/(1 - 0.95) = 20$ steps: rewards further away than a few tens of steps barely count, which
+# suits a short task but tells the agent little about keeping the pole up for 500 steps.
+# :::
+# <!-- ### END SOLUTION -->
+
+# %% [markdown]
+# ### Exercise 4 — Investigate: how slow is `predict`?
 #
 # Time three ways of getting the Q-values of *one* observation from the snippet's Keras `model`:
 # `model.predict(x, verbose=0)`, `model(x, training=False)`, and the same call wrapped in
@@ -424,7 +562,7 @@ else:
 # the slowest and the fastest. Which one belongs inside an environment loop, and when is `predict`
 # the right tool?
 
-# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "dqn-ex2-solution", "locked": false, "schema_version": 3, "solution": true}
+# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "dqn-ex4-solution", "locked": false, "schema_version": 3, "solution": true}
 ### BEGIN SOLUTION
 import tensorflow as tf  # noqa: E402
 
@@ -433,23 +571,28 @@ compiled = tf.function(lambda x: model(x, training=False))
 ways = {"model.predict": lambda: model.predict(x, verbose=0),
         "model(x, training=False)": lambda: model(x, training=False),
         "tf.function": lambda: compiled(x)}
-median_us = {}
-for name, call in ways.items():
+
+
+def median_microseconds(call, repeats=30):
     call()  # warm-up (tracing, first allocation)
     times = []
-    for _ in range(30):
+    for _ in range(repeats):
         t0 = time.perf_counter()
         call()
         times.append(time.perf_counter() - t0)
-    median_us[name] = 1e6 * np.median(times)
-    print(f"{name:>26}: {median_us[name]:8.0f} µs")
+    return 1e6 * np.median(times)
+
+
+median_us = {name: median_microseconds(call) for name, call in ways.items()}
+for name, us in median_us.items():
+    print(f"{name:>26}: {us:8.0f} µs")
 print(f"predict / tf.function: {median_us['model.predict'] / median_us['tf.function']:.0f}x")
 ### END SOLUTION
 
 # %% tags=["remove-input"]
 assert median_us["model.predict"] > 10 * median_us["tf.function"]
 
-# %% [markdown] nbgrader={"grade": true, "grade_id": "dqn-ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
+# %% [markdown] nbgrader={"grade": true, "grade_id": "dqn-ex4-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
 # <!-- ### BEGIN SOLUTION -->
 # :::{dropdown} Model answer
 # `model.predict` is one to two orders of magnitude slower than calling the model for a single

@@ -423,7 +423,177 @@ else:
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ### Exercise 2 — Investigate: can Double DQN stand in for the target network?
+# ### Exercise 2 — Implement it: a replay buffer as a ring
+#
+# The buffer ablations above changed one number, the capacity $N$ of the replay memory $\mathcal D$.
+# Write the memory itself {cite}`lin1992`, a small class `RingReplay(capacity, obs_dim)` over preallocated NumPy
+# arrays (observations of length `obs_dim`):
+#
+# * `add(obs, action, reward, next_obs, terminated)` stores one transition: the $n$-th transition
+#   ever added (counting from 0) goes to slot $n \bmod N$, so that once the buffer is full each new
+#   transition overwrites the oldest;
+# * `len(buffer)` is the number of transitions stored, $\min(n, N)$;
+# * `sample(batch_size, rng)` draws the slots `rng.integers(0, len(self), size=batch_size)` from the
+#   NumPy `Generator` `rng` (uniformly, with replacement) and returns the tuple
+#   `(observations, actions, rewards, next_observations, terminated)` of arrays whose first axis has
+#   length `batch_size`.
+#
+# With the same generator it must return exactly the mini-batches of `companion.rl.ReplayBuffer`,
+# the buffer `train_dqn` uses. Raise a `ValueError` naming `capacity` unless it is an integer
+# $\ge 1$, and one naming `batch_size` unless $1 \le$ `batch_size` $\le$ `len(self)`.
+
+# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "dqn-ablations-ex2-solution", "locked": false, "schema_version": 3, "solution": true}
+class RingReplay:
+    """Uniform experience replay over the last ``capacity`` transitions (Lin, 1992), stored in a ring."""
+
+    def __init__(self, capacity, obs_dim):
+        ### BEGIN SOLUTION
+        if isinstance(capacity, bool) or not isinstance(capacity, (int, np.integer)) or capacity < 1:
+            raise ValueError(f"capacity must be an integer >= 1, got {capacity!r}")
+        self.capacity = int(capacity)
+        self.observations = np.zeros((self.capacity, obs_dim), dtype=np.float32)
+        self.next_observations = np.zeros((self.capacity, obs_dim), dtype=np.float32)
+        self.actions = np.zeros(self.capacity, dtype=np.int64)
+        self.rewards = np.zeros(self.capacity, dtype=np.float32)
+        self.terminated = np.zeros(self.capacity, dtype=np.float32)
+        self.added = 0  # transitions ever added
+        ### END SOLUTION
+
+    def add(self, obs, action, reward, next_obs, terminated):
+        ### BEGIN SOLUTION
+        slot = self.added % self.capacity
+        self.observations[slot], self.next_observations[slot] = obs, next_obs
+        self.actions[slot], self.rewards[slot], self.terminated[slot] = action, reward, float(terminated)
+        self.added += 1
+        ### END SOLUTION
+
+    def __len__(self):
+        ### BEGIN SOLUTION
+        return min(self.added, self.capacity)
+        ### END SOLUTION
+
+    def sample(self, batch_size, rng):
+        ### BEGIN SOLUTION
+        if not 1 <= batch_size <= len(self):
+            raise ValueError(f"batch_size must be in [1, {len(self)}] (the transitions stored), got {batch_size!r}")
+        idx = rng.integers(0, len(self), size=batch_size)
+        return (self.observations[idx], self.actions[idx], self.rewards[idx], self.next_observations[idx],
+                self.terminated[idx])
+        ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "dqn-ablations-ex2-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+from companion.rl import ReplayBuffer  # noqa: E402
+
+
+def ex2_fill(capacity, n, obs_dim=3, seed=0):
+    """The same n transitions (transition k has reward k) in a RingReplay and in companion's ReplayBuffer."""
+    ex2_data = np.random.default_rng(seed).normal(size=(n + 1, obs_dim)).astype(np.float32)
+    mine, ref = RingReplay(capacity, obs_dim), ReplayBuffer(capacity, (obs_dim,), rng=np.random.default_rng(seed))
+    for k in range(n):
+        for buffer in (mine, ref):
+            buffer.add(ex2_data[k], k % 2, float(k), ex2_data[k + 1], k % 7 == 6)
+    return mine, ref
+
+
+def ex2_same_batches(mine, ref, batch_size, seed, calls=3):
+    """Do `calls` successive samples agree with ReplayBuffer's, drawn with the same generator seed?"""
+    ex2_gen = np.random.default_rng(seed)
+    for _ in range(calls):
+        ex2_a, ex2_b = mine.sample(batch_size, ex2_gen), ref.sample(batch_size)
+        if len(ex2_a) != 5 or not all(np.array_equal(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
+                                       for x, y in zip(ex2_a, ex2_b)):
+            return False
+    return True
+
+
+ex2_mine, ex2_ref = ex2_fill(10, 25)
+assert len(ex2_mine) == 10, f"25 transitions in a buffer of 10: len must be 10, got {len(ex2_mine)}"
+ex2_gen = np.random.default_rng(1)
+ex2_rewards = sorted({int(r) for _ in range(100) for r in ex2_mine.sample(10, ex2_gen)[2]})
+assert ex2_rewards == list(range(15, 25)), f"the buffer must hold the last 10 transitions (rewards 15..24), sampled rewards {ex2_rewards}"
+ex2_mine, ex2_ref = ex2_fill(10, 25)
+assert ex2_same_batches(ex2_mine, ex2_ref, 8, seed=0), (
+    "your mini-batches differ from companion.rl.ReplayBuffer's with the same generator (transition n in slot n mod capacity, "
+    "slots drawn with rng.integers(0, len(self), size=batch_size), tuple (obs, actions, rewards, next_obs, terminated))")
+### BEGIN HIDDEN TESTS
+for ex2_capacity, ex2_n, ex2_batch in [(10, 4, 4), (1, 5, 1), (64, 64, 64), (64, 1_000, 64), (7, 7, 1)]:
+    ex2_mine, ex2_ref = ex2_fill(ex2_capacity, ex2_n, obs_dim=4, seed=ex2_n)
+    assert len(ex2_mine) == len(ex2_ref), f"capacity {ex2_capacity}, {ex2_n} added: len {len(ex2_ref)} expected, got {len(ex2_mine)}"
+    assert ex2_same_batches(ex2_mine, ex2_ref, ex2_batch, seed=ex2_n), (
+        f"capacity {ex2_capacity}, {ex2_n} added, batch {ex2_batch}: your mini-batches differ from ReplayBuffer's")
+ex2_small = RingReplay(5, 2)
+for ex2_k in range(3):
+    ex2_small.add(np.ones(2), 1, 2.0, np.zeros(2), True)
+ex2_out = ex2_small.sample(3, np.random.default_rng(0))
+assert [np.shape(x) for x in ex2_out] == [(3, 2), (3,), (3,), (3, 2), (3,)], f"shapes of a batch of 3: {[np.shape(x) for x in ex2_out]}"
+for ex2_call, ex2_arg in [(lambda: RingReplay(0, 3), "capacity"), (lambda: RingReplay(2.5, 3), "capacity"),
+                          (lambda: ex2_small.sample(4, np.random.default_rng(0)), "batch_size"),
+                          (lambda: ex2_small.sample(0, np.random.default_rng(0)), "batch_size")]:
+    try:
+        ex2_call()
+    except ValueError as error:
+        assert ex2_arg in str(error), f"the ValueError should name `{ex2_arg}`: {error}"
+    else:
+        raise AssertionError(f"a bad `{ex2_arg}` must raise a ValueError naming it")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Exercise 3 — Derive it: hard copies or soft updates of the target network
+#
+# With Polyak updates at every gradient step (Exercise 1), the target is a mixture of past online
+# networks. (a) After many steps, what weight does $\theta^-$ give to the online weights of $k$ steps
+# ago, $k = 0, 1, 2, \dots$? After how many steps has the weight of today's target fallen to one
+# half (its *half-life*), for the common $\tau = 0.005$? (b) The *mean age* of the target is the
+# weighted average of $k$. Compute it for the soft update, and for a hard copy every $C$ steps
+# (averaged over the steps of a cycle, the target then being $0, 1, \dots, C-1$ steps old). Which
+# $\tau$ gives the same mean age as a hard copy every $C$ steps? Write it in
+# `matching_tau(period)` for $C$ = `period`. (c) Evaluate it for this chapter's $C = 250$, and the
+# period that matches $\tau = 0.005$. Is the rule of thumb "$\tau$ is like a copy every $1/\tau$
+# steps" right?
+
+# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "dqn-ablations-ex3-solution", "locked": false, "schema_version": 3, "solution": true}
+def matching_tau(period):
+    ### BEGIN SOLUTION
+    return 2.0 / (period + 1.0)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "dqn-ablations-ex3-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+assert abs(matching_tau(399) - 0.005) < 1e-12, f"a hard copy every 399 steps is, on average, 199 steps old, like tau = 0.005: got {matching_tau(399)}"
+### BEGIN HIDDEN TESTS
+for ex3_period in (1, 2, 10, 250, 10_000):
+    ex3_tau = matching_tau(ex3_period)
+    ex3_k = np.arange(200_000)
+    ex3_soft_age = float(np.sum(ex3_k * ex3_tau * (1 - ex3_tau) ** ex3_k))  # the EMA's mean age, summed numerically
+    assert abs(ex3_soft_age - (ex3_period - 1) / 2) < 1e-6 * max(1, ex3_period), (
+        f"C = {ex3_period}: your tau {ex3_tau} gives a mean age {ex3_soft_age:.4f}, the hard copy's is {(ex3_period - 1) / 2}")
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "dqn-ablations-ex3-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
+# <!-- ### BEGIN SOLUTION -->
+# :::{dropdown} Model answer
+# (a) Unrolling $\theta^-_t = \tau\theta_t + (1-\tau)\theta^-_{t-1}$ gives
+# $\theta^-_t = \sum_{k \ge 0} \tau (1-\tau)^k\, \theta_{t-k}$ (plus $(1-\tau)^t$ times the initial
+# target, which fades): the weights decay geometrically with age and sum to 1. The old target keeps
+# a share $(1-\tau)^k$ after $k$ steps, one half when $k = \ln 2 / (-\ln(1-\tau)) \approx 0.69/\tau$:
+# 138 steps for $\tau = 0.005$.
+#
+# (b) Soft: $\sum_k k\,\tau(1-\tau)^k = (1-\tau)/\tau$. Hard copy every $C$ steps: the ages
+# $0, \dots, C-1$ are equally frequent, mean $(C-1)/2$. Equal when $(1-\tau)/\tau = (C-1)/2$, that
+# is $\tau = 2/(C+1)$ (the same relation as between an exponential moving average and a moving
+# window of $C$ points, pandas' `ewm(span=C)`).
+#
+# (c) $C = 250$: $\tau = 2/251 \approx 0.008$. $\tau = 0.005$ matches $C = 2/\tau - 1 = 399$ steps.
+# The rule of thumb $C \approx 1/\tau$ matches the *time constant* ($(1-\tau)^{1/\tau} \approx
+# 1/e$) but gives a target only half as old on average; by mean age, $\tau$ is like a copy every
+# $2/\tau$ steps. The two schemes still differ: the soft target never jumps, and it always keeps
+# some weight on very recent (and very old) networks.
+# :::
+# <!-- ### END SOLUTION -->
+
+# %% [markdown]
+# ### Exercise 4 — Investigate: can Double DQN stand in for the target network?
 #
 # Double DQN {cite}`vanhasselt2016` fights the over-estimation that the $\max$ in the target causes,
 # and over-estimation is part of what blew up the no-target runs. Train one seed of
@@ -431,7 +601,7 @@ else:
 # in `ABLATION_SETTING`, and compare their training-episode returns. What do you see, and why? What
 # does Double DQN need that the no-target variant cannot give it?
 
-# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "dqn-ablations-ex2-solution", "locked": false, "schema_version": 3, "solution": true}
+# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "dqn-ablations-ex4-solution", "locked": false, "schema_version": 3, "solution": true}
 ### BEGIN SOLUTION
 short = {**ABLATION_SETTING, "total_steps": 3_000}
 plain = run_ablation("no target network", {"target_network": False}, (0,), base=short)
@@ -445,7 +615,7 @@ print("last five episodes:", returns_plain[-5:].astype(int), returns_double[-5:]
 # %% tags=["remove-input"]
 assert np.array_equal(returns_plain, returns_double)
 
-# %% [markdown] nbgrader={"grade": true, "grade_id": "dqn-ablations-ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
+# %% [markdown] nbgrader={"grade": true, "grade_id": "dqn-ablations-ex4-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
 # <!-- ### BEGIN SOLUTION -->
 # :::{dropdown} Model answer
 # The two runs are identical, episode for episode. Double DQN's target is

