@@ -89,9 +89,10 @@ def test_chapter_page(site, chapter):
     assert solutions, f"{chapter}: no solution cell to check"
     for cell in solutions:
         body = [l for l in cell.source.split("\n") if l.strip() and "SOLUTION" not in l and not l.startswith(":::")]
-        probe = max(body, key=len)  # the longest line of the answer, as the reader would see it
-        if cell.cell_type == "markdown":  # its longest stretch of plain words (math and markup render otherwise)
-            probe = max(re.split(r"\$[^$]*\$|`[^`]*`|[$*_\\{}\[\]()]", probe), key=len)
+        if cell.cell_type == "markdown":  # the answer's longest stretch of plain words (math and markup render otherwise)
+            probe = max((part for line in body for part in re.split(r"\$[^$]*\$|`[^`]*`|[$*_\\{}\[\]()]", line)), key=len)
+        else:
+            probe = max(body, key=len)  # the longest line of the solution, as the reader would see it
         target = squash(probe)
         assert target not in visible, f"{chapter}: a solution is visible before a click: {probe!r}"
         assert target in folded, f"{chapter}: a solution is missing from the page's folded blocks: {probe!r}"
