@@ -807,6 +807,8 @@ for ex2_name, ex2_args in [("eta0", dict(eta0=-1.0)), ("beta", dict(beta=0.0)), 
 def gd_steps_to_tolerance(mu, L, tol):
     ### BEGIN SOLUTION
     rate = (L - mu) / (L + mu)
+    if rate == 0.0:  # mu = L: one step lands on the minimum
+        return 1
     return int(np.ceil(np.log(tol) / np.log(rate)))
     ### END SOLUTION
 

@@ -575,7 +575,7 @@ assert np.isclose(np.sqrt(sum(np.sum(c * c) for c in clipped_check)), 0.1), "cli
 # parameters whose `.grad` is `None`. Return, as a Python `float`, the fraction of the gradient
 # coordinates (over all parameters that have a gradient) whose absolute value exceeded $c$, that is,
 # that were clipped: a number to log, like the norm that `clip_grad_norm_` returns (0.0 when no parameter
-# has a gradient). A NaN coordinate stays NaN. Raise a `ValueError` that names `clip_value` if it is not
+# has a gradient). A NaN coordinate stays NaN (it counts in the total but not as clipped). Raise a `ValueError` that names `clip_value` if it is not
 # a positive number. The clipped gradients must equal those of `torch.nn.utils.clip_grad_value_`.
 
 # %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "clip-ex2-solution", "locked": false, "schema_version": 3, "solution": true}

@@ -571,8 +571,8 @@ for ex2_bad in (0.0, -1e-6):
 # its loss on any example? Evaluate it for the 10 digits of MNIST.
 #
 # (b) With a small random initialization the logits are not equal but small: take $z_1, \dots, z_C$
-# independent, of mean 0 and standard deviation $\sigma \ll 1$. Expand $\log\sum_k e^{z_k}$ to second order
-# around $z = 0$ and show that the expected loss is about $\ln C + \frac{C-1}{2C}\sigma^2$. Write it in
+# independent and symmetric about 0 (Gaussian, say), with standard deviation $\sigma \ll 1$. Expand
+# $\log\sum_k e^{z_k}$ to second order around $z = 0$ and show that the expected loss is about $\ln C + \frac{C-1}{2C}\sigma^2$. Write it in
 # `expected_initial_loss(n_classes, logit_std)`.
 #
 # (c) One network's first mini-batch loss on MNIST is 9.7; another's is 0.4, before any step. What does each

@@ -51,6 +51,7 @@ import torch
 from companion.compression import quantization as Q
 from companion.compression.measure import measure_latency, model_size
 from companion.compression.nf4 import NF4_LEVELS, dequantize_nf4, quantize_nf4
+from companion.glue import glue
 from companion.plotting import use_course_style
 from companion.reproducibility import pick_device, seed_everything
 from companion.training import accuracy, mnist_tensors
@@ -246,13 +247,14 @@ speedup_dynamic = results["float32"]["latency (ms)"] / results["int8 dynamic"]["
 loss_dynamic = results["float32"]["accuracy (%)"] - results["int8 dynamic"]["accuracy (%)"]
 print(f"dynamic int8: {size_ratio_dynamic:.2f}x smaller, {speedup_dynamic:.2f}x faster "
       f"(batch {LATENCY_BATCH}, 1 thread), accuracy change {-loss_dynamic:+.2f} points")
+glue("speedup_dynamic", f"{speedup_dynamic:.1f}x")
 
 # %% tags=["remove-input"]
 assert size_ratio_dynamic >= 3.5
 assert 3.8 < size_ratio_dynamic < 4.0
 assert abs(loss_dynamic) <= 0.05  # at most 5 of the 10,000 test images change
 assert loss_dynamic <= 0.5
-assert speedup_dynamic > 1.5  # measured about 3x here; a generous margin for noisy shared machines
+assert speedup_dynamic > 1.5  # "a clear speed-up" (the glued ratio); a margin for noisy shared machines
 
 # %% [markdown]
 # **What to notice.** The file is nearly, not quite, 4x smaller: the biases stay float32, and each
@@ -543,8 +545,8 @@ print(f"int8 dynamic: {table.loc['int8 dynamic', 'x smaller']:.2f}x smaller (tar
 # %% [markdown]
 # **Against the figures you know.** TFLite's "4x smaller, 2x–3x faster": we measure 3.8x to 4x
 # smaller (biases and scales are not int8) and, on this machine's CPU with int8 instructions, a
-# clear speed-up for both TFLite and PyTorch (the ratios in the table; about 3x when this book was
-# built, at batch 64 on one thread; at batch 1 there is none, Exercise 4). The PyTorch BERT
+# clear speed-up for both TFLite and PyTorch (the ratios in the table; {glue:text}`speedup_dynamic` for dynamic int8 on the
+# machine that ran this page, at batch 64 on one thread; at batch 1 there is none, Exercise 4). The PyTorch BERT
 # tutorial's 2.4x (438 → 181 MB) is smaller than our nearly 4x because BERT's embedding tables, a fifth of its weights, are not
 # `nn.Linear` and stay float32; our MLP is all Linear. QLoRA's NF4 gives 7x (4.5 bits with float32
 # block maxima), at the cost of a dequantization per call that only a fused GPU kernel hides.
@@ -783,7 +785,7 @@ assert speedups[64] > 1.5 * speedups[1]  # the gain grows with the batch
 # that is as large as the saving. The float weights (2.7 MB) also sit largely in the CPU cache, so
 # reading 4x fewer bytes gains little. From batch 16 on, the matrix products dominate and the int8
 # kernels win by their instruction throughput (with VNNI, four int8 multiply-adds per lane where
-# float32 does one): about 3x at batch 64. At large batches the ratio levels off or dips slightly,
+# float32 does one): {glue:text}`speedup_dynamic` at batch 64 here. At large batches the ratio levels off or dips slightly,
 # because the conversions of the activations grow with the batch too. The exact ratios depend on the
 # CPU (with or without VNNI/AVX-512), the thread count and the machine's load; this is why the chapter
 # reports a measured ratio at a stated batch and thread count instead of quoting "2x–3x". Dynamic

@@ -588,8 +588,9 @@ for ex2_bad in (0.0, -2.0):
 # %% [markdown]
 # ### Exercise 3 (Derive it): at high temperature, distillation matches logits
 #
-# Buciluǎ et al. trained the small model to match the big one's *logits* with a squared error; Hinton et
-# al. show that their soft-target loss becomes exactly that as $T$ grows. Take one image, $C$ classes,
+# Caruana and his collaborators trained the small model to match the big one's *logits* with a squared
+# error (as Hinton et al. describe it); Hinton et al. show that their soft-target loss becomes exactly
+# that as $T$ grows. Take one image, $C$ classes,
 # and the difference $d = z_s - z_t$ of the student's and the teacher's logits, with mean $\bar d$.
 #
 # (a) For $|z| \ll T$, expand $\operatorname{softmax}(z/T)_i$ to first order in $1/T$.

@@ -578,11 +578,11 @@ for ex3_block in (16, 64, 256):  # without double quantization: what companion's
 #
 # (b) $4 + \frac{32}{64} = 4.5$ bits against $4 + \frac{8}{64} + \frac{32}{16\,384} = 4.125 + 0.002 = 4.127$ bits: a
 # saving of $0.373$ bits per weight. Without double quantization the scales took $0.5 / 4.5 = 11\%$ of
-# the storage; with it, under 3%. (The paper's 8-bit scales are float8 values after subtracting their
+# the storage; with it, about 3%. (The paper's 8-bit scales are float8 values after subtracting their
 # mean; the bit count is the same.)
 #
 # (c) $65 \times 10^9$ weights: $130$ GB in 16 bits, $65 \times 10^9 \cdot 4.5 / 8 = 36.6$ GB in NF4, and
-# $65 \times 10^9 \cdot 4.127 / 8 = 33.5$ GB with double quantization: about 3 GB saved, which is what makes
+# $65 \times 10^9 \cdot 4.127 / 8 = 33.5$ GB with double quantization: about 3 GB saved, part of what lets
 # the frozen base, its adapters, their Adam state and the activations fit on one 48 GB GPU. Halving
 # $B_1$ to 32 gives finer scales (a smaller error for each block) but costs $4 + 32/32 = 5$ bits without
 # double quantization; with it, $4 + 8/32 + 32/8192 = 4.254$: double quantization is what makes small

@@ -432,7 +432,8 @@ else:
 # * the action: draw `u = rng.random()` from the NumPy `Generator` `rng` (always, once per call); if
 #   $u < \varepsilon$, return a uniform action `int(rng.integers(n_actions))`, otherwise the greedy one
 #   `int(np.argmax(q_values))` for the 1-D array `q_values` of length `n_actions`. With the same
-#   generator this reproduces the actions of `companion.rl.dqn.train_dqn` draw for draw;
+#   generator this follows the rule of `companion.rl.dqn.train_dqn`'s loop (one `rng.random()` per step,
+#   then `rng.integers` only when exploring);
 # * raise a `ValueError` naming `duration` unless it is an integer $\ge 1$, and one naming `start`
 #   (or `end`) unless it lies in $[0, 1]$.
 
@@ -455,7 +456,7 @@ def epsilon_greedy(q_values, step, rng, start, end, duration):
 
 # %% nbgrader={"grade": true, "grade_id": "dqn-ex2-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 def ex2_reference_actions(q_rows, seed, start, end, duration):
-    """The actions of companion.rl.dqn.train_dqn's loop for these Q-values, one row per step."""
+    """The actions chosen by the rule of train_dqn's loop for these Q-values, one row per step."""
     ex2_rng, ex2_eps = np.random.default_rng(seed), epsilon_schedule(start, end, duration)
     return [int(ex2_rng.integers(len(q))) if ex2_rng.random() < ex2_eps(t) else int(np.argmax(q))
             for t, q in enumerate(q_rows)]
@@ -549,8 +550,8 @@ assert discounted_return(math.inf, 1.0) == math.inf, f"gamma = 1, endless: infin
 # steps before the limit alike. If the time limit is stored as `done`, the true values would be
 # $(1 - 0.99^{500})/0.01 \approx 99.34$ at the start but only $(1 - 0.99^{10})/0.01 \approx 9.56$
 # ten steps before the end, and 1 in the last state. Since the observation does not contain the
-# time, these states look like any other balanced state: the network receives targets of 100 and
-# of 1 for the same input, and the best states are pulled down. (During training, before the agent
+# time, these states look like any other balanced state: the network receives targets near 99 and
+# near 1 for the same input, and the best states are pulled down. (During training, before the agent
 # is perfect, the values are lower: the episodes end when the pole falls.)
 #
 # (c) $1/(1 - 0.95) = 20$ steps: rewards further away than a few tens of steps barely count, which
