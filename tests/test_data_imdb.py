@@ -87,6 +87,7 @@ def test_download_route_builds_the_csv_in_the_cache(tmp_path, monkeypatch):
     tar_path.parent.mkdir(parents=True)
     _make_tar(tar_path)
     monkeypatch.setattr(imdb, "IMDB_TAR_MD5", file_hash(tar_path, "md5"))
+    monkeypatch.setattr(imdb, "IMDB_TAR_SHA256", file_hash(tar_path))
     monkeypatch.setattr(imdb, "_SPLIT_SIZE", 4)
     with pytest.raises(FileNotFoundError, match="download=False"):
         imdb_csv_path(download=False)
@@ -158,7 +159,23 @@ def test_a_damaged_cached_csv_is_removed_and_rebuilt_never_used(tmp_path, monkey
     tar_path = cache / "imdb" / "aclImdb_v1.tar.gz"
     _make_tar(tar_path)
     monkeypatch.setattr(imdb, "IMDB_TAR_MD5", file_hash(tar_path, "md5"))
+    monkeypatch.setattr(imdb, "IMDB_TAR_SHA256", file_hash(tar_path))
     monkeypatch.setattr(imdb, "_SPLIT_SIZE", 4)
     target.write_bytes(b"not gzip at all")
     assert imdb_csv_path(progress=False) == target and target.read_bytes() == good
     assert load_imdb("test")[1].tolist() == [0, 0, 1, 1]
+
+
+def test_archive_must_match_its_sha256_as_well_as_its_md5(tmp_path, monkeypatch):
+    """An archive whose md5 matches but whose sha256 does not is refused before any CSV is built."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("COMPANION_CACHE_DIR", str(cache))
+    monkeypatch.delenv("COMPANION_DATA_DIR", raising=False)
+    tar_path = cache / "imdb" / "aclImdb_v1.tar.gz"
+    tar_path.parent.mkdir(parents=True)
+    _make_tar(tar_path)
+    monkeypatch.setattr(imdb, "IMDB_TAR_MD5", file_hash(tar_path, "md5"))
+    monkeypatch.setattr(imdb, "IMDB_TAR_SHA256", "0" * 64)
+    with pytest.raises(ValueError, match="sha256"):
+        imdb_csv_path(progress=False)
+    assert not (cache / "imdb" / "aclImdb_v1_labeled.csv.gz").exists()

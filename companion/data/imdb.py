@@ -35,6 +35,7 @@ __all__ = [
     "IMDB_CSV_SHA256",
     "IMDB_TAR",
     "IMDB_TAR_MD5",
+    "IMDB_TAR_SHA256",
     "IMDB_URL",
     "build_imdb_csv",
     "imdb_csv_path",
@@ -45,9 +46,11 @@ __all__ = [
 IMDB_CSV = "imdb/aclImdb_v1_labeled.csv.gz"
 #: sha256 of the course's CSV (gzip written with mtime 0, so a rebuild is byte-identical).
 IMDB_CSV_SHA256 = "b7444b61208f2b7bbe8b3837cfb900e00156308ae0743b75f7c4c70c71a1d221"
-#: The canonical archive of Maas et al. and its md5 (as listed by torchtext and others).
+#: The canonical archive of Maas et al., its sha256 and its md5 (as published by torchtext, Julia's
+#: MLDatasets and others); a download must match both.
 IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 IMDB_TAR = "imdb/aclImdb_v1.tar.gz"
+IMDB_TAR_SHA256 = "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"
 IMDB_TAR_MD5 = "7c2ac02c03563afcf9b574c7e56c153a"
 
 _COLUMNS = ("review", "sentiment", "split", "id", "rating")
@@ -150,7 +153,7 @@ def imdb_csv_path(*, download: bool = True, progress: bool = True) -> Path:
 
     A seeded copy (``$COMPANION_DATA_DIR``) is checked against :data:`IMDB_CSV_SHA256`. A copy in
     the writable cache was written atomically by :func:`build_imdb_csv` after its checks, from an
-    archive whose md5 was verified, with its sha256 recorded beside it; it is verified against that
+    archive whose sha256 and md5 were verified, with the CSV's sha256 recorded beside it; it is verified against that
     record on every call, and a copy that does not match is removed and rebuilt from the archive.
     """
     seeded_root = data_dir()
@@ -166,7 +169,7 @@ def imdb_csv_path(*, download: bool = True, progress: bool = True) -> Path:
         raise FileNotFoundError(
             f"{IMDB_CSV} is not in $COMPANION_DATA_DIR nor in the cache {cache_dir()}, and download=False{rebuilt}"
         )
-    tar_path = fetch(IMDB_TAR, IMDB_URL, md5=IMDB_TAR_MD5, progress=progress)
+    tar_path = fetch(IMDB_TAR, IMDB_URL, sha256=IMDB_TAR_SHA256, md5=IMDB_TAR_MD5, progress=progress)
     return build_imdb_csv(tar_path, target, expected_per_split=_SPLIT_SIZE)
 
 
