@@ -55,3 +55,21 @@ def test_region_lines_are_the_lines_between_delimiters():
 def test_noise_in_text_names_the_kind():
     assert noise_in("epoch 1: 50%|#####     | 5/10 [00:01<00:01]") == ["progress-bar frame: '50%|#####     | 5'"]
     assert noise_in("loss 0.3") == []
+
+
+def test_unmarked_figures_finds_typed_measurements_only():
+    from course_pages import unmarked_figures
+
+    assert unmarked_figures("The int8 model is 3.8x smaller and 2.9 times faster, in 12 s.") == ["3.8x", "2.9 times", "12 s"]
+    assert unmarked_figures("Accuracy reaches 97.5% after 3 epochs; 40 points better.") == ["97.5%", "40 points"]
+    quiet = [
+        "Glued: {glue:text}`speedup` here, more than 2 times.",  # the bound its assert checks
+        "We prune {fixed}`90%` of the weights.",  # a value the code sets
+        "TFLite quotes 4x smaller models {cite}`tflite2020`.",  # a quoted constant with its source
+        "The [tutorial](https://pytorch.org/tutorials) reports 2.4x.",
+        "In code, `keep = 0.9` and `x = 3`; in math $\\eta = 0.1$, $$10\\%$$.",
+        "Section 3, equation (4), the year 2016, batch 64 and 10,000 steps.",  # no unit: not a measurement
+        "<!-- ### BEGIN SOLUTION -->\n:::{dropdown} Model answer\nAbout 3x.\n:::\n<!-- ### END SOLUTION -->",
+    ]
+    for text in quiet:
+        assert unmarked_figures(text) == [], text

@@ -76,6 +76,41 @@ def reader_view(source: str) -> str:
     return "\n".join(kept).rstrip()
 
 
+# A figure the prose states is either measured, and then glued from the cell that measured it
+# ({glue:text}`name`), or it is not measured: a value the code sets, a figure that follows by
+# arithmetic from the setup (int8 is 4x smaller than float32), or a quoted constant. A sentence that
+# glues a figure may state the bound its assert checks ("more than 3 times"); a quoted figure sits in
+# a sentence with a citation ({cite}`key`) or a link to its source; any other is marked {fixed}`90%`
+# (rendered as plain text). tests/test_notebooks_policy.py fails on the rest.
+MEASURED_FIGURE = re.compile(
+    r"(?<![\w.^_{\\])\d[\d,]*(?:\.\d+)?\s*(?:%|x\b|×|times\b|-fold\b|s\b|ms\b|seconds?\b|minutes?\b|points?\b|[KMG]B\b)"
+)
+_NOT_PROSE = re.compile(
+    r"<!-- ### BEGIN SOLUTION -->.*?<!-- ### END SOLUTION -->"  # model answers: the student's own run
+    r"|`[^`]*`"  # code, and the text of roles: {glue:text}`name` keeps its {glue:text} marker
+    r"|\$\$.*?\$\$|\$[^$]*\$",  # mathematics
+    re.S,
+)
+_SOURCED = ("{glue:", "{cite", "](http")
+
+
+def unmarked_figures(markdown: str) -> list[str]:
+    """Figures in ``markdown`` that look measured (a number with %, x, times, s, points, MB, ...) and
+    are neither marked ``{fixed}`` nor in a sentence that glues a figure or cites its source."""
+    found = []
+    for sentence in re.split(r"(?<=[.!?:;])\s+", _NOT_PROSE.sub(" ", markdown)):
+        if not any(marker in sentence for marker in _SOURCED):
+            found += [" ".join(m.group(0).split()) for m in MEASURED_FIGURE.finditer(sentence)]
+    return found
+
+
+def _fixed_role(name, rawtext, text, lineno, inliner, options=None, content=None):
+    """``{fixed}`90%``: a figure that is set, not measured; shown as plain text."""
+    from docutils import nodes
+
+    return [nodes.Text(text)], []
+
+
 def _on_source_read(app, docname, source):
     if not app.env.doc2path(docname).endswith(".ipynb"):
         return
@@ -145,6 +180,7 @@ def _drop_duplicate_scripts(app, pagename, templatename, context, doctree):
 
 
 def setup(app):
+    app.add_role("fixed", _fixed_role)
     app.connect("source-read", _on_source_read)
     app.connect("html-page-context", _drop_duplicate_scripts, priority=400)  # before a handler that returns a template
     app.connect("config-inited", _serve_mathjax)
