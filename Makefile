@@ -4,6 +4,7 @@
 #   make test                  unit tests, every notebook through nbval, a build check, workflow check
 #   make test-one NB=<path>    run one notebook through nbval (and time it)
 #   make test-site [SITE=dir]  check a built site (after make book or make check-book)
+#   make bench                 every benchmark (companion/benchmarks): _build/results.json, for the Results page
 #   make release               students' versions of every part in release/ (nbgrader)
 #   make grade SUBMISSIONS=dir autograde <student>/<part>/<chapter>.ipynb files: feedback/, grades.csv
 #   make grades                grades.csv again after manual grading (nothing re-run)
@@ -66,10 +67,10 @@ NBVAL := $(BIN)/python -m pytest --nbval-lax --nbval-current-env \
 FIND_NOTEBOOKS := find book -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' -not -path '*/_build/*' | LC_ALL=C sort
 FIND_SOURCES := find book -mindepth 2 -name '[0-9][0-9]_*.py' -not -path '*/.ipynb_checkpoints/*' | LC_ALL=C sort
 
-.PHONY: help venv book test test-unit test-notebooks test-one test-site check-book check-workflows release grade grades notebooks fork clean distclean
+.PHONY: help venv book bench test test-unit test-notebooks test-one test-site check-book check-workflows release grade grades notebooks fork clean distclean
 
 help:
-	@sed -n '3,15s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
+	@sed -n '3,16s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
 
 ## Environment ---------------------------------------------------------------------------------
 
@@ -95,6 +96,11 @@ book: $(STAMP) $(SEEDED_KERAS)
 	$(KERNEL_ENV) $(BIN)/jupyter-book build . -W -n --keep-going
 	$(MAKE) test-site SITE=$(BUILD_DIR)/html
 	@echo "Open $(BUILD_DIR)/html/index.html"
+
+# The speed and size figures that need more than a chapter's minutes, each with its targets; exits 1
+# when a target fails. Run it before `make book` and the book's Results page shows what it measured.
+bench: $(STAMP) $(SEEDED_KERAS)
+	$(BIN)/python -m companion.bench all --json $(BUILD_DIR)/results.json
 
 ## Tests ---------------------------------------------------------------------------------------
 

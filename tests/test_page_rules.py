@@ -73,3 +73,18 @@ def test_unmarked_figures_finds_typed_measurements_only():
     ]
     for text in quiet:
         assert unmarked_figures(text) == [], text
+
+
+def test_benchmark_section_of_the_results_page():
+    from course_pages import benchmark_markdown
+
+    assert "make bench" in "\n".join(benchmark_markdown(None))  # no results yet: say how to get them
+    results = {"date": "2026-12-02 03:17 UTC", "machine": "Linux-x86_64", "cpus": 2, "cuda": False, "torch": "2.13.0",
+               "benchmarks": [{"name": "optim", "what": "Adam step time", "passed": True, "exit_code": 0, "minutes": 1.26,
+                               "output": "ratio 1.05x: PASS\n"},
+                              {"name": "dqn", "what": "DQN on CartPole", "passed": False, "exit_code": 1, "minutes": 8.0,
+                               "output": "seed 2 not solved: FAIL\n"}]}
+    lines = benchmark_markdown(results)
+    assert "| `optim` | Adam step time | met | 1.3 |" in lines
+    assert "| `dqn` | DQN on CartPole | **missed** (exit code 1) | 8.0 |" in lines
+    assert "2 CPU cores, no GPU, PyTorch 2.13.0" in lines[0]

@@ -125,3 +125,29 @@ def test_benchmark_entry_point_runs_by_name_and_exits_non_zero_on_a_missed_targe
     assert all(name in listing for name in BENCHMARKS)
     with pytest.raises(ValueError, match="benchmark"):
         bench.run("nope")
+
+
+def test_bench_all_writes_each_verdict_output_and_minutes_to_json(tmp_path, monkeypatch, capsys):
+    import json
+
+    from companion import bench
+
+    monkeypatch.setattr(bench, "BENCHMARKS", {"fast": "a benchmark that meets its target",
+                                              "slow": "one that misses it", "broken": "one that raises"})
+
+    def fake_run(name, argv=()):
+        if name == "broken":
+            raise RuntimeError("no GPU")
+        print(f"{name}: measured 1.23x")
+        return 0 if name == "fast" else 1
+
+    monkeypatch.setattr(bench, "run", fake_run)
+    assert bench.main(["all", "--json", str(tmp_path / "out" / "results.json")]) == 1
+    result = json.loads((tmp_path / "out" / "results.json").read_text())
+    records = {r["name"]: r for r in result["benchmarks"]}
+    assert [r["passed"] for r in result["benchmarks"]] == [True, False, False]
+    assert records["fast"]["output"] == "fast: measured 1.23x\n" and records["fast"]["what"].startswith("a benchmark")
+    assert "RuntimeError: no GPU" in records["broken"]["output"]
+    assert all(r["minutes"] >= 0 for r in records.values()) and result["cpus"] >= 1
+    assert "measured 1.23x" in capsys.readouterr().out  # still printed as it runs
+    assert bench.main(["all", "--jsn", "x"]) == 2

@@ -111,6 +111,54 @@ def _fixed_role(name, rawtext, text, lineno, inliner, options=None, content=None
     return [nodes.Text(text)], []
 
 
+def benchmark_markdown(results: dict | None) -> list[str]:
+    """The Results page's benchmark table (MyST lines) from ``make bench``'s ``_build/results.json``."""
+    if not results:
+        return ["No benchmark results in this build: in a clone of the repository, `make bench` measures them",
+                "(up to 45 minutes on a 2-core CPU) and a following `make book` shows them here."]
+    device = "a CUDA GPU" if results.get("cuda") else "no GPU"
+    lines = [f"Measured on {results['date']}: {results['machine']}, {results['cpus']} CPU cores, {device}, "
+             f"PyTorch {results['torch']}.", "",
+             "| Benchmark | What it measures | Targets | Minutes |", "|---|---|---|---|"]
+    for record in results["benchmarks"]:
+        verdict = "met" if record["passed"] else f"**missed** (exit code {record['exit_code']})"
+        lines.append(f"| `{record['name']}` | {record['what']} | {verdict} | {record['minutes']:.1f} |")
+    return lines
+
+
+def _load_results(srcdir) -> dict | None:
+    import json
+
+    path = Path(srcdir) / "_build" / "results.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def _benchmarks_directive():
+    from docutils import nodes
+    from docutils.statemachine import StringList
+    from sphinx.util.docutils import SphinxDirective
+
+    class CourseBenchmarks(SphinxDirective):
+        """``{course-benchmarks}``: the last ``make bench`` results as a table, each printout folded."""
+
+        def run(self):
+            self.env.note_dependency(str(Path(self.env.srcdir) / "_build" / "results.json"))
+            import html
+
+            results = _load_results(self.env.srcdir)
+            container = nodes.container()
+            self.state.nested_parse(StringList(benchmark_markdown(results), source="results.json"),
+                                    self.content_offset, container)
+            for record in (results or {}).get("benchmarks", []):  # each one's printout, folded
+                summary = f"<details><summary><code>{html.escape(record['name'])}</code>: what it printed</summary>"
+                container += nodes.raw("", summary, format="html")
+                container += nodes.literal_block(record["output"], record["output"].rstrip("\n"))
+                container += nodes.raw("", "</details>", format="html")
+            return container.children
+
+    return CourseBenchmarks
+
+
 def _on_source_read(app, docname, source):
     if not app.env.doc2path(docname).endswith(".ipynb"):
         return
@@ -181,6 +229,7 @@ def _drop_duplicate_scripts(app, pagename, templatename, context, doctree):
 
 def setup(app):
     app.add_role("fixed", _fixed_role)
+    app.add_directive("course-benchmarks", _benchmarks_directive())
     app.connect("source-read", _on_source_read)
     app.connect("html-page-context", _drop_duplicate_scripts, priority=400)  # before a handler that returns a template
     app.connect("config-inited", _serve_mathjax)
