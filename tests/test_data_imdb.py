@@ -78,17 +78,23 @@ def test_build_csv_checks_counts_and_balance(tmp_path):
     assert not list(tmp_path.glob("*.csv.gz")) and not list(tmp_path.glob(".*.part"))
 
 
-def test_download_route_builds_the_csv_in_the_cache(tmp_path, monkeypatch):
-    """Offline: the 'downloaded' archive is placed in the cache; fetch verifies it; the CSV is built once."""
+def _archive_in_cache(tmp_path, monkeypatch):
+    """A small aclImdb archive placed in an empty writable cache, the loader's checksums set to match it."""
     cache = tmp_path / "cache"
     monkeypatch.setenv("COMPANION_CACHE_DIR", str(cache))
     monkeypatch.delenv("COMPANION_DATA_DIR", raising=False)
     tar_path = cache / "imdb" / "aclImdb_v1.tar.gz"
-    tar_path.parent.mkdir(parents=True)
+    tar_path.parent.mkdir(parents=True, exist_ok=True)
     _make_tar(tar_path)
     monkeypatch.setattr(imdb, "IMDB_TAR_MD5", file_hash(tar_path, "md5"))
     monkeypatch.setattr(imdb, "IMDB_TAR_SHA256", file_hash(tar_path))
     monkeypatch.setattr(imdb, "_SPLIT_SIZE", 4)
+    return cache, tar_path
+
+
+def test_download_route_builds_the_csv_in_the_cache(tmp_path, monkeypatch):
+    """Offline: the 'downloaded' archive is placed in the cache; fetch verifies it; the CSV is built once."""
+    cache, _ = _archive_in_cache(tmp_path, monkeypatch)
     with pytest.raises(FileNotFoundError, match="download=False"):
         imdb_csv_path(download=False)
     built = imdb_csv_path(progress=False)
@@ -156,11 +162,7 @@ def test_a_damaged_cached_csv_is_removed_and_rebuilt_never_used(tmp_path, monkey
     with pytest.raises(FileNotFoundError, match="was removed"):
         imdb_csv_path(download=False)
     # With the archive in the cache, the next call rebuilds the CSV from it.
-    tar_path = cache / "imdb" / "aclImdb_v1.tar.gz"
-    _make_tar(tar_path)
-    monkeypatch.setattr(imdb, "IMDB_TAR_MD5", file_hash(tar_path, "md5"))
-    monkeypatch.setattr(imdb, "IMDB_TAR_SHA256", file_hash(tar_path))
-    monkeypatch.setattr(imdb, "_SPLIT_SIZE", 4)
+    _archive_in_cache(tmp_path, monkeypatch)
     target.write_bytes(b"not gzip at all")
     assert imdb_csv_path(progress=False) == target and target.read_bytes() == good
     assert load_imdb("test")[1].tolist() == [0, 0, 1, 1]
@@ -169,13 +171,7 @@ def test_a_damaged_cached_csv_is_removed_and_rebuilt_never_used(tmp_path, monkey
 def test_archive_must_match_its_sha256_as_well_as_its_md5(tmp_path, monkeypatch):
     """An archive whose md5 matches but whose sha256 does not is not used: it is fetched again (offline
     here, so the error names the mismatch), and no CSV is built from it."""
-    cache = tmp_path / "cache"
-    monkeypatch.setenv("COMPANION_CACHE_DIR", str(cache))
-    monkeypatch.delenv("COMPANION_DATA_DIR", raising=False)
-    tar_path = cache / "imdb" / "aclImdb_v1.tar.gz"
-    tar_path.parent.mkdir(parents=True)
-    _make_tar(tar_path)
-    monkeypatch.setattr(imdb, "IMDB_TAR_MD5", file_hash(tar_path, "md5"))
+    cache, _ = _archive_in_cache(tmp_path, monkeypatch)
     monkeypatch.setattr(imdb, "IMDB_TAR_SHA256", "0" * 64)
     monkeypatch.setattr(imdb, "IMDB_URL", "http://127.0.0.1:9/aclImdb_v1.tar.gz")  # nothing listens there
     with pytest.raises(FileNotFoundError, match=r"(?s)Checksum mismatch for the cached copy.*sha256"):
