@@ -17,6 +17,7 @@ import nbformat
 import pytest
 import yaml
 from course_links import colab_link, install_requirement, repository
+from course_pages import unmarked_figures
 
 import companion
 from companion.grading import nbgrader_metadata
@@ -286,6 +287,17 @@ class TestChapterNotebook:
         )
         for i, (a, b) in enumerate(zip(mine, theirs)):
             assert a == b, f"cell {i} differs between {rel(path)} and {rel(source)}: run `make notebooks`"
+
+    def test_prose_figures_are_glued_marked_or_cited(self, notebook):
+        """A measured figure in the prose is glued from the run; a set or quoted one is marked or cited
+        (the rule and its markers: book/_ext/course_pages.py, MEASURED_FIGURE)."""
+        path, nb = notebook
+        found = [(figure, c.source.split("\n")[0][:60]) for c in nb.cells if c.cell_type == "markdown"
+                 for figure in unmarked_figures(c.source)]
+        assert not found, (
+            f"{rel(path)}: figures neither glued ({{glue:text}}), marked ({{fixed}}) nor cited:\n  "
+            + "\n  ".join(f"{figure!r} in the cell starting {start!r}" for figure, start in found)
+        )
 
     def test_exercises_section(self, notebook):
         path, nb = notebook

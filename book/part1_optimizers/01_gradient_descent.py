@@ -178,14 +178,14 @@ for name, lr in learning_rates.items():
 #   ($\lambda = 1$) barely moves: it shrinks by $1 - 0.02 = 0.98$ per step.
 # - Just below $2/L$ the steep coordinate flips sign at every step (the factor $1 - \eta L = -0.95$):
 #   the familiar zig-zag. Just above $2/L$ the flip *grows* by $|1 - 2.05| = 1.05$ per step and the loss
-#   explodes, even though the step is only 5% larger.
+#   explodes, even though the step is only {fixed}`5%` larger.
 # - The best learning rate balances the two directions. How much GD can do depends on the *condition
 #   number* $L/\mu$: Chapter 2 shows how momentum improves on it.
 
 # %% [markdown]
 # ## 1.3 A convex problem: softmax regression on MNIST
 #
-# Our first real data set is MNIST {cite}`lecun1998`: 28×28 grey-scale digits. The simplest model is
+# Our first real data set is MNIST {cite}`lecun1998`: {fixed}`28×28` grey-scale digits. The simplest model is
 # softmax (multinomial logistic) regression on the raw pixels: 10 scores $z = W^\top x + b$, and the
 # cross-entropy loss
 #

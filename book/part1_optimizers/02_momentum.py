@@ -445,8 +445,8 @@ assert 2 * escape_step(sd_paths["Nesterov 0.9"]) < escape_step(sd_paths["gradien
 #
 # torch accumulates *gradients* and multiplies by today's learning rate; Keras accumulates *steps*,
 # each taken with the learning rate of its day. With a constant $\eta$, $m_t = -\eta b_t$ and the
-# iterates are identical. Under a schedule they are not: when $\eta$ drops by 10×, torch's whole
-# velocity shrinks 10× at once, while Keras' velocity still carries the old, large steps and fades
+# iterates are identical. Under a schedule they are not: when $\eta$ drops by {fixed}`10×`, torch's whole
+# velocity shrinks {fixed}`10×` at once, while Keras' velocity still carries the old, large steps and fades
 # over about $1/(1-\mu)$ steps. `optim.sgd(convention=...)` implements both (chained in two different
 # orders, see its docstring); the schedule below divides $\eta$ by 10 at step 30.
 
@@ -484,6 +484,7 @@ lengths = {c: np.linalg.norm(np.diff(s, axis=0), axis=1) for c, (_, s) in conven
 # row t of np.diff is the step that used eta(t); eta(30) is the first small one
 assert lengths["torch"][30] < 0.15 * lengths["torch"][29]
 assert lengths["keras"][30] > 0.85 * lengths["keras"][29]
+glue("keras_step_kept", f"{lengths['keras'][30] / lengths['keras'][29]:.0%}")
 
 # %% [markdown]
 # And `torch.optim.SGD` with the same schedule (as a `LambdaLR`) follows the torch convention to
@@ -511,8 +512,8 @@ assert torch_gap < 1e-12
 
 # %% [markdown]
 # **What to notice.** The curves coincide for 30 steps. At the drop, torch's step is about ten times
-# shorter at once; Keras' step is still about 90% as long and fades gradually, as the old velocity
-# decays by $\mu$ per step. Neither
+# shorter at once; Keras' step is still {glue:text}`keras_step_kept` as long and fades gradually, as
+# the old velocity decays by $\mu$ per step. Neither
 # is wrong, but a schedule tuned in one framework is not the same schedule in the other, and a warm-up
 # (a schedule that *raises* $\eta$) differs the same way. When you port a recipe across frameworks,
 # the momentum convention matters as soon as the learning rate changes.
@@ -560,12 +561,16 @@ assert epoch_loss["momentum 0.9, lr 0.05"] < 0.6 * epoch_loss["SGD, lr 0.05"]
 assert epoch_loss["Nesterov 0.9, lr 0.05"] < 0.6 * epoch_loss["SGD, lr 0.05"]
 assert accuracy["momentum 0.9, lr 0.05"] > accuracy["SGD, lr 0.05"] + 0.03
 assert abs(epoch_loss["SGD, lr 0.5"] - epoch_loss["momentum 0.9, lr 0.05"]) < 0.15 * epoch_loss["momentum 0.9, lr 0.05"]
+glue("momentum_loss_share", f"{epoch_loss['momentum 0.9, lr 0.05'] / epoch_loss['SGD, lr 0.05']:.0%}")
+glue("nesterov_loss_share", f"{epoch_loss['Nesterov 0.9, lr 0.05'] / epoch_loss['SGD, lr 0.05']:.0%}")
+glue("large_step_gap", f"{abs(epoch_loss['SGD, lr 0.5'] / epoch_loss['momentum 0.9, lr 0.05'] - 1):.0%}")
 
 # %% [markdown]
-# **What to notice.** At the same $\eta$, momentum and Nesterov reach less than 60% of SGD's mean
-# training loss in one epoch. Plain SGD with the ten-times larger step lands within 15% of
-# momentum: in this short, noisy run much of momentum's gain is the $1/(1-\mu)$ factor of the first
-# section, not acceleration. (Large-step SGD's end point is also noisier; averaging gradients in the
+# **What to notice.** At the same $\eta$, momentum and Nesterov reach {glue:text}`momentum_loss_share`
+# and {glue:text}`nesterov_loss_share` of SGD's mean training loss in one epoch, less than 60%. Plain
+# SGD with the ten-times larger step lands {glue:text}`large_step_gap` from momentum, within 15%: in
+# this short, noisy run much of momentum's gain is the $1/(1-\mu)$ factor of the first section, not
+# acceleration. (Large-step SGD's end point is also noisier; averaging gradients in the
 # buffer smooths the steps.) This is the regime of small learning rates and noisy gradients, where
 # heavy ball SGD behaves much like SGD with $\eta/(1-\mu)$; the $\sqrt\kappa$ advantage needs
 # gradients accurate enough to see the curvature. Nesterov's edge over the heavy ball is small here,

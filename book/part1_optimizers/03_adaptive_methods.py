@@ -50,6 +50,7 @@ import torch.nn.functional as F
 
 from companion import optim
 from companion.data import load_mnist
+from companion.glue import glue
 from companion.plotting import plot_histories, use_course_style
 from companion.reproducibility import pick_device, seed_everything
 from companion.training import accuracy, as_tensors, mlp, train_classifier
@@ -325,6 +326,7 @@ assert early_ratio > 1.8, early_ratio
 loss_at = {key: runs[1][:100].mean() for key, runs in bias_runs.items()}
 print({f"lr={k[0]:g} corrected={k[1]}": round(v, 3) for k, v in loss_at.items()})
 assert loss_at[1e-2, False] > 1.15 * loss_at[1e-2, True]
+glue("uncorrected_loss_excess", f"{100 * (loss_at[1e-2, False] / loss_at[1e-2, True] - 1):.0f} %")
 assert loss_at[1e-3, False] < 0.8 * loss_at[1e-3, True]
 
 # %% [markdown]
@@ -333,9 +335,9 @@ assert loss_at[1e-3, False] < 0.8 * loss_at[1e-3, True]
 # curve, since real gradients change sign and size). Without correction Adam effectively runs with a
 # learning rate several times larger than the one you set, during exactly the steps where the
 # network is least stable. With $\eta = 10^{-3}$, a small value for a 300-step run, that boost helps:
-# the first hundred steps' mean loss is lower. With $\eta = 10^{-2}$ it hurts: that mean loss is more than
-# 15 % higher. The bias correction is what makes Adam's first steps
-# have the size $\eta$, which is why one learning rate tends to work from the first step on. Popular
+# the first hundred steps' mean loss is lower. With $\eta = 10^{-2}$ it hurts: that mean loss is
+# {glue:text}`uncorrected_loss_excess` higher, more than 15 %. The bias correction is what makes Adam's
+# first steps have the size $\eta$, which is why one learning rate tends to work from the first step on. Popular
 # from-scratch snippets that drop it (or apply it to $m$ only) silently change the method.
 #
 # A caveat on convergence: Reddi et al. {cite}`reddi2018` built problems on which Adam provably does not
@@ -415,21 +417,23 @@ for label, values in final.items():
     print(f"{label:22s}", {g: round(v, 3) for g, v in values.items()})
 plain, l2, decoupled = (final[k] for k in decay_runs)
 assert abs(plain["never-lit pixels"] - 1) < 1e-6  # no gradient, no decay: they never move
+assert plain["lit pixels"] > 1.5  # the unpenalised learning weights grow
+glue("adam_lit_growth", f"{plain['lit pixels']:.1f} times")
 assert l2["never-lit pixels"] < 0.05  # pushed to ~0 at rate lr per step
 assert abs(decoupled["never-lit pixels"] - (1 - decay_lr * decay) ** DECAY_STEPS) < 1e-3  # exactly (1-lr*wd)^t
 assert l2["lit pixels"] < 0.35 * plain["lit pixels"]  # at this lambda, L2 dominates the data gradient
 assert abs(decoupled["lit pixels"] / plain["lit pixels"] - 1) < 0.05  # AdamW: about (1 - lr*wd)^t
 
 # %% [markdown]
-# **What to notice.** Without a penalty, the norm of the first layer's learning weights grows to about
-# 2.4 times its initial value in 400 steps, and the never-lit weights never move. Under Adam + L2 the
+# **What to notice.** Without a penalty, the norm of the first layer's learning weights grows to
+# {glue:text}`adam_lit_growth` its initial value in 400 steps, and the never-lit weights never move. Under Adam + L2 the
 # never-lit weights collapse to zero within about a hundred steps: their only gradient is $\lambda\theta$,
 # which the division by $\sqrt{\hat v_t}$ turns into a step of size $\eta$ whatever $\lambda$ is. The
 # learning weights fare little better: wherever $\lambda\theta$ rivals the small data gradients of these
 # weights (their RMS is below $10^{-3}$), the penalty dominates the normalised step, and their norm ends
 # at less than a third of the unpenalised one. How strongly a weight is regularised thus depends on its
 # gradient history, not only on $\lambda$. AdamW with the same $\lambda$ shrinks every weight by exactly
-# $(1-\eta\lambda)$ per step on top of what the data does, here 2 % over 400 steps: a mild, uniform
+# $(1-\eta\lambda)$ per step on top of what the data does, here {fixed}`2 %` over 400 steps: a mild, uniform
 # regulariser that does not interact with the adaptive scaling. The same number `weight_decay=0.05`
 # means two very different things in `torch.optim.Adam` and `torch.optim.AdamW`; good values differ
 # (AdamW's default is $\lambda = 0.01$ in PyTorch, $0.004$ in Keras), so retune when switching. Note that with
@@ -479,7 +483,7 @@ assert abs(decoupled["lit pixels"] / plain["lit pixels"] - 1) < 0.05  # AdamW: a
 # the weights jitter around zero. PyTorch has no FTRL; `optim.ftrl` follows `keras.optimizers.Ftrl`.
 # FTRL is an optimizer for (generalised) linear models; in deep networks it is rarely used.
 #
-# We fit a logistic regression that tells 3s from 8s, in NumPy, with FTRL (with and without L1) and with
+# We fit a logistic regression that tells threes from eights, in NumPy, with FTRL (with and without L1) and with
 # Adam on the L1-penalised loss, and count the exact zeros among the weights of lit pixels.
 
 # %%
@@ -554,7 +558,7 @@ assert acc.min() > 0.93 and acc[names[1]] > acc[names[0]] - 0.02, acc
 
 # %% [markdown]
 # **What to notice.** With $\lambda_1 = 0.5$ FTRL sets more than half of the lit-pixel weights exactly to
-# zero and keeps those where 3s and 8s differ, losing less than two points of test accuracy. Adam on the same L1 penalty reaches a similar accuracy but leaves *no* weight at exactly zero:
+# zero and keeps those where threes and eights differ, losing less than two points of test accuracy. Adam on the same L1 penalty reaches a similar accuracy but leaves *no* weight at exactly zero:
 # the subgradient $\lambda_1\operatorname{sign}(w)$ makes a small weight hop across zero forever. (The
 # never-lit pixels' weights are zero in every model: they start at zero and never get a gradient.)
 #
@@ -641,12 +645,14 @@ assert results.loc["AdaGrad", "learning_rate"] >= 10 * results.loc["Adam", "lear
 assert results.loc["AdaDelta", "learning_rate"] >= 1.0
 top_of_grid = [m for m in BASE_LR if np.isclose(results.loc[m, "learning_rate"], BASE_LR[m][1] * GRID[-1])]
 print("winners at the top of their grid:", top_of_grid)
+glue("lowest_test_accuracy", f"{100 * results['test_accuracy'].min():.1f} %")
 assert len(top_of_grid) >= 3, top_of_grid
 assert all(np.isfinite(h.last("loss")) for _, h, _ in chosen.values())
 
 # %% [markdown]
 # **What to notice.**
-# - Every method passes 85 % test accuracy after 158 steps, and every adaptive method except FTRL beats
+# - Every method passes 85 % test accuracy after 158 steps (the lowest is
+#   {glue:text}`lowest_test_accuracy`), and every adaptive method except FTRL beats
 #   plain SGD by at least a point when all get the same five-value tuning budget. The ranking *within*
 #   the adaptive methods is not robust: it changes with the seed, the budget and the grid, so do not read
 #   much into the order of the top rows.

@@ -52,6 +52,7 @@ import numpy as np
 import torch
 
 from companion import initialization, optim
+from companion.glue import glue
 from companion.plotting import plot_histories, use_course_style
 from companion.reproducibility import pick_device, seed_everything
 from companion.training import accuracy, mlp, mnist_tensors, train_classifier
@@ -118,7 +119,7 @@ assert initialization.fan_in_and_fan_out((64, 3, 5, 5)) == initialization.fan_in
 # `kaiming_normal_` draw from a plain normal. Keras' `GlorotNormal`, `HeNormal` and `LecunNormal` draw from
 # a normal *truncated* at two standard deviations, and divide by $0.8796$, the standard deviation of a
 # standard normal cut at $\pm2$, so that the variance is still $\sigma^2$. No Keras weight is larger than
-# $2\sigma/0.8796 \approx 2.27\sigma$, while about 2.3% of PyTorch's are. `companion.initialization` offers both
+# $2\sigma/0.8796 \approx 2.27\sigma$, while about {fixed}`2.3%` of PyTorch's are. `companion.initialization` offers both
 # (`truncated=False`, the default, or `True`).
 
 # %%
@@ -340,12 +341,14 @@ plt.show()
 # %% tags=["remove-input"]
 acc = {kind: h.meta["test_accuracy"] for kind, h in runs.items()}
 assert acc["He normal"] > 0.8, acc
+glue("he_test_accuracy", f"{acc['He normal']:.1%}")
 assert acc["N(0, 0.01²)"] < 0.2 and acc["PyTorch default"] < 0.2, acc  # chance level: ~11% (the majority class)
 assert acc["PyTorch default"] + 0.05 < acc["Glorot uniform (Keras default)"] < acc["He normal"] - 0.3, acc
 assert runs["PyTorch default"].last("train_loss") > 2.2  # still at log(10) = 2.30
 
 # %% [markdown]
-# **What to notice.** He initialization reaches more than 80% test accuracy in two epochs. The tiny
+# **What to notice.** He initialization reaches {glue:text}`he_test_accuracy` test accuracy in two
+# epochs, more than 80%. The tiny
 # $N(0, 0.01^2)$ and the PyTorch default never leave the loss $\log 10 \approx 2.30$ of a uniform guess:
 # their first layers receive almost no gradient, and the network predicts the majority class. The Keras
 # default starts to learn, slowly. A smaller or larger learning rate does not rescue the first two: a
@@ -357,7 +360,7 @@ assert runs["PyTorch default"].last("train_loss") > 2.2  # still at log(10) = 2.
 #   Use a fan-dependent scale.
 # * **Mixing layouts.** A PyTorch weight is `(out, in)`, so `fan_in = weight.shape[1]`, not `shape[0]`; a
 #   Keras kernel is `(in, out)`. `fan_in_and_fan_out(..., layout=...)` makes the choice explicit.
-# * **Forgetting the kernel in a convolution's fan.** `fan_in` of a 3×3 convolution over 64 channels is 576, not 64.
+# * **Forgetting the kernel in a convolution's fan.** `fan_in` of a {fixed}`3×3` convolution over 64 channels is 576, not 64.
 # * **He for tanh, Glorot for ReLU.** The gain belongs to the nonlinearity that *follows* the layer.
 # * **Assuming "normal" means the same thing.** Keras' normals are truncated at 2σ and rescaled; PyTorch's
 #   are not. Porting a checkpoint-free model between frameworks changes the initial weights' tails.
@@ -371,8 +374,8 @@ assert runs["PyTorch default"].last("train_loss") > 2.2  # still at log(10) = 2.
 # initializations choose $\sigma^2$ to make it so, for linear-like, tanh and ReLU units. Uniform and
 # normal variants share the variance; Keras' normals are truncated. On a 20-layer MLP a bad scale makes the
 # activations and the gradients vanish (or explode) by fifteen orders of magnitude, and on MNIST a
-# 12-layer ReLU MLP trains to more than 80% with He initialization and not at all with $N(0, 0.01^2)$ or
-# with PyTorch's default. {cite:t}`saxe2014` go one step further: random *orthogonal* matrices preserve
+# 12-layer ReLU MLP trains to {glue:text}`he_test_accuracy` (more than 80%) with He initialization and
+# not at all with $N(0, 0.01^2)$ or with PyTorch's default. {cite:t}`saxe2014` go one step further: random *orthogonal* matrices preserve
 # the norm of every vector, not only the variance on average (Exercise 1).
 #
 # ## Exercises

@@ -53,6 +53,7 @@ from sklearn.model_selection import train_test_split
 
 from companion import augment
 from companion.data import load_mnist
+from companion.glue import glue
 from companion.plotting import plot_histories, use_course_style
 from companion.preprocessing import Imputer, MinMaxScaler, Standardizer
 from companion.reproducibility import pick_device, seed_everything
@@ -140,13 +141,14 @@ assert kappas["raw features"] > 1e7 and kappas["standardized features"] < 1e3, k
 assert steps_to_converge["standardized features"] is not None and steps_to_converge["standardized features"] < 50
 assert gaps["standardized features"][-1] < 1e-10
 assert steps_to_converge["raw features"] is None and gaps["raw features"][-1] > 1e-2
+glue("raw_gap_after", f"{gaps['raw features'][-1]:.1%}")
 
 # %% [markdown]
 # **What to notice.** Same data, same model, same algorithm: the raw features give a condition number
-# above $10^7$ and gradient descent is still more than 1% away from the optimum after 5,000 steps
-# (it makes quick progress along the few directions with large eigenvalues, then crawls). After
-# standardization the condition number drops below $10^3$: the gap falls below 0.1% in fewer than 50
-# steps and below $10^{-10}$ within the 5,000.
+# above $10^7$ and gradient descent is still {glue:text}`raw_gap_after` away from the optimum (more than
+# 1%) after 5,000 steps (it makes quick progress along the few directions with large eigenvalues, then
+# crawls). After standardization the condition number drops below $10^3$: the gap falls below
+# {fixed}`0.1%` in fewer than 50 steps and below $10^{-10}$ within the 5,000.
 # A neural network's first layer sees its inputs exactly as this linear model does, which is why
 # inputs are scaled before training (and why, inside the network, batch normalization, in the next
 # chapter, does the same for hidden layers).
@@ -220,16 +222,19 @@ plt.show()
 # %% tags=["remove-input"]
 assert accuracy_test > 0.93 and accuracy_train_stats > 0.9, (accuracy_test, accuracy_train_stats)
 assert accuracy_own_stats < 0.6, accuracy_own_stats
+glue("malignant_found_train_stats", f"{accuracy_train_stats:.0%}")
+glue("malignant_found_own_stats", f"{accuracy_own_stats:.0%}")
 
 # %% [markdown]
-# **What to notice.** With the training statistics the model finds more than 90% of the malignant
-# cases; with the batch's own statistics fewer than 60%. The same bug appears in neural networks as
+# **What to notice.** With the training statistics the model finds {glue:text}`malignant_found_train_stats`
+# of the malignant cases, more than 90%; with the batch's own statistics
+# {glue:text}`malignant_found_own_stats`, fewer than 60%. The same bug appears in neural networks as
 # "batch normalization left in training mode at evaluation time" (next chapter).
 #
 # ## Missing values: imputation and a missing-value indicator
 #
 # Real tables have holes. Dropping every row with a hole (*complete-case analysis*) is rarely an option:
-# below, 20% of the entries of the cancer data are removed at random, and with 30 features the chance
+# below, {fixed}`20%` of the entries of the cancer data are removed at random, and with 30 features the chance
 # that a row is complete is $0.8^{30} \approx 0.1\%$. Instead we **impute**: replace a missing $x_{ij}$ with
 # the training mean (or median, robust to skewed features) of feature $j$. A *missing indicator* adds a
 # 0/1 column per feature, so that the model can still use the fact that a value was missing; this matters
@@ -291,16 +296,18 @@ for k in labels_:
 assert max(results["complete rows"]) <= 2
 assert np.mean(results["mean"]) > np.mean(results["zero fill"]) + 0.03
 assert np.mean(results["median"]) > np.mean(results["zero fill"]) + 0.03
+zero_fill_cost = min(np.mean(results["mean"]), np.mean(results["median"])) - np.mean(results["zero fill"])
+glue("zero_fill_cost", f"{100 * zero_fill_cost:.1f} points")
 gains = np.array(results["MNAR: mean + indicator"]) - np.array(results["MNAR: mean"])
 assert np.all(gains > 0) and gains.mean() > 0.005, gains
 
 # %% [markdown]
-# **What to notice.** With 20% of the entries missing there is at most a couple of complete training
+# **What to notice.** With {fixed}`20%` of the entries missing there is at most a couple of complete training
 # rows, so complete-case analysis is not an option. Filling the holes with 0 *before* scaling is worse
-# than mean or median imputation by more than 3 points: 0 is an absurd area or radius, far outside the
-# data. When values are missing *because* they are large (the "MNAR" rows), the mean alone hides that
-# information and the indicator columns recover some of it, better on every one of the three masks
-# here. (With missing completely at random, the indicators carry no signal and only add inputs.)
+# than mean or median imputation by at least {glue:text}`zero_fill_cost` (more than 3 points): 0 is an
+# absurd area or radius, far outside the data. When values are missing *because* they are large (the
+# "MNAR" rows), the mean alone hides that information and the indicator columns recover some of it,
+# better on every one of the three masks here. (With missing completely at random, the indicators carry no signal and only add inputs.)
 #
 # ## Image augmentation
 #
@@ -395,15 +402,16 @@ print(f"gain per seed (points): {', '.join(f'{100 * g:.2f}' for g in gain.values
 assert all(g > 0.01 for g in gain.values()), gain
 assert runs["augmented, seed 0"].last("train_loss") > runs["plain, seed 0"].last("train_loss")
 assert flipped_accuracy < 0.6, flipped_accuracy
+glue("flipped_accuracy", f"{flipped_accuracy:.0%}")
 
 # %% [markdown]
 # **What to notice.** On both seeds, augmentation adds more than one point of test accuracy (the plot's
 # title gives the smaller of the two gains; the printout both), for no extra data. Its training
 # loss stays higher: the augmented batches are never exactly the same twice, so the network cannot
-# memorise them, which is the point. The same model, shown horizontally *flipped* test digits, gets fewer
-# than 60% right: flipped digits are not digits it needs to recognise, so training on them would spend
-# capacity on impossible inputs (and mirror-image confusions such as 2/5). Augmentation is a form of
-# regularization; the next chapter compares it with the others.
+# memorise them, which is the point. The same model, shown horizontally *flipped* test digits, gets
+# {glue:text}`flipped_accuracy` right, fewer than 60%: flipped digits are not digits it needs to
+# recognise, so training on them would spend capacity on impossible inputs (and mirror-image confusions
+# such as 2/5). Augmentation is a form of regularization; the next chapter compares it with the others.
 #
 # ## The Keras way
 #

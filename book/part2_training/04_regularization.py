@@ -50,6 +50,7 @@ import torch.nn.functional as F
 
 from companion.augment import Augmenter
 from companion.data import load_mnist
+from companion.glue import glue
 from companion.plotting import use_course_style
 from companion.regularization import (
     EarlyStopping,
@@ -141,13 +142,15 @@ _, base_val_accuracy = histories["baseline"].series("val_accuracy")
 assert base_val_accuracy.max() - base_val_accuracy[-1] < 0.02
 _, base_train_loss = histories["baseline"].series("train_loss")
 assert base_train_loss[-1] < base_train_loss[0] / 100  # "by orders of magnitude"
+glue("baseline_train_accuracy", f"{histories['baseline'].last('train_accuracy'):.0%}")
+glue("baseline_val_loss_rise", f"{base_val_loss[-1] / base_val_loss.min() - 1:.0%}")
 
 # %% [markdown]
-# **What to notice.** Training accuracy reaches 100% and the training loss keeps falling by orders of
-# magnitude, while the validation loss bottoms out within the first dozen epochs and then *rises* by more
-# than 20%: the network becomes ever more confident on the training images, including where it is wrong
-# on new ones. The validation accuracy, meanwhile, barely moves: loss detects over-fitting earlier than
-# accuracy.
+# **What to notice.** Training accuracy reaches {glue:text}`baseline_train_accuracy` and the training loss
+# keeps falling by orders of magnitude, while the validation loss bottoms out within the first dozen
+# epochs and then *rises* by {glue:text}`baseline_val_loss_rise`, more than 20%: the network becomes ever
+# more confident on the training images, including where it is wrong on new ones. The validation accuracy,
+# meanwhile, barely moves: loss detects over-fitting earlier than accuracy.
 #
 # ## L2 and L1 penalties, and weight decay
 #
@@ -186,12 +189,13 @@ print(f"final validation loss: baseline {histories['baseline'].last('val_loss'):
 
 # %% tags=["remove-input"]
 assert histories["L2 penalty"].last("val_loss") < 0.85 * histories["baseline"].last("val_loss")
+glue("l2_val_loss_cut", f"{1 - histories['L2 penalty'].last('val_loss') / histories['baseline'].last('val_loss'):.0%}")
 
 # %% [markdown]
-# **What to notice.** With the penalty the validation loss no longer climbs: after 30 epochs it is more
-# than 15% below the baseline's. The penalty stops the weights, and with them the logits, from growing
-# without bound on already-correct training examples. The validation *accuracy* changes much less; on this
-# problem the penalties mainly fix over-confidence.
+# **What to notice.** With the penalty the validation loss no longer climbs: after 30 epochs it is
+# {glue:text}`l2_val_loss_cut` below the baseline's, more than 15%. The penalty stops the weights, and
+# with them the logits, from growing without bound on already-correct training examples. The validation
+# *accuracy* changes much less; on this problem the penalties mainly fix over-confidence.
 #
 # ## Dropout
 #
@@ -325,15 +329,20 @@ bn_model.load_state_dict(saved_state)  # back to the trained running statistics
 # %% tags=["remove-input"]
 assert eval_mode_accuracy > 0.88 and train_mode_accuracy < eval_mode_accuracy - 0.3, (eval_mode_accuracy, train_mode_accuracy)
 assert drift > 0.05 and damaged_accuracy < eval_mode_accuracy - 0.03
+glue("bn_eval_accuracy", f"{eval_mode_accuracy:.0%}")
+glue("bn_train_mode_drop", f"{100 * (eval_mode_accuracy - train_mode_accuracy):.0f} points")
+glue("bn_damage", f"{100 * (eval_mode_accuracy - damaged_accuracy):.1f} points")
 
 # %% [markdown]
 # **What to notice.** Evaluated correctly (eval mode) the batch-norm network is about as accurate as the
-# others (close to 90%). Evaluated in training mode on batches that each hold one digit, it loses more than 30 points of
-# accuracy: every batch is re-centred on its own mean, which erases exactly what distinguishes its digit
-# (chapter 3's "scale a batch by its own statistics" bug, inside the network). Worse, the forward passes in
-# training mode silently *updated the running statistics* with those skewed batches, damaging later
-# eval-mode predictions too (by more than 3 points here). Always call `model.eval()` before evaluating (and `torch.no_grad()` does
-# *not* do it for you); Keras handles it through the `training` argument, set by `fit` / `predict`.
+# others ({glue:text}`bn_eval_accuracy`). Evaluated in training mode on batches that each hold one digit,
+# it loses {glue:text}`bn_train_mode_drop` of accuracy, more than 30: every batch is re-centred on its own
+# mean, which erases exactly what distinguishes its digit (chapter 3's "scale a batch by its own
+# statistics" bug, inside the network). Worse, the forward passes in training mode silently *updated the
+# running statistics* with those skewed batches, damaging later eval-mode predictions too (by
+# {glue:text}`bn_damage` here, more than 3). Always call `model.eval()` before evaluating (and
+# `torch.no_grad()` does *not* do it for you); Keras handles it through the `training` argument, set by
+# `fit` / `predict`.
 #
 # ## Early stopping
 #
@@ -424,18 +433,21 @@ assert best == "augmentation" and margin > 0.02, (best, margin)
 gaps = table["train accuracy"] - table["final val. accuracy"]
 assert gaps["augmentation"] < gaps["baseline"] / 2  # curves closer together
 assert table.loc[best, "test accuracy"] > table.loc["baseline", "test accuracy"] + 0.02
+glue("best_val_margin", f"{100 * margin:.1f} points")
+glue("best_test_margin", f"{100 * (table.loc[best, 'test accuracy'] - table.loc['baseline', 'test accuracy']):.1f} points")
 assert all(table.loc[k, "final val. loss"] < table.loc["baseline", "final val. loss"] for k in regularized.index)
 
 # %% [markdown]
-# **What to notice.** Every remedy ends with a lower validation loss than the baseline (the "final" columns
-# describe each model as training returned it; for early stopping, the restored epoch). In accuracy the
-# differences are smaller, and a lower loss does not always mean a higher accuracy (early stopping picks
-# the epoch of lowest validation *loss*, not of highest accuracy): the best remedy (named in the figure's title) beats
-# the over-fitting baseline by more than 2 points of validation accuracy, and by more than 2 points on the
-# test set too, which was used for nothing else. Penalties, dropout, batch norm and early stopping limit
-# how hard the model fits 1,000 images; augmentation changes what it fits, which is why it wins here. In
-# practice they are combined, and their strengths ($\lambda$, $p$, patience, augmentation ranges) are tuned
-# on the validation set, never on the test set.
+# **What to notice.** Every remedy ends with a lower validation loss than the baseline (the "final"
+# columns describe each model as training returned it; for early stopping, the restored epoch). In
+# accuracy the differences are smaller, and a lower loss does not always mean a higher accuracy (early
+# stopping picks the epoch of lowest validation *loss*, not of highest accuracy): the best remedy (named
+# in the figure's title) beats the over-fitting baseline by more than 2 points of validation accuracy
+# ({glue:text}`best_val_margin`), and by more than 2 points on the test set too
+# ({glue:text}`best_test_margin`), which was used for nothing else. Penalties, dropout, batch norm and
+# early stopping limit how hard the model fits 1,000 images; augmentation changes what it fits, which is
+# why it wins here. In practice they are combined, and their strengths ($\lambda$, $p$, patience,
+# augmentation ranges) are tuned on the validation set, never on the test set.
 #
 # ## Pitfalls
 #

@@ -76,6 +76,7 @@ from companion.compression.pruning import (
     train_dense,
 )
 from companion.data import load_mnist
+from companion.glue import glue
 from companion.plotting import use_course_style
 from companion.reproducibility import pick_device, seed_everything
 from companion.training import accuracy, mnist_tensors
@@ -104,6 +105,7 @@ print(recipe)
 dense = build_mlp(recipe, device)
 train_dense(dense, x_train, y_train, recipe, name="dense")
 dense_accuracy = accuracy(dense, x_test, y_test)
+glue("dense_accuracy", f"{dense_accuracy:.2%}")
 print(f"dense: {count_parameters(dense):,} parameters, test accuracy {dense_accuracy:.4f}")
 
 # %% [markdown]
@@ -150,11 +152,14 @@ for amount in amounts:
 print(pd.DataFrame({"sparsity": sweep, "per layer": one_shot["layer"], "global": one_shot["global"]})
       .round(4).to_string(index=False))
 print("structured:", [(round(f, 3), round(a, 4)) for f, a in structured_points])
+for level in (0.9, 0.95):
+    gain = one_shot["global"][sweep.index(level)] - one_shot["layer"][sweep.index(level)]
+    glue(f"global_gain_{level * 100:.0f}", f"{100 * gain:.1f} points")
 
 # %% [markdown]
 # ## Gradual pruning with a polynomial-decay schedule
 #
-# Pruning 90% at once damages the network; fine-tuning can repair it. Zhu and Gupta {cite}`zhu2017prune`
+# Pruning {fixed}`90%` at once damages the network; fine-tuning can repair it. Zhu and Gupta {cite}`zhu2017prune`
 # prune *while* fine-tuning, raising the sparsity from $s_i$ at step $t_0$ to $s_f$ at step $t_1$ along
 #
 # $$
@@ -164,9 +169,9 @@ print("structured:", [(round(f, 3), round(a, 4)) for f, a in structured_points])
 # updating the masks every $\Delta t$ steps (`frequency`). The cubic prunes fast while many redundant weights
 # remain and slowly near the end, when each weight matters more. Between updates the masks are
 # re-applied after *every* optimizer step: Adam's moments keep moving a pruned weight even when its
-# gradient is zero. Here: $s_i = 0$, $s_f = 0.9$, $t_0 = 0$, $t_1$ at 60% of three fine-tuning epochs,
+# gradient is zero. Here: $s_i = 0$, $s_f = 0.9$, $t_0 = 0$, $t_1$ at {fixed}`60%` of three fine-tuning epochs,
 # $\Delta t = 20$ steps, Adam with $\eta = 5\cdot10^{-4}$. The same budget spent as *one-shot* pruning
-# followed by fine-tuning with fixed masks ($s_i = s_f$) is the comparison, at 90% and at 98%.
+# followed by fine-tuning with fixed masks ($s_i = s_f$) is the comparison, at {fixed}`90%` and at {fixed}`98%`.
 
 # %%
 seed_everything(0)
@@ -217,6 +222,8 @@ plt.show()
 
 # %% tags=["remove-input"]
 acc = {key: accuracy(model, x_test, y_test) for key, model in fine_tuned.items()}
+glue("acc_gradual_90", f"{acc['gradual', 0.9]:.2%}")
+glue("acc_one_shot_90", f"{acc['one-shot + fine-tune', 0.9]:.2%}")
 # one-shot without fine-tuning: harmless at 50%, costly at 90% (per layer)
 assert one_shot["layer"][sweep.index(0.5)] > dense_accuracy - 0.005
 assert one_shot["layer"][sweep.index(0.9)] < dense_accuracy - 0.05
@@ -242,21 +249,22 @@ print(f"98%: first 20 steps' loss {loss_one_shot[:20].mean():.3f} (one-shot) vs 
 # %% [markdown]
 # **What to notice.**
 #
-# - Without fine-tuning, pruning the smallest half of the weights costs nothing, but by 90% the network is
+# - Without fine-tuning, pruning the smallest half of the weights costs nothing, but by {fixed}`90%` the network is
 #   badly damaged (the one-shot curves, right). *Global* pruning holds up better than per-layer pruning
-#   at high sparsity (more than 10 points better at 90% and 95%): it spares the small last layer, whose
-#   weights are larger (Exercise 4).
-# - With fine-tuning, 90% sparsity costs nothing: both the gradual and the one-shot-then-fine-tune model are
-#   within 0.5 point of each other and of the dense model. At 98% the schedule matters: gradual pruning ends
+#   at high sparsity ({glue:text}`global_gain_90` better at 90% and {glue:text}`global_gain_95` at 95%, more than
+#   10 points each): it spares the small last layer, whose weights are larger (Exercise 4).
+# - With fine-tuning, {fixed}`90%` sparsity costs nothing: both the gradual ({glue:text}`acc_gradual_90`) and the
+#   one-shot-then-fine-tune model ({glue:text}`acc_one_shot_90`) are within 0.5 point of each other and of the
+#   dense model ({glue:text}`dense_accuracy`). At {fixed}`98%` the schedule matters: gradual pruning ends
 #   more than one point above one-shot pruning with the same number of steps. The training loss (left)
-#   shows why: one-shot pruning to 98% starts from a loss several times higher, and after the same number
+#   shows why: one-shot pruning to {fixed}`98%` starts from a loss several times higher, and after the same number
 #   of steps it is still above the loss of the gradual run.
 # - Removing whole neurons hurts far sooner: at equal fractions of removed weights, the structured curve lies
 #   well below the unstructured ones. Structured pruning needs fine-tuning (below), and buys something
 #   unstructured pruning does not.
 
 # %% [markdown]
-# ## The targets: 90% sparsity, within 1 point, a 3x smaller file
+# ## The targets: {fixed}`90%` sparsity, within {fixed}`1 point`, a {fixed}`3x` smaller file
 #
 # The size is measured as the TensorFlow Model Optimization guide measures it: the weights are stored
 # *dense* (float32, zeros included; `torch.save` of the state dict) and the file is compressed with
@@ -269,6 +277,8 @@ print(f"pruned: accuracy {pruned_accuracy:.4f}, sparsity {sparsity_of(pruned):.4
 size_ratio = dense_size.gzipped_bytes / pruned_size.gzipped_bytes
 print(f"accuracy change {100 * (pruned_accuracy - dense_accuracy):+.2f} points; gzipped file {size_ratio:.1f}x smaller;"
       f" uncompressed file {dense_size.bytes / pruned_size.bytes:.2f}x")
+glue("size_ratio", f"{size_ratio:.1f}x")
+glue("dense_gzip_share", f"{dense_size.gzipped_bytes / dense_size.bytes:.1%}")
 
 # %%
 # The chapter's claims, with their exact thresholds.
@@ -280,13 +290,14 @@ assert size_ratio > 4.5 and dense_size.bytes == pruned_size.bytes
 assert dense_size.gzipped_bytes > 0.9 * dense_size.bytes
 
 # %% [markdown]
-# The pruned model is about 5x smaller once gzipped, at an unchanged test accuracy (within half a point;
+# The pruned model is {glue:text}`size_ratio` smaller once gzipped, at an unchanged test accuracy (within half a point;
 # the three fine-tuning epochs are also three more epochs of training, so the pruned model can even end
 # slightly above the dense one, as it does with this seed), while the raw file has
 # *exactly* the same size as the dense one: dense storage pays 4 bytes for every zero. gzip barely
-# compresses trained float32 weights (more than 90% of the raw size remains) but encodes the zeros almost
-# for free. The guide reports "3x smaller" for 50%→80% sparsity; at 90% the zeros leave about 10% of the
-# weights plus the information of *where* they are, hence roughly 5x here.
+# compresses trained float32 weights ({glue:text}`dense_gzip_share` of the raw size remains, more than 90%) but
+# encodes the zeros almost for free. The [guide](https://www.tensorflow.org/model_optimization/guide/pruning/pruning_with_keras) reports "3x smaller" for 50%→80%
+# sparsity; at {fixed}`90%` the zeros leave about {fixed}`10%` of the weights plus the information of *where*
+# they are, hence {glue:text}`size_ratio` here.
 
 # %% [markdown]
 # ## The PyTorch way: `torch.nn.utils.prune`
@@ -341,8 +352,8 @@ assert global_sparsity["1"] > 0.9 > global_sparsity["5"]
 # %% [markdown]
 # ## Unstructured sparsity does not make the model faster; removing neurons does
 #
-# A dense matrix multiplication multiplies the zeros too: 90% zeros cost exactly as much time as 90%
-# arbitrary numbers. To be faster, the model must *shrink*. Structured pruning removes half of the neurons
+# A dense matrix multiplication multiplies the zeros too: {fixed}`90%` zeros cost exactly as much time as
+# {fixed}`90%` arbitrary numbers. To be faster, the model must *shrink*. Structured pruning removes half of the neurons
 # of each hidden layer (by the $L_2$ norm of their weight rows) and rebuilds the network as a smaller dense
 # one, 784–256–128–10, which is then fine-tuned for two epochs. (A pruned neuron whose row is zero still
 # outputs the constant $\mathrm{ReLU}(b_j)$; `remove_neurons` folds it into the next layer's bias, so the
@@ -360,6 +371,7 @@ structured_accuracy = accuracy(structured, x_test, y_test)
 print(f"structured: {[m.out_features for m in structured if isinstance(m, nn.Linear)]}, "
       f"{count_parameters(structured):,} parameters; test accuracy {structured_one_shot:.4f} right after "
       f"removal, {structured_accuracy:.4f} after fine-tuning")
+glue("structured_drop", f"{100 * (dense_accuracy - structured_one_shot):.1f} points")
 
 models = {"dense": dense, "unstructured 90%": pruned, "structured 50% neurons": structured}
 latency = compare_latency(models, x_test[:256])
@@ -394,17 +406,18 @@ plt.show()
 speed_structured = latency["dense"].median_ms / latency["structured 50% neurons"].median_ms
 speed_unstructured = latency["dense"].median_ms / latency["unstructured 90%"].median_ms
 print(f"speed-up: structured {speed_structured:.2f}x, unstructured {speed_unstructured:.2f}x")
-assert speed_structured >= 1.3, "structured pruning is at least 1.3x faster"
+glue("speed_structured", f"{speed_structured:.2f}x")
+assert speed_structured > 1.3, "structured pruning is more than 1.3x faster"
 assert speed_unstructured < 1.25, "unstructured sparsity brings no real speed-up with dense kernels"
 assert structured_accuracy >= dense_accuracy - 0.01 and structured_one_shot < dense_accuracy - 0.05
 assert model_size(structured).bytes < 0.5 * dense_size.bytes
 
 # %% [markdown]
-# **What to notice.** The 90%-sparse model is as slow as the dense one (within the noise of the
+# **What to notice.** The {fixed}`90%`-sparse model is as slow as the dense one (within the noise of the
 # measurement), while the structured model, with a quarter of the hidden-layer multiplications
-# and half of the first layer's, is more than 1.3x faster (the measured speed-up is printed below the
-# figure; it varies from machine to machine and with the machine's load, which is why only the direction
-# is asserted). Removing half the neurons costs a lot of accuracy at first (more than 5 points), but two epochs of fine-tuning bring it back
+# and half of the first layer's, is {glue:text}`speed_structured` faster here, more than 1.3 times (the ratio
+# varies from machine to machine and with the machine's load). Removing half the neurons costs a lot of
+# accuracy at first ({glue:text}`structured_drop`, more than 5), but two epochs of fine-tuning bring it back
 # within a point of the dense model. Its file is smaller *uncompressed* too. Unstructured sparsity can pay
 # off in time only with sparse kernels and at high sparsity (or on hardware built for it, such as 2:4
 # sparsity on recent GPUs); on a CPU with dense BLAS, structure is what turns pruning into speed.
@@ -491,6 +504,7 @@ print(f"tfmot pruned: test accuracy {keras_pruned_accuracy:.4f}, kernel sparsity
 print(f".h5 file: dense {keras_dense_size[0] / 1e6:.3f} MB ({keras_dense_size[1] / 1e6:.3f} MB gzipped), "
       f"pruned {keras_pruned_size[0] / 1e6:.3f} MB ({keras_pruned_size[1] / 1e6:.3f} MB gzipped): "
       f"{keras_ratio:.1f}x smaller gzipped")
+glue("keras_ratio", f"{keras_ratio:.1f}x")
 
 # %%
 # The same targets, for the tfmot recipe.
@@ -501,12 +515,13 @@ assert keras_ratio >= 3.0, "gzipped model at least 3x smaller"
 assert abs(keras_ratio - size_ratio) < 1.0 and abs(keras_pruned_accuracy - pruned_accuracy) < 0.01
 
 # %% [markdown]
-# Both frameworks land in the same place: 90% of the kernel weights zero, the test accuracy within a point
-# of the dense model, and a gzipped `.h5` about 5x smaller (the PyTorch file was 5x smaller too; within
-# one unit of each other). The guide's figures differ for three reasons: it prunes from 50% to 80% (we go
-# to 90%, so more zeros compress), its model is a small convolutional network whose few parameters make the
+# Both frameworks land in the same place: {fixed}`90%` of the kernel weights zero, the test accuracy within a
+# point of the dense model, and a gzipped `.h5` {glue:text}`keras_ratio` smaller (the PyTorch file was
+# {glue:text}`size_ratio` smaller; within one unit of each other). The guide's figures differ for three
+# reasons: it prunes from 50% to 80% ([its schedule](https://www.tensorflow.org/model_optimization/guide/pruning/pruning_with_keras); we go to {fixed}`90%`, so more zeros
+# compress), its model is a small convolutional network whose few parameters make the
 # file's fixed overhead (HDF5 metadata, layer names, biases) a larger share, and it zips with
-# `zipfile.ZIP_DEFLATED` instead of `gzip -9`. The "10x" of the guide needs quantization on top, the next
+# `zipfile.ZIP_DEFLATED` instead of `gzip -9`. The "10x" of [the guide](https://www.tensorflow.org/model_optimization/guide/pruning/pruning_with_keras) needs quantization on top, the next
 # chapter's subject. And just as in PyTorch, the stripped Keras model is no faster: its kernels are dense
 # matrices full of zeros.
 #
@@ -529,14 +544,14 @@ assert abs(keras_ratio - size_ratio) < 1.0 and abs(keras_pruned_accuracy - prune
 #
 # | | what is removed | file (gzipped) | latency (dense kernels) | needs |
 # |---|---|---|---|---|
-# | unstructured, per layer {cite}`han2015pruning` | single weights, same sparsity per layer | ~5x smaller at 90% | unchanged | fine-tuning beyond ~50% |
+# | unstructured, per layer {cite}`han2015pruning` | single weights, same sparsity per layer | {glue:text}`size_ratio` smaller at {fixed}`90%` | unchanged | fine-tuning beyond ~{fixed}`50%` |
 # | unstructured, global | single weights, one threshold | same | unchanged | fine-tuning |
 # | gradual {cite}`zhu2017prune` | as above, sparsity raised along a cubic | same | unchanged | a schedule, masks after every step |
 # | structured (neurons, channels) {cite}`li2017filters` | whole rows and their columns | smaller raw file too | faster (smaller dense model) | fine-tuning, always |
 #
-# Magnitude pruning to 90% with a little fine-tuning costs no accuracy on this MNIST model and, stored
-# dense and gzipped, gives a file about 5x smaller, in PyTorch and with tfmot alike. Only pruning whole
-# neurons made the model faster.
+# Magnitude pruning to {fixed}`90%` with a little fine-tuning costs no accuracy on this MNIST model and, stored
+# dense and gzipped, gives a file {glue:text}`size_ratio` smaller in PyTorch and {glue:text}`keras_ratio` smaller with
+# tfmot. Only pruning whole neurons made the model faster.
 #
 # ## Exercises
 #
@@ -653,7 +668,7 @@ for ex2_bad in (1.0, -0.1, 1.5):
 # (a) Write `csr_bytes(rows, cols, density)`, the number of bytes of these three arrays (an `int`).
 # (b) Above which density is CSR *larger* than the dense matrix? Give the break-even density as a formula
 # and its limit for large matrices. (c) For the first layer of this chapter's model ($512 \times 784$) at
-# 90% sparsity, how many times smaller than dense is the CSR form? Compare with the gzipped file.
+# {fixed}`90%` sparsity, how many times smaller than dense is the CSR form? Compare with the gzipped file.
 
 # %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "pruning-ex3-solution", "locked": false, "schema_version": 3, "solution": true}
 def csr_bytes(rows, cols, density):
@@ -693,7 +708,7 @@ for ex3_args, ex3_expected in [((512, 784, 1.0), 3_213_316), ((10, 10, 0.0), 44)
 # %% [markdown]
 # ### Exercise 4 (Investigate): where does global pruning cut?
 #
-# Prune the dense model globally and per layer to 80%, 90% and 95% (no fine-tuning) and report, for each,
+# Prune the dense model globally and per layer to {fixed}`80%`, {fixed}`90%` and {fixed}`95%` (no fine-tuning) and report, for each,
 # the sparsity of each of the three Linear layers and the test accuracy. Which layer does global pruning
 # cut most, which least, and why does that help at high sparsity? (Hint: compare the typical magnitude
 # $\operatorname{mean}|W_{ij}|$ of each layer with its fan-in.)

@@ -20,9 +20,10 @@
 # A trained network stores every weight as a 32-bit float, yet a network rarely needs more than a
 # few hundred distinct values per tensor to give the same answers. **Quantization** stores weights
 # (and, in some recipes, activations) as 8-bit or 4-bit integers with a shared scale. The file
-# shrinks about 4x at 8 bits, and on CPUs with integer vector instructions the matrix products run
-# faster too. You have probably met the headline figures: the TensorFlow Lite guide promises models
-# "4x smaller" and "2x–3x faster" on CPU; the PyTorch tutorial quantizes BERT from 438 MB to 181 MB
+# shrinks about {fixed}`4x` at 8 bits, and on CPUs with integer vector instructions the matrix products run
+# faster too. You have probably met the headline figures: [the TensorFlow Lite guide](https://www.tensorflow.org/lite/performance/post_training_quantization)
+# promises dynamic-range quantization "4x smaller, 2x-3x speedup" on CPU; [the PyTorch
+# tutorial](https://pytorch.org/tutorials/intermediate/dynamic_quantization_bert_tutorial.html) quantizes BERT from 438 MB to 181 MB
 # at equal F1.
 #
 # This chapter derives the arithmetic of affine quantization {cite}`jacob2018`, implements it and
@@ -149,7 +150,7 @@ plt.show()
 #
 # ## 2.2 The model: a Linear-heavy MLP on MNIST
 #
-# We train one network and compress it in every way the chapter describes. To make the 4x of int8
+# We train one network and compress it in every way the chapter describes. To make the {fixed}`4x` of int8
 # visible, the weights must dominate the file: a 784–512–512–10 MLP has 669,706 parameters, of which
 # all but 1,034 are in weight matrices. The recipe (model, the Adam of Part I, two epochs, batch 128) lives in
 # `companion.compression.quantization`, shared with the benchmark script. The model carries a
@@ -248,6 +249,7 @@ loss_dynamic = results["float32"]["accuracy (%)"] - results["int8 dynamic"]["acc
 print(f"dynamic int8: {size_ratio_dynamic:.2f}x smaller, {speedup_dynamic:.2f}x faster "
       f"(batch {LATENCY_BATCH}, 1 thread), accuracy change {-loss_dynamic:+.2f} points")
 glue("speedup_dynamic", f"{speedup_dynamic:.1f}x")
+glue("size_ratio_dynamic", f"{size_ratio_dynamic:.2f}x")
 
 # %% tags=["remove-input"]
 assert size_ratio_dynamic >= 3.5
@@ -257,15 +259,16 @@ assert loss_dynamic <= 0.5
 assert speedup_dynamic > 1.5  # "a clear speed-up" (the glued ratio); a margin for noisy shared machines
 
 # %% [markdown]
-# **What to notice.** The file is nearly, not quite, 4x smaller: the biases stay float32, and each
+# **What to notice.** The file is {glue:text}`size_ratio_dynamic` smaller, nearly but not quite 4x: the biases stay float32, and each
 # layer stores its scale, zero point and packing metadata. The accuracy is unchanged to within a few
 # test images. The
 # speed-up comes from the int8 kernels (FBGEMM on x86, using VNNI instructions where the CPU has
 # them); it depends on the CPU and the batch size (Exercise 4).
 #
-# **Why BERT shrank only 2.4x.** The PyTorch tutorial's BERT-base went from 438 MB to 181 MB.
+# **Why BERT shrank only 2.4x.** [The PyTorch tutorial](https://pytorch.org/tutorials/intermediate/dynamic_quantization_bert_tutorial.html)'s
+# BERT-base went from 438 MB to 181 MB.
 # `quantize_dynamic(model, {nn.Linear})` quantizes *only* the module types listed: BERT's
-# embeddings (a 30,522 × 768 word table plus position and segment tables) are `nn.Embedding`s and stay
+# embeddings (a {fixed}`30,522 × 768` word table plus position and segment tables) are `nn.Embedding`s and stay
 # float32. A back-of-the-envelope check reproduces the tutorial's figure:
 
 # %%
@@ -307,6 +310,7 @@ size_ratio_static = results["float32"]["size (MB)"] / results["int8 static"]["si
 loss_static = results["float32"]["accuracy (%)"] - results["int8 static"]["accuracy (%)"]
 speedup_static = results["float32"]["latency (ms)"] / results["int8 static"]["latency (ms)"]
 print(f"static int8: {size_ratio_static:.2f}x smaller, {speedup_static:.2f}x faster, accuracy change {-loss_static:+.2f} points")
+glue("size_ratio_static", f"{size_ratio_static:.2f}x")
 
 # %% tags=["remove-input"]
 assert size_ratio_static >= 3.5 and loss_static <= 0.5
@@ -412,6 +416,7 @@ tfl_speedup = tflite["TFLite float32"]["latency (ms)"] / tflite["TFLite int8"]["
 tfl_loss = tflite["TFLite float32"]["accuracy (%)"] - tflite["TFLite int8"]["accuracy (%)"]
 print(f"TFLite int8: {tfl_size_ratio:.2f}x smaller, {tfl_speedup:.2f}x faster than TFLite float32, "
       f"accuracy change {-tfl_loss:+.2f} points")
+glue("tfl_size_ratio", f"{tfl_size_ratio:.1f}x")
 
 # %% tags=["remove-input"]
 assert max_logit_gap < 1e-3
@@ -422,8 +427,9 @@ assert abs(tflite["TFLite float32"]["size (MB)"] / results["float32"]["size (MB)
 assert tfl_speedup > 1.5
 
 # %% [markdown]
-# **What to notice.** TFLite's own promise, "4x smaller, 2x–3x faster", holds at this scale: the
-# int8 flatbuffer is about 3.8x smaller than the float one and, on one thread, clearly faster (the
+# **What to notice.** TFLite's own promise for full integer quantization, "4x smaller, 3x+ speedup"
+# ([the TFLite guide](https://www.tensorflow.org/lite/performance/post_training_quantization)), holds for the size at this scale: the
+# int8 flatbuffer is {glue:text}`tfl_size_ratio` smaller than the float one and, on one thread, clearly faster (the
 # ratio printed above; TFLite's float path already uses the optimized XNNPACK kernels, so this is a
 # fair comparison). TFLite too quantizes the `Dense` weights per output channel, and stores the
 # biases as int32.
@@ -481,7 +487,7 @@ assert abs(nf4.bits_per_weight - 4.5) < 1e-9
 # block maxima as buffers (so `torch.save` stores 4.5 bits per weight) and, at every call,
 # *dequantizes the weight to float32* and runs an ordinary float product. That is all NF4 is for:
 # storage. On a GPU, bitsandbytes fuses the dequantization into the kernel and the memory saved lets
-# a 65B-parameter model be fine-tuned on one 48 GB card; on a CPU, the extra dequantization makes
+# a 65B-parameter model be fine-tuned on one 48 GB card {cite}`dettmers2023`; on a CPU, the extra dequantization makes
 # every call *slower* than float32: NF4 here saves size, not time.
 
 # %%
@@ -491,6 +497,7 @@ print({k: round(v, 3) for k, v in results["NF4 (weight-only)"].items()})
 
 # %% tags=["remove-input"]
 nf4_size_ratio = results["float32"]["size (MB)"] / results["NF4 (weight-only)"]["size (MB)"]
+glue("nf4_size_ratio", f"{nf4_size_ratio:.1f}x")
 assert 6.5 < nf4_size_ratio < 7.5
 assert results["float32"]["accuracy (%)"] - results["NF4 (weight-only)"]["accuracy (%)"] <= 1.0
 assert results["NF4 (weight-only)"]["latency (ms)"] > results["float32"]["latency (ms)"]
@@ -509,6 +516,9 @@ table = pd.DataFrame({**results, **tflite}).T
 baseline = table.loc[np.where(table.index.str.startswith("TFLite"), "TFLite float32", "float32")].to_numpy()
 table["x smaller"] = baseline[:, 0] / table["size (MB)"]
 table["x faster"] = baseline[:, 2] / table["latency (ms)"]
+int8_ratios = table.loc[table.index.str.contains("int8"), "x smaller"]
+glue("int8_ratio_low", f"{int8_ratios.min():.2f}x")
+glue("int8_ratio_high", f"{int8_ratios.max():.2f}x")
 table.round(3)
 
 # %%
@@ -529,26 +539,33 @@ plt.show()
 
 # %% [markdown]
 # **The targets, checked.** Every int8 variant is at least 3.5x smaller than float32 and within 0.5
-# point of its test accuracy; the measured speed-up of dynamic quantization on this Linear-heavy
+# point of its test accuracy (at worst {glue:text}`int8_worst_ratio` smaller and
+# {glue:text}`int8_worst_change` in accuracy); the measured speed-up of dynamic quantization on this Linear-heavy
 # model is printed below (it varies with the CPU, the batch size and the load of the machine, so we
 # only assert that it is a speed-up).
 
 # %% tags=["remove-input"]
-for name in ["int8 dynamic", "int8 static", "int8 QAT"]:
+pytorch_int8 = ["int8 dynamic", "int8 static", "int8 QAT"]
+for name in pytorch_int8:
     assert table.loc[name, "x smaller"] >= 3.5, name
     assert results["float32"]["accuracy (%)"] - table.loc[name, "accuracy (%)"] <= 0.5, name
+glue("int8_worst_ratio", f"{table.loc[pytorch_int8, 'x smaller'].min():.2f}x")
+glue("int8_worst_change", f"{(table.loc[pytorch_int8, 'accuracy (%)'] - results['float32']['accuracy (%)']).min():+.2f} points")
+assert 3.5 <= int8_ratios.min() and int8_ratios.max() < 4.0  # "... smaller (biases and scales are not int8)"
 assert table.loc["int8 dynamic", "x faster"] > 1.5
 print(f"int8 dynamic: {table.loc['int8 dynamic', 'x smaller']:.2f}x smaller (target >= 3.5x), "
       f"accuracy loss {results['float32']['accuracy (%)'] - table.loc['int8 dynamic', 'accuracy (%)']:.2f} points (target <= 0.5), "
       f"CPU latency ratio float32 / int8 = {table.loc['int8 dynamic', 'x faster']:.2f} (batch 64, 1 thread)")
 
 # %% [markdown]
-# **Against the figures you know.** TFLite's "4x smaller, 2x–3x faster": we measure 3.8x to 4x
+# **Against the figures you know.** [The TFLite guide](https://www.tensorflow.org/lite/performance/post_training_quantization) promises
+# "4x smaller" with a "2x-3x speedup" (dynamic range) or a "3x+ speedup" (full integer): we measure {glue:text}`int8_ratio_low` to {glue:text}`int8_ratio_high`
 # smaller (biases and scales are not int8) and, on this machine's CPU with int8 instructions, a
 # clear speed-up for both TFLite and PyTorch (the ratios in the table; {glue:text}`speedup_dynamic` for dynamic int8 on the
-# machine that ran this page, at batch 64 on one thread; at batch 1 there is none, Exercise 4). The PyTorch BERT
-# tutorial's 2.4x (438 → 181 MB) is smaller than our nearly 4x because BERT's embedding tables, a fifth of its weights, are not
-# `nn.Linear` and stay float32; our MLP is all Linear. QLoRA's NF4 gives 7x (4.5 bits with float32
+# machine that ran this page, at batch 64 on one thread; at batch 1 there is none, Exercise 4). [The PyTorch BERT
+# tutorial](https://pytorch.org/tutorials/intermediate/dynamic_quantization_bert_tutorial.html)'s 2.4x (438 → 181 MB) is smaller than our
+# {glue:text}`size_ratio_dynamic` because BERT's embedding tables, a fifth of its weights, are not
+# `nn.Linear` and stay float32; our MLP is all Linear. QLoRA's NF4 gives {glue:text}`nf4_size_ratio` here (4.5 bits with float32
 # block maxima), at the cost of a dequantization per call that only a fused GPU kernel hides.
 #
 # ## Pitfalls that popular snippets get wrong
@@ -563,7 +580,8 @@ print(f"int8 dynamic: {table.loc['int8 dynamic', 'x smaller']:.2f}x smaller (tar
 # - **Forgetting `model.eval()` and fusion before static quantization**, or calibrating on the test
 #   set. Calibrate on a few hundred *training* images.
 # - **Expecting `quantize_dynamic` to shrink everything.** It converts only the module types you list
-#   (`nn.Linear`, `nn.LSTM`, ...): embeddings and convolutions stay float (BERT: 2.4x, not 4x).
+#   (`nn.Linear`, `nn.LSTM`, ...): embeddings and convolutions stay float (2.4x, not 4x, for BERT in
+#   [the PyTorch tutorial](https://pytorch.org/tutorials/intermediate/dynamic_quantization_bert_tutorial.html)).
 # - **Expecting NF4 to be fast on a CPU.** Weight-only 4-bit saves memory; without a fused kernel, it
 #   costs time.
 #
@@ -573,12 +591,12 @@ print(f"int8 dynamic: {table.loc['int8 dynamic', 'x smaller']:.2f}x smaller (tar
 #   error at most $s/2$ inside the range. Symmetric ($z = 0$) for weights, affine for one-sided
 #   activations; per-channel scales for weights.
 # - Dynamic int8 (one line, weights only stored in int8, activations quantized on the fly) and static
-#   int8 (calibrated activation ranges, fused layers) both made this MLP 3.8x to 4x smaller and
-#   faster on one CPU thread at batch 64, within 0.5 point of float accuracy. TFLite's full-integer
+#   int8 (calibrated activation ranges, fused layers) both made this MLP {glue:text}`size_ratio_static` to
+#   {glue:text}`size_ratio_dynamic` smaller and faster on one CPU thread at batch 64, within 0.5 point of float accuracy. TFLite's full-integer
 #   conversion did the same.
 # - Quantization-aware training simulates rounding with the straight-through estimator; it matters
 #   when post-training quantization loses accuracy, which at 8 bits on this model it does not.
-# - NF4 stores 4.5 bits per weight on levels matched to normal weights: 7x smaller, accurate, but on a
+# - NF4 stores 4.5 bits per weight on levels matched to normal weights: {glue:text}`nf4_size_ratio` smaller, accurate, but on a
 #   CPU slower, because every call dequantizes.
 
 # %% [markdown]

@@ -30,7 +30,7 @@
 # - trains a CNN teacher (1.08 million parameters) on 10,000 MNIST images;
 # - looks at its soft targets at several temperatures ("dark knowledge");
 # - writes the distillation loss of Hinton et al., and checks why it carries a factor $T^2$;
-# - trains an MLP student (101,770 parameters, more than 10x fewer) twice, from the same initialisation,
+# - trains an MLP student (101,770 parameters, more than {fixed}`10x` fewer) twice, from the same initialisation,
 #   on the same data, with the same optimizer and epochs: once on the labels alone, once distilled;
 # - does the same with Keras 3, the way the Keras "Knowledge Distillation" example does it.
 #
@@ -55,6 +55,7 @@ import torch.nn.functional as F
 from companion.compression import distillation as kd
 from companion.compression.measure import count_parameters
 from companion.data import load_mnist
+from companion.glue import glue
 from companion.plotting import use_course_style
 from companion.reproducibility import pick_device, seed_everything
 from companion.training import accuracy, as_tensors
@@ -97,6 +98,7 @@ torch.manual_seed(SEED)
 teacher = kd.teacher_cnn().to(device)
 teacher_history = kd.train_teacher(teacher, x_train, y_train, recipe, seed=SEED, x_val=x_val, y_val=y_val)
 acc_teacher = accuracy(teacher, x_test, y_test)
+glue("acc_teacher", f"{acc_teacher:.2%}")
 print(f"teacher: {n_teacher:,} parameters, test accuracy {acc_teacher:.4f}")
 print(f"student: {n_student:,} parameters ({n_teacher / n_student:.1f}x fewer)")
 
@@ -106,8 +108,8 @@ assert (n_teacher, n_student) == (1_084_362, 101_770) and round(n_teacher / n_st
 assert acc_teacher > 0.975, acc_teacher
 
 # %% [markdown]
-# The teacher reaches more than 97.5% test accuracy, and has 10.7 times as many parameters as the
-# student.
+# The teacher reaches {glue:text}`acc_teacher` test accuracy, more than 97.5%, and has {fixed}`10.7 times` as
+# many parameters as the student.
 #
 # ## Soft targets and temperature
 #
@@ -156,6 +158,9 @@ plt.show()
 for t in temperatures:
     entropy = -(probs[t] * np.log(probs[t])).sum()
     print(f"T = {t:>4g}: p({digit}) = {probs[t][digit]:.4f}, p({second}) = {probs[t][second]:.4f}, entropy {entropy:.2f} nats")
+glue("p1_digit", f"{probs[1.0][digit]:.2%}")
+glue("p1_second", f"{probs[1.0][second]:.2%}")
+glue("p4_second", f"{probs[4.0][second]:.1%}")
 
 # %% tags=["remove-input"]
 entropies = [-(probs[t] * np.log(probs[t])).sum() for t in temperatures]
@@ -166,8 +171,8 @@ assert probs[4.0][second] > 0.05 and probs[4.0].argmax() == probs[1.0].argmax() 
 # %% [markdown]
 # **What to notice.** The ranking of the classes is the same at every temperature (the arg-max, and so
 # the prediction, never changes); only the spread does. At $T = 1$ the teacher puts more than 99% on the
-# right digit and less than 1% on the runner-up named in the title; at $T = 4$ the runner-up gets more
-# than 5%, and the other classes are ordered by how much the teacher thinks this image resembles them.
+# right digit ({glue:text}`p1_digit`) and less than 1% on the runner-up named in the title
+# ({glue:text}`p1_second`); at $T = 4$ the runner-up gets more than 5% ({glue:text}`p4_second`), and the other classes are ordered by how much the teacher thinks this image resembles them.
 # A one-hot label carries $\log_2 10 \approx 3.3$ bits at most per image; a vector of soft targets says
 # something about every class.
 #
@@ -262,6 +267,8 @@ for mode, logits in (("scratch", None), ("distilled", teacher_logits)):
 acc_scratch = accuracy(students["scratch"], x_test, y_test)
 acc_distilled = accuracy(students["distilled"], x_test, y_test)
 recovered = (acc_distilled - acc_scratch) / (acc_teacher - acc_scratch)
+glue("kd_recovered", f"{recovered:.0%}")
+glue("kd_gain", f"{100 * (acc_distilled - acc_scratch):.1f} points")
 
 fig, ax = plt.subplots()
 for mode, h in histories.items():
@@ -289,16 +296,18 @@ _, scratch_curve = histories["scratch"].series("val_accuracy")
 _, distilled_curve = histories["distilled"].series("val_accuracy")
 assert (distilled_curve[-20:] > scratch_curve[-20:]).all()
 assert scratch_curve[-1] - scratch_curve[19] < 0.01
+glue("scratch_late_gain", f"{100 * (scratch_curve[-1] - scratch_curve[19]):+.1f} points")
 assert distilled_curve[-1] - distilled_curve[19] > scratch_curve[-1] - scratch_curve[19]
 
 # %% [markdown]
 # **What to notice.** On the validation images (the figure), trained alone, the student stalls early:
-# after epoch 20 it gains less than 1 point,
+# after epoch 20 its accuracy changes by {glue:text}`scratch_late_gain`, less than 1 point,
 # as it has fitted its 10,000 one-hot labels and has little left to learn from them. The distilled student
 # gains more after epoch 20, because the teacher's soft targets are much harder to fit exactly; over the
-# last 20 epochs it is ahead at every epoch, and it ends more than 1 point above the student trained alone, having recovered at
-# least half of the gap to a teacher ten times its size (the recovered fraction is in the title;
-# `python -m companion.bench distillation` repeats the experiment with three seeds and prints each). It
+# last 20 epochs it is ahead at every epoch, and on the test set it ends {glue:text}`kd_gain` above the student
+# trained alone (more than 1 point), having recovered {glue:text}`kd_recovered` of the gap to a teacher ten
+# times its size, at least half (`python -m companion.bench distillation` repeats the experiment with three
+# seeds and prints each). It
 # does not reach the teacher: an MLP does not have the convolutions' built-in knowledge of images, and
 # it sees the teacher only on these 10,000 images.
 #
@@ -389,6 +398,7 @@ comparison = pd.DataFrame({
         "teacher": acc_teacher, "student alone": acc_scratch, "distilled, companion": acc_distilled},
 })
 print(comparison.round(4).to_string(na_rep=""))
+glue("keras_gap", f"{100 * abs(acc_keras - acc_torch_5['distilled']):.1f} points")
 
 # %% tags=["remove-input"]
 assert teacher_unchanged and len(distiller.trainable_weights) == len(keras_student.trainable_weights) == 4
@@ -397,11 +407,12 @@ assert abs(acc_keras - acc_torch_5["distilled"]) < 0.02, (acc_keras, acc_torch_5
 
 # %% [markdown]
 # **What to notice.** The Keras `Distiller` and `companion`'s loop implement the same loss: after the same
-# 5 epochs their distilled students are within 2 points of each other (they differ in initialisation and
+# 5 epochs their distilled students are within 2 points of each other ({glue:text}`keras_gap` apart here; they
+# differ in initialisation and
 # batch order, and one reads precomputed logits; this early in training the validation accuracy still moves by
 # about a point from one epoch to the next, and the distilled student has not yet overtaken the one trained
-# alone: distillation pays off over many epochs, as the figure above shows). Our figures differ from the Keras example's (teacher
-# about 97.6%, student alone about 97.6%, distilled student about 98.1%) for clear reasons:
+# alone: distillation pays off over many epochs, as the figure above shows). Our figures differ from [the Keras
+# example's](https://keras.io/examples/vision/knowledge_distillation/) (teacher about 97.6%, student alone about 97.6%, distilled student about 98.1%) for clear reasons:
 #
 # - **data**: they train on all 60,000 images; we use 10,000, to fit a CPU budget and because that is
 #   where soft targets help most;
@@ -444,7 +455,7 @@ assert abs(acc_keras - acc_torch_5["distilled"]) < 0.02, (acc_keras, acc_torch_5
 # | precomputed teacher logits | the teacher is fixed: run it once, in eval mode | `predict_logits` |
 # | fair comparison | same student, init, data, optimizer and epochs, with or without a teacher | `train_student` |
 #
-# A student with 10.7 times fewer parameters than its teacher, trained on the same 10,000 images,
+# A student with {fixed}`10.7 times` fewer parameters than its teacher, trained on the same 10,000 images,
 # recovered more than half of the accuracy the teacher has over it: the teacher's soft targets carry
 # knowledge the labels do not, and the student keeps learning from them long after it has fitted the labels.
 #

@@ -33,7 +33,7 @@
 # * a transfer task that fits on a CPU: an MLP pretrained on MNIST digits 0–4, adapted to digits
 #   5–9 by full fine-tuning, by LoRA and by QLoRA, on the same data for the same number of epochs;
 # * trainable parameters and optimizer memory, *measured*, and why our savings are smaller than
-#   the paper's 10,000×;
+#   the paper's 10,000× {cite}`hu2021lora`;
 # * QLoRA: an NF4-quantized frozen base with full-precision adapters;
 # * merging the adapters back into one `Linear` for inference, and unmerging them.
 
@@ -202,6 +202,8 @@ print(f"LoRA trains {low_rank.trainable_fraction:.2%} of the parameters (target:
 print(f"full fine-tuning {full.test_accuracy:.2%}, LoRA {low_rank.test_accuracy:.2%}: gap {gap_points:.2f} points (target: at most 1)")
 print(f"QLoRA {quantized.test_accuracy:.2%}; the frozen features with a new head alone: {head_only.test_accuracy:.2%}")
 glue("lora_gap_points", f"{gap_points:.1f}")
+glue("lora_trainable_pct", f"{low_rank.trainable_fraction:.1%}")
+glue("head_only_accuracy", f"{head_only.test_accuracy:.2%}")
 
 # %% tags=["remove-input"]
 # The chapter's claims, with their exact thresholds.
@@ -217,14 +219,14 @@ assert head_only.test_accuracy < 0.90 and low_rank.test_accuracy > head_only.tes
 # %% [markdown]
 # **What to notice.**
 #
-# * LoRA trains about 1.1% of the parameters (20,549 of 1.87 million, the new head included) and
+# * LoRA trains about {glue:text}`lora_trainable_pct` of the parameters (20,549 of 1.87 million, the new head included) and
 #   ends within 1 point of full fine-tuning: here {glue:text}`lora_gap_points` points below it, and within 1 point on each of
 #   the three seeds of the benchmark (`python -m companion.bench lora`). That is inside the target, not
 #   a tie: at this scale full fine-tuning keeps a small, real edge. A larger rank buys little beyond 4 (Exercise 4 measures
 #   it), so what limits LoRA here is less the rank than how far digits 5–9 are from a network that
 #   has seen only 0–4; Hu et al.'s parity is for models pretrained on far broader data.
-# * The frozen features alone (a new head) stay below 90%: the adapters are doing real work, and
-#   with 1% of the parameters they recover almost all of what retraining every weight gives.
+# * The frozen features alone (a new head) reach {glue:text}`head_only_accuracy`, below 90%: the adapters are doing real work, and
+#   with {glue:text}`lora_trainable_pct` of the parameters they recover almost all of what retraining every weight gives.
 # * QLoRA's curve follows LoRA's and ends within half a point of it: the 4-bit base costs little
 #   accuracy here.
 #
@@ -246,6 +248,8 @@ for method in ("full", "lora", "qlora"):
 state_ratio = full.optimizer_state_bytes / low_rank.optimizer_state_bytes
 param_ratio = full.trainable / low_rank.trainable
 print(f"full / LoRA: {param_ratio:.0f}x more trainable parameters, {state_ratio:.0f}x more optimizer state")
+glue("lora_param_ratio", f"{param_ratio:.0f}×")
+glue("lora_state_ratio", f"{state_ratio:.0f}×")
 
 # %% tags=["remove-input"]
 assert all(row[2] == row[3] for row in rows)
@@ -267,8 +271,9 @@ ax.legend()
 plt.show()
 
 # %% [markdown]
-# **Why not 10,000×?** The LoRA paper's GPT-3 175B figures, "10,000 times fewer trainable
-# parameters and 3 times less GPU memory", come from the shape of its matrices. An adapter on a
+# **Why not 10,000×?** On GPT-3 175B, LoRA can "reduce the number of
+# trainable parameters by 10,000 times and the GPU memory requirement by 3 times" {cite}`hu2021lora`; these figures come
+# from the shape of GPT-3's matrices. An adapter on a
 # $d \times k$ matrix costs $r(d + k)$ against $dk$, a saving of
 #
 # $$
@@ -276,10 +281,10 @@ plt.show()
 # $$
 #
 # It grows *linearly with the width*. Our layers are 1024 wide: $1024 / 8 = 128$× per square layer,
-# about 90× overall once the 5,125 weights of the head, trained in every variant, are counted.
+# about {glue:text}`lora_param_ratio` overall once the 5,125 weights of the head, trained in every variant, are counted.
 # GPT-3's matrices are 12,288 wide ($1{,}536$× per adapted matrix at $r = 4$), and LoRA adapts only
 # two of the matrices of each block, leaving the feed-forward layers (two thirds of the weights)
-# without any trainable parameter: together, about 10,000×. The memory saving is smaller than the
+# without any trainable parameter: together, about 10,000× {cite}`hu2021lora`. The memory saving is smaller than the
 # parameter saving in both cases, because the frozen weights and the activations still take memory;
 # ours are tiny next to the model, so we count only what LoRA changes, the optimizer state.
 
@@ -330,6 +335,7 @@ print(f"the QLoRA base is dequantize(quantize_nf4(W0)): {torch.equal(qlayer.base
 print(f"NF4 error on fc2: mean |W0 - W_hat| = {(w0 - w_hat).abs().mean():.2e}, against mean |W0| = {w0.abs().mean():.2e}")
 print(f"frozen hidden weights: float32 {fp32_bytes:,} B, NF4 {nf4_bytes:,} B ({fp32_bytes / nf4_bytes:.2f}x smaller, "
       f"{8 * nf4_bytes / (1024 * 784 + 1024 * 1024):.2f} bits per weight)")
+glue("nf4_base_ratio", f"{fp32_bytes / nf4_bytes:.1f}×")
 
 # %% tags=["remove-input"]
 assert torch.equal(qlayer.base.weight, w_hat)
@@ -337,8 +343,8 @@ assert 7.0 < fp32_bytes / nf4_bytes < 7.2
 
 # %% [markdown]
 # **What to notice.** 4.5 bits per weight (4 bits of code plus 32 bits of absmax per 64 weights)
-# make the frozen base 7.1× smaller than float32, and the fine-tuned accuracy moves by less than half
-# a point. This is what let QLoRA fine-tune a 65B-parameter model on a single 48 GB GPU. The saving is
+# make the frozen base {glue:text}`nf4_base_ratio` smaller than float32, and the fine-tuned accuracy moves by less than half
+# a point. This is what let QLoRA fine-tune a 65B-parameter model on a single 48 GB GPU {cite}`dettmers2023`. The saving is
 # memory, not time: dequantizing every weight at every step is extra work, on a CPU as on a GPU.
 #
 # ## Merging the adapters for inference
@@ -386,7 +392,7 @@ assert unmerge_diff < 1e-6
 # **What to notice.** The merged model has the pretrained model's three `Linear` layers and its
 # parameter count, and its outputs equal the unmerged forward up to float32 rounding. An *unmerged*
 # adapter costs two thin extra matrix products per layer (here $256 \times 1024 \times 4$ against
-# $256 \times 1024 \times 1024$ for the base, well under 1% more arithmetic, so the printed timings
+# $256 \times 1024 \times 1024$ for the base, well under {fixed}`1%` more arithmetic, so the printed timings
 # differ by little more than the noise of a shared CPU); merged, there is nothing extra at all.
 # Unmerging restores $W_0$ to within rounding error.
 #
@@ -411,10 +417,10 @@ assert unmerge_diff < 1e-6
 #
 # * LoRA freezes $W_0$ and trains $\frac{\alpha}{r}BA$; with $B = 0$ at the start, fine-tuning begins
 #   exactly at the pretrained model.
-# * On our transfer task, LoRA trains 1.1% of the parameters, needs 90× less optimizer state, and ends
-#   within 1 point of full fine-tuning; the saving grows with the width of the layers, which is why
-#   GPT-3 reaches 10,000×.
-# * QLoRA stores the frozen base in NF4 (7.1× smaller than float32) and ends within half a point of
+# * On our transfer task, LoRA trains {glue:text}`lora_trainable_pct` of the parameters, needs
+#   {glue:text}`lora_state_ratio` less optimizer state, and ends within 1 point of full fine-tuning; the
+#   saving grows with the width of the layers, which is why GPT-3 reaches 10,000× {cite}`hu2021lora`.
+# * QLoRA stores the frozen base in NF4 ({glue:text}`nf4_base_ratio` smaller than float32) and ends within half a point of
 #   LoRA here.
 # * Merged, the adapters disappear into ordinary `Linear` layers: no inference cost.
 #

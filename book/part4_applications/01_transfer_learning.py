@@ -62,6 +62,7 @@ with quiet_tensorflow():  # TensorFlow's C++ start-up messages stay off the page
 
 from companion import optim, transfer_learning
 from companion.data import HYMENOPTERA_CLASSES, load_hymenoptera
+from companion.glue import glue
 from companion.plotting import plot_histories, use_course_style
 from companion.reproducibility import pick_device, seed_everything
 from companion.training import accuracy, as_tensors, train_classifier
@@ -74,9 +75,10 @@ print("Keras", keras.__version__, "backend", keras.backend.backend(), "| torch d
 # %% [markdown]
 # ## The data: ants and bees
 #
-# `load_hymenoptera` fetches `hymenoptera_data.zip` (47 MB) once, checks its sha256, extracts it
-# into the writable cache (into a temporary folder first; the folder is moved into place only after
-# the file counts 124/121/70/83 have been verified) and decodes every photograph with Pillow: the
+# `load_hymenoptera` fetches
+# [`hymenoptera_data.zip`](https://download.pytorch.org/tutorial/hymenoptera_data.zip) (47 MB)
+# once, checks its sha256, extracts it into the writable cache (into a temporary folder first; the
+# folder is moved into place only after the file counts 124/121/70/83 have been verified) and decodes every photograph with Pillow: the
 # shorter side is resized to `IMAGE_SIZE`, then a centred square is cropped, as in ImageNet
 # evaluation. The decoded images are kept in memory, once, as `uint8`.
 #
@@ -92,7 +94,8 @@ print("Keras", keras.__version__, "backend", keras.backend.backend(), "| torch d
 # degrade: the course's benchmark (`python -m companion.bench transfer_learning`) measures a linear classifier
 # on 224-, 176- and 144-pixel features, and the accuracy drops with the size, fast below 176 pixels,
 # where ants and bees become too small for filters tuned at 224. On 153 validation images the
-# margin above 93 % is only a few photos, so we keep the native size.
+# accuracy at 224 pixels ({glue:text}`cached_acc` for the head below) is only a few photos above 93 %,
+# so we keep the native size.
 
 # %%
 IMAGE_SIZE = 224
@@ -177,10 +180,10 @@ plt.show()
 # %% [markdown]
 # ### Why MobileNetV2 and not VGG16
 #
-# The snippet uses VGG16. Its ImageNet weights are a 528 MB download (58 MB without the classifier)
-# and every image costs 15.5 billion multiply-adds; MobileNetV2 replaces full convolutions by
-# depthwise-separable ones inside inverted residual blocks {cite}`sandler2018` and needs about 300
-# million. We build both *without* weights (`weights=None`: the architecture only) and count.
+# The snippet uses VGG16. Its ImageNet weights are a 528 MB download (58 MB without the classifier,
+# [Keras Applications](https://keras.io/api/applications/)) and every image costs 15.5 billion
+# multiply-adds; MobileNetV2 replaces full convolutions by depthwise-separable ones inside inverted
+# residual blocks {cite}`sandler2018` and needs about 300 million. We build both *without* weights (`weights=None`: the architecture only) and count.
 # `transfer_learning.multiply_adds` sums $H_\text{out} W_\text{out} k_h k_w C_\text{in} C_\text{out}$ over the
 # convolutions (depthwise ones have no $C_\text{in}$ factor) and $n_\text{in} n_\text{out}$ over
 # dense layers.
@@ -274,6 +277,7 @@ cached_head, cached_history = train_cached_head(f_train, f_val)
 cached_acc = cached_history.last("val_accuracy")
 cached_seconds = cached_history.last("seconds")
 print(f"head on cached features: val accuracy {cached_acc:.3f} after 30 epochs in {cached_seconds:.1f} s")
+glue("cached_acc", f"{cached_acc:.1%}")
 
 # %% [markdown]
 # ### The preprocessing pitfall, measured
@@ -308,7 +312,7 @@ assert bad_acc <= cached_acc - 0.03, (bad_acc, cached_acc)
 # ## Three regimes, side by side
 #
 # Now the full models, trained on images with data augmentation (random horizontal flips,
-# rotations of up to $\pm 36°$ and zooms of up to 10 %), each on the same split:
+# rotations of up to $\pm 36°$ and zooms of up to {fixed}`10 %`), each on the same split:
 #
 # 1. **From scratch**: MobileNetV2 with random weights, all 2.2 million base weights trained
 #    (BatchNorm in training mode: there are no statistics to keep).
@@ -404,6 +408,7 @@ plt.show()
 fe_acc = results["feature extraction"][0]
 scratch_acc = results["from scratch"][0]
 assert fe_acc >= 0.93, fe_acc
+glue("fe_acc", f"{fe_acc:.1%}")
 assert ft_acc >= 0.93 and ft_acc >= fe_acc - 0.02, (ft_acc, fe_acc)
 assert scratch_acc <= 0.65 and scratch_acc < fe_acc - 0.25, scratch_acc
 assert feature_seconds + cached_seconds < results["feature extraction"][1]
@@ -412,8 +417,9 @@ assert cached_acc >= fe_acc - 0.02, (cached_acc, fe_acc)
 # %% [markdown]
 # **What to notice.**
 #
-# * Feature extraction reaches 93 % within five epochs; fine-tuning keeps it there (on 153
-#   validation images one photo is 0.65 points, so differences of a point or two are noise).
+# * Feature extraction reaches {glue:text}`fe_acc` within five epochs, over 93 %; fine-tuning keeps it
+#   there (on 153 validation images one photo is {fixed}`0.65 points`, so differences of a point or
+#   two are noise).
 #   Fine-tuning pays off with more data, or when the new images differ more from ImageNet
 #   {cite}`yosinski2014`; ants and bees *are* ImageNet classes.
 # * From scratch the network does not learn anything useful in its epoch (an epoch costs it three
@@ -473,7 +479,7 @@ assert n_wrong == round((1 - ft_acc) * len(y_val))
 # **What to notice.** The errors are rarely absurd: tiny insects in a large scene (the centre crop
 # makes them tinier), unusual viewpoints, a bee-like fly or a winged ant,
 # drawings rather than photos. Some are confidently wrong; a probability of 0.9 from a network
-# fitted on 244 images is not a calibrated 90 %.
+# fitted on 244 images is not a calibrated {fixed}`90 %`.
 
 # %% [markdown]
 # ## Pitfalls
@@ -493,9 +499,11 @@ assert n_wrong == round((1 - ft_acc) * len(y_val))
 # ## Summary
 #
 # * A network pretrained on ImageNet turns 244 photographs into a problem a linear classifier
-#   solves: over 93 % validation accuracy, against chance for the same network trained from scratch.
+#   solves: over 93 % validation accuracy ({glue:text}`cached_acc` here), against chance for the
+#   same network trained from scratch.
 # * Freeze the base, call it in inference mode, pool, and train a small head on logits; then, if
-#   there is data to justify it, unfreeze the top blocks with a learning rate 10 to 100 times lower.
+#   there is data to justify it, unfreeze the top blocks with a learning rate 10 to 100 times lower
+#   (ten here, a hundred in [the Keras guide](https://keras.io/guides/transfer_learning/)).
 # * Without augmentation, compute the frozen base's features once: head training then takes
 #   seconds, in Keras or PyTorch alike.
 # * The base's cost matters: MobileNetV2 gives ImageNet features for 1/50 of VGG16's computation.
@@ -735,7 +743,7 @@ for ex3_hidden in (0, 64):  # the chapter's own Keras head
 # Train a linear classifier on the cached features (scikit-learn's `LogisticRegression` fits one in
 # milliseconds) with only $k \in \{2, 5, 10, 25, 60, 121\}$ training photos per class, three
 # random subsets per $k$, and plot validation accuracy against $k$. How many photos per class reach
-# 90 %? What does this say about where the "knowledge" of the classifier comes from, and when
+# {fixed}`90 %`? What does this say about where the "knowledge" of the classifier comes from, and when
 # would you expect fine-tuning to start paying off?
 
 # %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "transfer-ex4-solution", "locked": false, "schema_version": 3, "solution": true}

@@ -243,7 +243,7 @@ assert snippet_eval.mean() < 200  # nowhere near solved
 # `target_update_every` gradient steps, and evaluate the greedy policy every `eval_every` steps.
 # The defaults of `DQNConfig` are the RL Baselines3 Zoo's for CartPole-v1 (learning rate 2.3e-3,
 # batch 64, a 256-256 network, 128 gradient steps every 256 environment steps, $\varepsilon$ from 1
-# to 0.04 over the first 16% of 50,000 steps, $\gamma = 0.99$). For reference, CleanRL's `dqn.py`
+# to 0.04 over the first {fixed}`16%` of 50,000 steps, $\gamma = 0.99$). For reference, CleanRL's `dqn.py`
 # trains for 500,000 steps by default.
 #
 # $\varepsilon$ decays linearly:
@@ -305,7 +305,7 @@ assert eval_returns[:-1].max() < 300 and eval_returns[-1] == 500  # a long plate
 
 # %% [markdown]
 # **What to notice.** The $\varepsilon$-greedy episode returns (blue) stay noisy long after the
-# greedy policy is good: exploration keeps pushing the cart randomly 4% of the time. The greedy
+# greedy policy is good: exploration keeps pushing the cart randomly {fixed}`4%` of the time. The greedy
 # evaluations (orange) sit on a plateau far below 475 for most of the run, then jump to 500 within
 # one evaluation period, here after {glue:text}`dqn_solved_at` environment steps and
 # {glue:text}`dqn_cpu_s` of CPU time. DQN's learning curves are famously non-monotone (run longer and they often

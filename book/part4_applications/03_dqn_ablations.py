@@ -49,6 +49,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from companion.glue import glue
 from companion.plotting import use_course_style
 from companion.reproducibility import pick_device, seed_everything
 from companion.rl import DQNConfig
@@ -102,8 +103,8 @@ print("device:", device)
 # returns of its $\varepsilon$-greedy training episodes ($\varepsilon$ falls from 1 to 0.04 over the
 # first 2,000 steps), averaged over the episodes that ended in the last 1,000 environment steps,
 # $G(t) = \operatorname{mean}\{R_k : t - 1000 < T_k \le t\}$. A CartPole episode lasts at most 500
-# steps, so every window holds at least one episode. This is a slightly pessimistic measure (4% of
-# the actions are random) and a free one.
+# steps, so every window holds at least one episode. This is a slightly pessimistic measure
+# ({fixed}`4%` of the actions are random) and a free one.
 
 # %%
 setting = DQNConfig(**ABLATION_SETTING)
@@ -234,12 +235,15 @@ def drop_after_peak(curves):
 no_replay, small_buffer = results["no replay (buffer = one batch)"], results["buffer 2,000"]
 for curves in (full, no_replay, small_buffer):
     print(f"{curves.label:<32} lowest point after the peak, per seed: {np.round(drop_after_peak(curves), 2)}")
+small_buffer_share = late_mean(small_buffer).mean() / late_mean(full).mean()
+print(f"buffer 2,000 ends at {small_buffer_share:.0%} of the full DQN's level (mean over seeds)")
+glue("small_buffer_share", f"{small_buffer_share:.0%}")
 
 # %% tags=["remove-input"]
 assert late_mean(no_replay).max() < late_mean(full).min() - 20  # every no-replay seed ends below every full seed
 assert late_mean(no_replay).mean() < 0.65 * late_mean(full).mean()  # about half, on average
 assert drop_after_peak(no_replay).min() < 0.25 and drop_after_peak(full).min() > 0.45  # learns and forgets
-assert 0.8 < late_mean(small_buffer).mean() / late_mean(full).mean() < 1.25  # a short buffer: no clear cost
+assert 0.8 < small_buffer_share < 1.25  # a short buffer: no clear cost ("within 25%")
 assert np.ptp(late_mean(small_buffer)) > 5 * np.ptp(late_mean(full))  # ... but a much larger spread
 # seeds of one variant differ more than the two variants' means (the "one seed" pitfall below)
 assert np.ptp(late_mean(small_buffer)) > 2 * abs(late_mean(small_buffer).mean() - late_mean(full).mean())
@@ -253,11 +257,12 @@ assert late_mean(full).min() > 150 and np.ptp(late_mean(full)) < 20
 # position, and each stretch of similar states overwrites what the previous stretch taught. Correlated
 # samples also make the gradient noise far from the i.i.d. noise that SGD's analyses assume.
 # The 2,000-transition buffer, on the other hand, shows no clear cost here: its mean over seeds ends
-# within 25% of the full DQN's, with a much wider spread between seeds (the full DQN's three seeds
-# end within 20 of each other). In a run of 10,000 steps, 2,000 transitions are a fifth of
-# everything the agent has seen, which is not a short memory. The size of a buffer is a trade-off
-# in both directions {cite}`zhang2017`: too small and it forgets, too large and it keeps training on
-# what an old policy did. Mnih et al. kept the last million transitions, in runs of 50 million frames.
+# within 25% of the full DQN's ({glue:text}`small_buffer_share` of it), with a much wider spread
+# between seeds (the full DQN's three seeds end within 20 of each other). In a run of 10,000 steps,
+# 2,000 transitions are a fifth of everything the agent has seen, which is not a short memory. The
+# size of a buffer is a trade-off in both directions {cite}`zhang2017`: too small and it forgets,
+# too large and it keeps training on what an old policy did. Mnih et al. kept the last million
+# transitions, in runs of 50 million frames.
 #
 # ## The learning rate
 #
@@ -285,21 +290,24 @@ def first_step_above(curves, level):
 print(f"mean over seeds first reaches 100 at step {first_step_above(full, 100):,} (full DQN) and "
       f"{first_step_above(slow, 100):,} (learning rate 2.3e-4)")
 print(f"average of the whole curve: {full.returns.mean():.0f} (full DQN), {slow.returns.mean():.0f} (2.3e-4)")
+slow_area_share = slow.returns.mean() / full.returns.mean()
+glue("slow_area_share", f"{slow_area_share:.0%}")
 
 # %% tags=["remove-input"]
 assert first_step_above(slow, 100) - first_step_above(full, 100) >= 2_500
-assert slow.returns.mean() < 0.6 * full.returns.mean()
+assert slow_area_share < 0.6  # "less than 60%"
 assert late_mean(slow).max() < late_mean(full).min()
 assert slow.returns[:, (slow.steps >= 2_000) & (slow.steps <= 3_000)].max() < 15  # the one-action phase
 
 # %% [markdown]
 # **What to notice.** With a ten times smaller learning rate the mean curve reaches 100 thousands of
-# steps later, the area under it is less than 60% of the full DQN's, and at the end every seed is
-# still below every full-DQN seed. Before it learns anything useful, each of its seeds goes through
-# a phase of returns around 10 between steps 2,000 and 3,000, once $\varepsilon$ has decayed: the
-# greedy policy pushes one way only, because the barely trained Q-values happen to rank one action
-# first everywhere. A larger learning rate would not be a free win either; chapter 2's 2.3e-3 is the
-# RL Baselines3 Zoo's tuned value, and with a non-stationary target the usable range is narrow.
+# steps later, the area under it is {glue:text}`slow_area_share` of the full DQN's (less than 60%),
+# and at the end every seed is still below every full-DQN seed. Before it learns anything useful,
+# each of its seeds goes through a phase of returns around 10 between steps 2,000 and 3,000, once
+# $\varepsilon$ has decayed: the greedy policy pushes one way only, because the barely trained
+# Q-values happen to rank one action first everywhere. A larger learning rate would not be a free
+# win either; chapter 2's 2.3e-3 is the RL Baselines3 Zoo's tuned value, and with a non-stationary
+# target the usable range is narrow.
 #
 # ## All five, and the Atari ablation
 #

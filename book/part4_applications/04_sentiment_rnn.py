@@ -59,6 +59,7 @@ import torch
 from torch import nn
 
 from companion.data import data_dir, load_imdb
+from companion.glue import glue
 from companion.plotting import plot_histories, use_course_style
 from companion.reproducibility import pick_device, seed_everything
 from companion.sentiment import (
@@ -89,10 +90,11 @@ print("torch", torch.__version__, "| device:", device)
 #
 # `load_imdb(split)` returns the raw reviews and their labels (1 = positive). It reads one CSV built
 # from the official archive `aclImdb_v1.tar.gz`: when the CSV is not in the cache, the loader
-# downloads the archive once (84 MB, checksum-verified), reads the `aclImdb/{train,test}/{pos,neg}`
-# text files, checks that each split holds 25,000 reviews, half of each sentiment, and only then
-# writes the CSV into the cache. The reviews come in file order (all negative ones first), a trap for
-# any loop that forgets to shuffle.
+# downloads [the archive](https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz) once
+# (84 MB, checksum-verified), reads the `aclImdb/{train,test}/{pos,neg}` text files, checks that
+# each split holds 25,000 reviews, half of each sentiment, and only then writes the CSV into the
+# cache. The reviews come in file order (all negative ones first), a trap for any loop that forgets
+# to shuffle.
 
 # %%
 start = time.perf_counter()
@@ -187,6 +189,8 @@ rng = np.random.default_rng(0)
 random_batches = np.array_split(rng.permutation(len(lengths)), len(lengths) // 64)
 bucketed = length_batches(lengths, 64, seed=0)
 print(f"padding with random batches of 64: {padding_share(random_batches):.1%}; with bucketing: {padding_share(bucketed):.2%}")
+glue("pad_random", f"{padding_share(random_batches):.0%}")
+glue("pad_bucketed", f"{padding_share(bucketed):.1%}")
 
 # %% tags=["remove-input"]
 assert 0.15 < padding_share(random_batches) < 0.25 and padding_share(bucketed) < 0.02
@@ -248,7 +252,8 @@ else:
 # It runs without an error and trains to roughly chance. Three things are wrong:
 #
 # 1. **One batch of 25,000 reviews.** Every epoch is *one* optimizer step. Ten epochs, ten steps:
-#    the model barely moves, and each step holds the activations of 25,000 × 200 LSTM steps in memory.
+#    the model barely moves, and each step holds the activations of {fixed}`25,000 × 200` LSTM steps
+#    in memory.
 # 2. **`(seq, batch)` without saying so.** `nn.LSTM` expects `(time, batch, features)` unless it is
 #    built with `batch_first=True`. Fed a `(batch, time)` tensor, it reads the 25,000 *reviews* as
 #    time steps and the 200 *positions* as a batch of 200 sequences, and `out[:, -1, :]` picks the
@@ -374,15 +379,16 @@ assert acc_values[2] > max(acc_values[:2]) + 0.05
 # real step or a masked maximum over real steps) and resized for a CPU. What makes it train in about
 # a minute of CPU time:
 #
-# * **Bucketing** by length: about 1 % of padding instead of about 20 % (measured above).
+# * **Bucketing** by length: {glue:text}`pad_bucketed` of padding instead of {glue:text}`pad_random`
+#   (measured above).
 # * **Small and wide enough**: 64-dimensional embeddings, one LSTM layer of 64 units. The snippet's
 #   two layers of 128 units hold over seven times as many recurrent weights, each a multiply-add per
 #   token, so they cost several times more per step.
 # * **Max-pooling** over the outputs at real steps, $s_b = \max_{t < \ell_b} h_{bt}$ (per
 #   coordinate): every time step gets a direct gradient, so the model learns in fewer epochs than
 #   from the last state alone.
-# * **One-cycle learning rate** {cite}`smith2019`: warm up to $3 \times 10^{-3}$ over 30 % of the
-#   steps, then anneal to almost zero, which lets three epochs end at a well-settled minimum.
+# * **One-cycle learning rate** {cite}`smith2019`: warm up to $3 \times 10^{-3}$ over {fixed}`30 %`
+#   of the steps, then anneal to almost zero, which lets three epochs end at a well-settled minimum.
 # * **Gradient clipping** to norm 1: $g \leftarrow g \cdot \min(1, 1/\lVert g \rVert_2)$.
 #
 # These are the tools of Parts I and II, chained as one optimizer and run by the course's training loop:
@@ -415,6 +421,7 @@ test_acc = float(np.mean((test_prob > 0.5) == y_test))
 eval_seconds = time.perf_counter() - start
 print(f"trained in {train_seconds:.0f} s ({train_cpu:.0f} s of CPU); test accuracy on 25,000 reviews: {test_acc:.4f} "
       f"(evaluated in {eval_seconds:.1f} s)")
+glue("lstm_test_acc", f"{test_acc:.1%}")
 
 # %% tags=["remove-input"]
 assert test_acc >= 0.86, test_acc
@@ -707,11 +714,12 @@ assert scratch_acc[0] < 0.6 and test_acc > max(minilm)
 # %% [markdown]
 # **What to notice.** From 100 labels the frozen encoder already gives a usable classifier while the
 # LSTM trained from scratch is at chance: it has to learn what every word means from those few
-# reviews. (With 150 test reviews, each accuracy is uncertain by about ±4 points; the gap at 100
-# labels is larger than that.) With all 24,000 training reviews the LSTM overtakes these small-sample
-# figures. On a GPU the same cell runs at full scale (up to 24,000 labels, 256 word pieces) by
-# itself; expect the linear head to improve with more labels but to be limited by features that were
-# trained for similarity of meaning, not for sentiment, which a linear head cannot change.
+# reviews. (With 150 test reviews, each accuracy is uncertain by about ±{fixed}`4 points`; the gap
+# at 100 labels is larger than that.) With all 24,000 training reviews the LSTM overtakes these
+# small-sample figures. On a GPU the same cell runs at full scale (up to 24,000 labels, 256 word
+# pieces) by itself; expect the linear head to improve with more labels but to be limited by
+# features that were trained for similarity of meaning, not for sentiment, which a linear head
+# cannot change.
 # Fine-tuning the encoder can, at a much higher cost.
 
 # %% tags=["remove-input"]
@@ -728,8 +736,8 @@ print(f"chapter computations: {chapter_seconds:.0f} s")
 #   `(time, batch)`, and reads its prediction after the padding. Mini-batches, `batch_first=True`
 #   and the last *real* step (packing or masking) fix them; gradient clipping guards the recurrence.
 # * Engineered for a CPU (bucketing, a small LSTM, max-pooling over real steps, one-cycle learning
-#   rate, one thread), the LSTM passes 86 % on the 25,000 test reviews after three epochs, about a
-#   minute of CPU time.
+#   rate, one thread), the LSTM passes 86 % ({glue:text}`lstm_test_acc`) on the 25,000 test reviews
+#   after three epochs, about a minute of CPU time.
 # * A TF-IDF logistic regression with bigrams beats it on IMDB, and so does a mean of embeddings:
 #   report baselines. On sentences we wrote so that order and negation decide, the trained LSTM did
 #   no better than the bag of words: a capacity is not a learnt skill.

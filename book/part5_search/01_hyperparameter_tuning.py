@@ -91,9 +91,10 @@ print(f"train {len(data.x_train):,}, validation {len(data.x_val):,}, test {len(d
 # | dropout | 0 to 0.5 | linear |
 #
 # A log scale where a parameter acts multiplicatively: $10^{-4}$ to $10^{-3}$ matters as much as
-# $10^{-2}$ to $10^{-1}$, and a uniform draw would spend 90% of its samples above $10^{-2}$. The score
-# of a trial is the accuracy on 2,000 *validation* images carved from MNIST's training file. The
-# 10,000 test images are read once, at the end, for the configuration the search chose.
+# $10^{-2}$ to $10^{-1}$, and a uniform draw would spend {fixed}`90%` of its samples above
+# $10^{-2}$. The score of a trial is the accuracy on 2,000 *validation* images carved from MNIST's
+# training file. The 10,000 test images are read once, at the end, for the configuration the search
+# chose.
 #
 # In Optuna a trial asks for its hyperparameters and returns its score (`companion.tuning.suggest`
 # does the asking, `mlp_objective` the training and the reporting):
@@ -362,8 +363,8 @@ assert gp_over_random_seconds > 10  # "more than ten times what the random sampl
 # more than a point above random search ({glue:text}`cmp_gap_random` points), which comes last. The
 # runner-up is the grid ({glue:text}`cmp_grid_acc`), less than half a point behind
 # ({glue:text}`cmp_gap_second` points): in four dimensions, a grid whose points sit at the centres of
-# well-chosen ranges is not a bad plan, and it is the same 16 points whatever the seed. Its weakness
-# shows as the dimension grows, not here. Differential evolution and the GA end below both
+# well-chosen ranges is not a bad plan, and it is the same {fixed}`16 points` whatever the seed. Its
+# weakness shows as the dimension grows, not here. Differential evolution and the GA end below both
 # model-based samplers: with a population of 6 they get two generations after their random start, and
 # they are built
 # for thousands of evaluations, not 16. Two cautions before crowning a winner: the gaps are at most a
@@ -378,9 +379,10 @@ assert gp_over_random_seconds > 10  # "more than ten times what the random sampl
 # ## What TPE models
 #
 # An illustration, not Optuna's own estimator: on the 48 trials of the three TPE studies pooled, split
-# at the best quarter ($\gamma = 0.25$; Optuna itself uses the best 10%, at most 25 trials, and its own
-# Parzen estimator), scipy's Gaussian kernel density of $\log_{10}$ of the learning rate for the good
-# trials, $l(x)$, and for the rest, $g(x)$:
+# at the best quarter ($\gamma = 0.25$;
+# [Optuna itself](https://optuna.readthedocs.io/en/stable/reference/samplers/generated/optuna.samplers.TPESampler.html)
+# uses the best 10%, at most 25 trials, and its own Parzen estimator), scipy's Gaussian kernel
+# density of $\log_{10}$ of the learning rate for the good trials, $l(x)$, and for the rest, $g(x)$:
 
 # %%
 from scipy.stats import gaussian_kde  # noqa: E402
@@ -681,11 +683,12 @@ assert halving_rungs(1, 1, 2, 1) == [(1, 1)], f"one trial: got {halving_rungs(1,
 # %% [markdown]
 # ### Exercise 3 — Derive it: how many random trials?
 #
-# Suppose the configurations whose validation accuracy is within the top 5% of the search space
-# are "good". (a) What is the probability that $N$ independent random trials contain at least one
-# good configuration? (b) How many trials are needed for that probability to reach 95%? Write
-# `trials_needed(good_share, confidence)` and give the number for 5% and 95%. (c) Why does this count
-# not depend on the number of hyperparameters, while a grid's does?
+# Suppose the configurations whose validation accuracy is within the top {fixed}`5%` of the search
+# space are "good". (a) What is the probability that $N$ independent random trials contain at least
+# one good configuration? (b) How many trials are needed for that probability to reach {fixed}`95%`?
+# Write `trials_needed(good_share, confidence)` and give the number for {fixed}`5%` and
+# {fixed}`95%`. (c) Why does this count not depend on the number of hyperparameters, while a grid's
+# does?
 
 # %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "tuning-ex3-solution", "locked": false, "schema_version": 3, "solution": true}
 import math  # noqa: E402

@@ -225,8 +225,8 @@ assert rastrigin_row["scipy dual_annealing"] < 1e-6 and rosenbrock_row["scipy du
 # %% [markdown]
 # **What to notice.** On Rastrigin's egg-box scipy's annealer ends lower, but within a factor of two
 # (median {glue:text}`gsa_rastrigin` against our {glue:text}`sa_rastrigin`; with twice the budget the
-# test suite checks that ours is no more than 30% above scipy's). On Rosenbrock's curved valley
-# scipy's wins by more than a factor of ten ({glue:text}`gsa_rosenbrock` against
+# tests of `companion` check that ours is no more than {fixed}`30%` above scipy's). On Rosenbrock's curved
+# valley scipy's wins by more than a factor of ten ({glue:text}`gsa_rosenbrock` against
 # {glue:text}`sa_rosenbrock`). A likely reason, not tested here: the valley bends through every
 # coordinate, scipy's whole-vector visits can move along it, and our one-coordinate moves can only
 # zig-zag. And `dual_annealing` as people call it, with
@@ -341,16 +341,16 @@ assert all(0.7 <= ours / theirs <= 1.3 for ours, theirs in de_table.values())
 
 # %% [markdown]
 # The ratios of the medians (companion over scipy) lie between {glue:text}`de_ratio_min` and
-# {glue:text}`de_ratio_max`: the same algorithm, as it should be, well inside the 30% margin that the
-# test suite allows for the noise of five seeds, where it runs the same comparison on six
-# function-dimension pairs.
+# {glue:text}`de_ratio_max`: the same algorithm, as it should be, well inside the {fixed}`30%`
+# margin that the tests of `companion` allow for the noise of five seeds, where they run the same comparison
+# on six function-dimension pairs.
 #
 # ## Tabu search and iterated local search
 #
 # Both come from combinatorial optimization, where a point has a short list of *neighbours* (a tour
 # and its swaps, a schedule and its one-change variants). On a continuous box we give them one: a
-# lattice of 101 points per coordinate, whose neighbours are the $2d$ points one step away along one
-# coordinate. Values are cached, so revisiting a point is free.
+# lattice of {fixed}`101 points` per coordinate, whose neighbours are the $2d$ points one step away
+# along one coordinate. Values are cached, so revisiting a point is free.
 #
 # * **Tabu search** {cite}`glover1989` always moves to the best neighbour that is not *tabu*, even
 #   when it is worse than where it stands, which walks it out of a local minimum; the points it

@@ -486,8 +486,8 @@ assert lamb_moved > 1e-3 and lamb_difference < 1e-12
 #
 # ## Pitfalls
 #
-# * Growing the batch without the learning rate: the same epochs with 64 times fewer steps of the
-#   same size. Scale the rate, and warm it up.
+# * Growing the batch without the learning rate: the same epochs with {fixed}`64 times` fewer steps
+#   of the same size. Scale the rate, and warm it up.
 # * Accumulating gradients without weighting: dividing each micro-batch's loss by $k$ is right only
 #   when all micro-batches have the same size; weight by $|B_j|/|B|$.
 # * Under DDP, synchronizing at every micro-batch of an accumulation: wrap all but the last in
@@ -505,8 +505,8 @@ assert lamb_moved > 1e-3 and lamb_difference < 1e-12
 #
 # ## Summary
 #
-# * At a 64 times larger batch, multiply the learning rate by 64 and warm it up: the large-batch run
-#   catches up with the small one in the same epochs, in less time per epoch.
+# * At a {fixed}`64 times` larger batch, multiply the learning rate by 64 and warm it up: the
+#   large-batch run catches up with the small one in the same epochs, in less time per epoch.
 # * LAMB sets each layer's step to a fraction of its weights' norm, for very large batches and deep
 #   networks.
 # * Gradient accumulation reaches any batch size in the memory of a micro-batch, with the same step
