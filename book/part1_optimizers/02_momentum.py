@@ -485,6 +485,7 @@ lengths = {c: np.linalg.norm(np.diff(s, axis=0), axis=1) for c, (_, s) in conven
 assert lengths["torch"][30] < 0.15 * lengths["torch"][29]
 assert lengths["keras"][30] > 0.85 * lengths["keras"][29]
 glue("keras_step_kept", f"{lengths['keras'][30] / lengths['keras'][29]:.0%}")
+glue("torch_step_kept", f"{lengths['torch'][30] / lengths['torch'][29]:.0%}")
 
 # %% [markdown]
 # And `torch.optim.SGD` with the same schedule (as a `LambdaLR`) follows the torch convention to
@@ -511,8 +512,8 @@ print(f"torch.optim.SGD vs optim.sgd(convention='torch'): {torch_gap:.1e}")
 assert torch_gap < 1e-12
 
 # %% [markdown]
-# **What to notice.** The curves coincide for 30 steps. At the drop, torch's step is about ten times
-# shorter at once; Keras' step is still {glue:text}`keras_step_kept` as long and fades gradually, as
+# **What to notice.** The curves coincide for 30 steps. At the drop, torch's step falls at once to
+# {glue:text}`torch_step_kept` of its length (under 15%); Keras' step is still {glue:text}`keras_step_kept` as long and fades gradually, as
 # the old velocity decays by $\mu$ per step. Neither
 # is wrong, but a schedule tuned in one framework is not the same schedule in the other, and a warm-up
 # (a schedule that *raises* $\eta$) differs the same way. When you port a recipe across frameworks,

@@ -538,11 +538,11 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# **The targets, checked.** Every int8 variant is at least 3.5x smaller than float32 and within 0.5
+# **The targets, checked.** Every PyTorch int8 variant is at least 3.5x smaller than float32 and within 0.5
 # point of its test accuracy (at worst {glue:text}`int8_worst_ratio` smaller and
 # {glue:text}`int8_worst_change` in accuracy); the measured speed-up of dynamic quantization on this Linear-heavy
-# model is printed below (it varies with the CPU, the batch size and the load of the machine, so we
-# only assert that it is a speed-up).
+# model is printed below (it varies with the CPU, the batch size and the load of the machine, so the
+# exact figure varies from one machine to the next).
 
 # %% tags=["remove-input"]
 pytorch_int8 = ["int8 dynamic", "int8 static", "int8 QAT"]

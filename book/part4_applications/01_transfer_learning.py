@@ -94,8 +94,8 @@ print("Keras", keras.__version__, "backend", keras.backend.backend(), "| torch d
 # degrade: the course's benchmark (`python -m companion.bench transfer_learning`) measures a linear classifier
 # on 224-, 176- and 144-pixel features, and the accuracy drops with the size, fast below 176 pixels,
 # where ants and bees become too small for filters tuned at 224. On 153 validation images the
-# accuracy at 224 pixels ({glue:text}`cached_acc` for the head below) is only a few photos above 93 %,
-# so we keep the native size.
+# accuracy at 224 pixels ({glue:text}`cached_acc` for the head below) is above 93 %, so we keep the
+# native size.
 
 # %%
 IMAGE_SIZE = 224
@@ -180,8 +180,9 @@ plt.show()
 # %% [markdown]
 # ### Why MobileNetV2 and not VGG16
 #
-# The snippet uses VGG16. Its ImageNet weights are a 528 MB download (58 MB without the classifier,
-# [Keras Applications](https://keras.io/api/applications/)) and every image costs 15.5 billion
+# The snippet uses VGG16. Its ImageNet weights are a 528 MB download
+# ([Keras Applications](https://keras.io/api/applications/)), most of it the three fully connected layers
+# of its classifier, and every image costs 15.5 billion
 # multiply-adds; MobileNetV2 replaces full convolutions by depthwise-separable ones inside inverted
 # residual blocks {cite}`sandler2018` and needs about 300 million. We build both *without* weights (`weights=None`: the architecture only) and count.
 # `transfer_learning.multiply_adds` sums $H_\text{out} W_\text{out} k_h k_w C_\text{in} C_\text{out}$ over the

@@ -224,8 +224,9 @@ assert rastrigin_row["scipy dual_annealing"] < 1e-6 and rosenbrock_row["scipy du
 
 # %% [markdown]
 # **What to notice.** On Rastrigin's egg-box scipy's annealer ends lower, but within a factor of two
-# (median {glue:text}`gsa_rastrigin` against our {glue:text}`sa_rastrigin`; with twice the budget the
-# tests of `companion` check that ours is no more than {fixed}`30%` above scipy's). On Rosenbrock's curved
+# (median {glue:text}`gsa_rastrigin` against our {glue:text}`sa_rastrigin`; at 1,000 evaluations per
+# dimension and over five seeds, `python -m companion.bench search` checks that ours ends no more than
+# {fixed}`30%` above scipy's). On Rosenbrock's curved
 # valley scipy's wins by more than a factor of ten ({glue:text}`gsa_rosenbrock` against
 # {glue:text}`sa_rosenbrock`). A likely reason, not tested here: the valley bends through every
 # coordinate, scipy's whole-vector visits can move along it, and our one-coordinate moves can only
@@ -342,8 +343,8 @@ assert all(0.7 <= ours / theirs <= 1.3 for ours, theirs in de_table.values())
 # %% [markdown]
 # The ratios of the medians (companion over scipy) lie between {glue:text}`de_ratio_min` and
 # {glue:text}`de_ratio_max`: the same algorithm, as it should be, well inside the {fixed}`30%`
-# margin that the tests of `companion` allow for the noise of five seeds, where they run the same comparison
-# on six function-dimension pairs.
+# margin that `python -m companion.bench search` allows for the noise of five seeds, where it runs the
+# same comparison on six function-dimension pairs.
 #
 # ## Tabu search and iterated local search
 #
