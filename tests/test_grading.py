@@ -198,3 +198,24 @@ def test_autograde_stub_reference_and_wrong_answers(released, tmp_path):
     wrong = rows[("wrong", "clip-ex1-check")]
     assert wrong["score"] == 0 and wrong["feedback"].startswith("AssertionError: the clipped gradients differ")
     assert wrong["feedback_file"] and (course / wrong["feedback_file"]).is_file()
+
+
+def test_expect_error_explains_each_way_a_bad_input_check_can_fail():
+    def strict(decay):
+        if not 0 <= decay < 1:
+            raise ValueError(f"Invalid decay: {decay} (must be in [0, 1))")
+        return decay
+
+    raised = grading.expect_error(lambda: strict(1.5), ValueError, "decay", when="strict(1.5)")
+    assert isinstance(raised, ValueError)
+    grading.expect_error(lambda: strict("x"), (ValueError, TypeError))  # '<=' between str and int: a TypeError
+    with pytest.raises(AssertionError, match=r"strict\(0.5\) should raise ValueError naming `decay`, but raised nothing"):
+        grading.expect_error(lambda: strict(0.5), ValueError, "decay", when="strict(0.5)")
+    with pytest.raises(AssertionError, match="message must name `momentum`"):
+        grading.expect_error(lambda: strict(2.0), ValueError, "momentum")
+    with pytest.raises(AssertionError, match="should raise ValueError, but raised ZeroDivisionError"):
+        grading.expect_error(lambda: 1 / 0, ValueError)
+    with pytest.raises(AssertionError, match="must name `x`"):
+        grading.expect_error(lambda: strict(3), ValueError, "x")  # 'x' inside a word does not count
+    with pytest.raises(TypeError, match="error must be"):
+        grading.expect_error(lambda: None, "ValueError")
