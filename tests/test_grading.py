@@ -13,6 +13,7 @@ import pytest
 from course_pages import region_lines
 
 from companion import grading
+from companion.exercises import expect_error
 from companion.grading import nbgrader_metadata as meta
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -206,16 +207,16 @@ def test_expect_error_explains_each_way_a_bad_input_check_can_fail():
             raise ValueError(f"Invalid decay: {decay} (must be in [0, 1))")
         return decay
 
-    raised = grading.expect_error(lambda: strict(1.5), ValueError, "decay", when="strict(1.5)")
+    raised = expect_error(lambda: strict(1.5), ValueError, "decay", when="strict(1.5)")
     assert isinstance(raised, ValueError)
-    grading.expect_error(lambda: strict("x"), (ValueError, TypeError))  # '<=' between str and int: a TypeError
+    expect_error(lambda: strict("x"), (ValueError, TypeError))  # '<=' between str and int: a TypeError
     with pytest.raises(AssertionError, match=r"strict\(0.5\) should raise ValueError naming `decay`, but raised nothing"):
-        grading.expect_error(lambda: strict(0.5), ValueError, "decay", when="strict(0.5)")
+        expect_error(lambda: strict(0.5), ValueError, "decay", when="strict(0.5)")
     with pytest.raises(AssertionError, match="message must name `momentum`"):
-        grading.expect_error(lambda: strict(2.0), ValueError, "momentum")
+        expect_error(lambda: strict(2.0), ValueError, "momentum")
     with pytest.raises(AssertionError, match="should raise ValueError, but raised ZeroDivisionError"):
-        grading.expect_error(lambda: 1 / 0, ValueError)
+        expect_error(lambda: 1 / 0, ValueError)
     with pytest.raises(AssertionError, match="must name `x`"):
-        grading.expect_error(lambda: strict(3), ValueError, "x")  # 'x' inside a word does not count
+        expect_error(lambda: strict(3), ValueError, "x")  # 'x' inside a word does not count
     with pytest.raises(TypeError, match="error must be"):
-        grading.expect_error(lambda: None, "ValueError")
+        expect_error(lambda: None, "ValueError")

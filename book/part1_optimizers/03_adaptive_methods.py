@@ -1004,6 +1004,9 @@ def my_rmsprop(learning_rate, decay=0.99, eps=1e-8, centered=False):
 
 
 # %% nbgrader={"grade": true, "grade_id": "adaptive-ex2-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+from companion.exercises import expect_error
+
+
 def ex2_torch_gap(learning_rate, decay, eps, centered, steps=15, seed=0):
     """Largest difference from torch.optim.RMSprop after `steps` steps on sum(sin(w) * w)."""
     start = np.random.default_rng(seed).normal(size=(3, 2))
@@ -1035,12 +1038,8 @@ for ex2_kwargs in (dict(decay=0.9, eps=1e-3, centered=False), dict(decay=0.5, ep
     ex2_gap = ex2_torch_gap(0.05, seed=2, **ex2_kwargs)
     assert ex2_gap < 1e-10, f"{ex2_kwargs}: differs from torch.optim.RMSprop by {ex2_gap:.1e}"
 for ex2_name, ex2_args in [("decay", dict(decay=1.0)), ("decay", dict(decay=-0.1)), ("eps", dict(eps=-1e-8))]:
-    try:
-        my_rmsprop(0.01, **ex2_args)
-    except ValueError as error:
-        assert ex2_name in str(error), f"the ValueError for a bad {ex2_name} must name it, got the message {str(error)!r}"
-    else:
-        raise AssertionError(f"my_rmsprop(0.01, {ex2_name}={ex2_args[ex2_name]}) must raise a ValueError")
+    expect_error(lambda: my_rmsprop(0.01, **ex2_args), ValueError, ex2_name,
+                 when=f"my_rmsprop(0.01, {ex2_name}={ex2_args[ex2_name]})")
 ### END HIDDEN TESTS
 
 # %% [markdown]

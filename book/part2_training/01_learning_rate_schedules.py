@@ -464,6 +464,7 @@ def inverse_sqrt_schedule(peak, warmup_steps):
 
 
 # %% nbgrader={"grade": true, "grade_id": "schedules-ex1-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+from companion.exercises import expect_error
 s = inverse_sqrt_schedule(1.0, 100)
 assert abs(s(99) - 1.0) < 1e-12, "the peak is reached at s = W, i.e. step W - 1"
 assert abs(s(0) - 0.01) < 1e-12, "the ramp starts at peak / W"
@@ -480,12 +481,7 @@ for _ in range(10):
     x = optim.apply_updates(x, updates)
 assert abs(x[0] - np.prod([1 - inverse_sqrt_schedule(0.5, 4)(t) for t in range(10)])) < 1e-12, "driven by optim.sgd, the schedule is called with the step count t = 0, 1, 2, ...: after 10 steps on x^2/2, x must equal the product of (1 - schedule(t))"
 for bad_args, name in (((-1.0, 10), "peak"), ((0.1, 0), "warmup_steps")):
-    try:
-        inverse_sqrt_schedule(*bad_args)
-    except ValueError as error:
-        assert name in str(error), f"the ValueError should name `{name}`: {error}"
-    else:
-        raise AssertionError(f"inverse_sqrt_schedule{bad_args} should raise ValueError")
+    expect_error(lambda: inverse_sqrt_schedule(*bad_args), ValueError, name, when=f"inverse_sqrt_schedule{bad_args}")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -526,6 +522,9 @@ def sgdr_schedule(eta_max, T_0, T_mult=1, eta_min=0.0):
 
 
 # %% nbgrader={"grade": true, "grade_id": "schedules-ex2-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+from companion.exercises import expect_error
+
+
 def ex2_torch_rates(eta_max, T_0, T_mult, eta_min, num_steps):
     """The rates torch's CosineAnnealingWarmRestarts gives at steps 0, ..., num_steps - 1."""
     param = torch.nn.Parameter(torch.zeros(1))
@@ -559,12 +558,7 @@ ex2_companion = schedules.cosine_annealing_warm_restarts(0.1, 6, 3, alpha=0.25)
 ex2_far = [0, 5, 6, 23, 24, 77, 78, 500, 1000]
 assert all(abs(sgdr_schedule(0.1, 6, 3, 0.025)(t) - ex2_companion(t)) < 1e-12 for t in ex2_far), "T_0=6, T_mult=3: far from the start (restarts at 6, 24, 78, 240, 726) yours differs from companion.schedules.cosine_annealing_warm_restarts"
 for ex2_bad, ex2_name in (((0.1, 0), "T_0"), ((0.1, 10, 0), "T_mult"), ((0.1, 10, 1.5), "T_mult"), ((0.1, 2.5), "T_0")):
-    try:
-        sgdr_schedule(*ex2_bad)
-    except ValueError as error:
-        assert ex2_name in str(error), f"the ValueError should name `{ex2_name}`: {error}"
-    else:
-        raise AssertionError(f"sgdr_schedule{ex2_bad} should raise ValueError: `{ex2_name}` must be an integer >= 1")
+    expect_error(lambda: sgdr_schedule(*ex2_bad), ValueError, ex2_name, when=f"sgdr_schedule{ex2_bad}")
 ### END HIDDEN TESTS
 
 # %% [markdown]

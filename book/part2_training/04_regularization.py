@@ -561,6 +561,7 @@ def smoothed_cross_entropy(logits, targets, smoothing):
 
 
 # %% nbgrader={"grade": true, "grade_id": "regularization-ex2-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+from companion.exercises import expect_error
 torch.manual_seed(0)
 ex2_logits = torch.randn(8, 10, dtype=torch.float64)
 ex2_targets = torch.randint(0, 10, (8,))
@@ -594,12 +595,8 @@ smoothed_cross_entropy(ex2_a, ex2_y, 0.25).backward()
 F.cross_entropy(ex2_b, ex2_y, label_smoothing=0.25).backward()
 assert ex2_a.grad is not None and torch.allclose(ex2_a.grad, ex2_b.grad, atol=1e-12), "the gradient with respect to the logits must match torch's (keep the computation in autograd)"
 for ex2_bad in (-0.1, 1.5):
-    try:
-        smoothed_cross_entropy(ex2_logits, ex2_targets, ex2_bad)
-    except ValueError as error:
-        assert "smoothing" in str(error), f"the ValueError for smoothing={ex2_bad} must name the argument 'smoothing', got: {error}"
-    else:
-        raise AssertionError(f"smoothing={ex2_bad} is outside [0, 1] and must raise ValueError")
+    expect_error(lambda: smoothed_cross_entropy(ex2_logits, ex2_targets, ex2_bad), ValueError, "smoothing",
+                 when=f"smoothed_cross_entropy(logits, targets, {ex2_bad})")
 ### END HIDDEN TESTS
 
 # %% [markdown]

@@ -596,6 +596,7 @@ def clip_value_in_place(parameters, clip_value):
 
 
 # %% nbgrader={"grade": true, "grade_id": "clip-ex2-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+from companion.exercises import expect_error
 torch.manual_seed(0)
 ex2_model = nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 1))
 ex2_twin = [p.detach().clone().requires_grad_(True) for p in ex2_model.parameters()]
@@ -635,12 +636,8 @@ for ex2_shape, ex2_limit in (((5, 7), 0.3), ((100,), 2.5), ((2, 3, 4), 1e-3)):
     assert torch.equal(ex2_p.grad, ex2_q.grad), f"shape {ex2_shape}, c = {ex2_limit}: your gradient differs from clip_grad_value_'s"
     assert abs(ex2_f - ex2_expected_fraction) < 1e-12, f"shape {ex2_shape}, c = {ex2_limit}: fraction {ex2_f!r}, expected {ex2_expected_fraction:.4f}"
 for ex2_bad in (0.0, -1.0):
-    try:
-        clip_value_in_place([ex2_a], ex2_bad)
-    except ValueError as error:
-        assert "clip_value" in str(error), f"the ValueError for clip_value={ex2_bad} must name 'clip_value', got: {error}"
-    else:
-        raise AssertionError(f"clip_value={ex2_bad} is not positive and must raise ValueError")
+    expect_error(lambda: clip_value_in_place([ex2_a], ex2_bad), ValueError, "clip_value",
+                 when=f"clip_value_in_place(parameters, {ex2_bad})")
 ### END HIDDEN TESTS
 
 # %% [markdown]

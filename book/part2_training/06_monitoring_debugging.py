@@ -502,6 +502,7 @@ def central_difference_gradient(f, x, eps=1e-6):
 
 
 # %% nbgrader={"grade": true, "grade_id": "debug-ex2-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+from companion.exercises import expect_error
 torch.manual_seed(0)
 ex2_net = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)).double()
 ex2_X = torch.randn(5, 3, dtype=torch.float64)
@@ -553,12 +554,8 @@ ex2_p = torch.randn(3, dtype=torch.float64, requires_grad=True)
 ex2_num = central_difference_gradient(lambda v: torch.tanh(ex2_X @ torch.as_tensor(v)).pow(2).sum().item(), ex2_p.detach().numpy())
 assert np.allclose(ex2_num, ex2_auto.numpy(), rtol=1e-7, atol=1e-9), "a second function: your estimate disagrees with torch.autograd"
 for ex2_bad in (0.0, -1e-6):
-    try:
-        central_difference_gradient(ex2_quadratic, ex2_x, eps=ex2_bad)
-    except ValueError as error:
-        assert "eps" in str(error), f"the ValueError for eps={ex2_bad} must name 'eps', got: {error}"
-    else:
-        raise AssertionError(f"eps={ex2_bad} is not positive and must raise ValueError")
+    expect_error(lambda: central_difference_gradient(ex2_quadratic, ex2_x, eps=ex2_bad), ValueError, "eps",
+                 when=f"central_difference_gradient(f, x, eps={ex2_bad})")
 ### END HIDDEN TESTS
 
 # %% [markdown]

@@ -627,6 +627,7 @@ def my_structured_mask(weight, amount, n=2):
 
 
 # %% nbgrader={"grade": true, "grade_id": "pruning-ex2-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+from companion.exercises import expect_error
 ex2_w = torch.tensor([[3.0, 0.0], [1.0, 1.0], [0.0, -1.5], [2.0, -2.0]])  # L2 norms 3, 1.41, 1.5, 2.83; L1 norms 3, 2, 1.5, 4
 ex2_expected_l2 = torch.tensor([[1.0, 1.0], [0.0, 0.0], [0.0, 0.0], [1.0, 1.0]])
 ex2_expected_l1 = torch.tensor([[1.0, 1.0], [0.0, 0.0], [0.0, 0.0], [1.0, 1.0]])
@@ -650,12 +651,7 @@ for ex2_layer in (nn.Linear(30, 40), nn.Linear(7, 7), nn.Conv2d(3, 16, 3), nn.Co
             assert torch.equal(ex2_mine, ex2_ref.weight_mask), f"weight {tuple(ex2_weight.shape)}, amount {ex2_amount}, n={ex2_n}: {ex2_rows} rows differ from prune.ln_structured's mask"
             assert torch.equal(ex2_mine, structured_mask(ex2_weight, ex2_amount, dim=0, n=ex2_n)), f"weight {tuple(ex2_weight.shape)}, amount {ex2_amount}, n={ex2_n}: differs from companion.compression.pruning.structured_mask"
 for ex2_bad in (1.0, -0.1, 1.5):
-    try:
-        my_structured_mask(ex2_w, ex2_bad)
-    except ValueError as ex2_error:
-        assert "amount" in str(ex2_error), f"the ValueError for amount={ex2_bad} must name the argument 'amount', got: {ex2_error}"
-    else:
-        raise AssertionError(f"amount={ex2_bad} must raise a ValueError")
+    expect_error(lambda: my_structured_mask(ex2_w, ex2_bad), ValueError, "amount", when=f"my_structured_mask(w, amount={ex2_bad})")
 ### END HIDDEN TESTS
 
 # %% [markdown]

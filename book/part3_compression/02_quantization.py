@@ -676,6 +676,7 @@ def my_fake_quantize(x, scale, zero_point, qmin, qmax):
 
 
 # %% nbgrader={"grade": true, "grade_id": "quant-ex2-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+from companion.exercises import expect_error
 ex2_x = torch.tensor([0.2, 0.3, -1.1, 3.74, 3.76, -4.24, -4.26], requires_grad=True)
 ex2_y = my_fake_quantize(ex2_x, 0.5, 0, -8, 7)
 ex2_expected = torch.tensor([0.0, 0.5, -1.0, 3.5, 3.5, -4.0, -4.0])
@@ -701,12 +702,7 @@ for ex2_scale, ex2_zero, ex2_qmin, ex2_qmax in [(0.05, 3, -128, 127), (0.1, 128,
     ex2_bad_grads = int((~torch.isclose(ex2_mine_x.grad, ex2_ref_x.grad)).sum())
     assert ex2_bad_grads <= 2, f"s={ex2_scale:.4f}, z={ex2_zero}, [{ex2_qmin}, {ex2_qmax}]: {ex2_bad_grads} of 20,000 gradients differ from torch's (the upstream gradient where not clamped, 0 where clamped)"
 for ex2_bad in (0.0, -0.1):
-    try:
-        my_fake_quantize(ex2_x, ex2_bad, 0, -8, 7)
-    except ValueError as ex2_error:
-        assert "scale" in str(ex2_error), f"the ValueError for scale={ex2_bad} must name the argument 'scale', got: {ex2_error}"
-    else:
-        raise AssertionError(f"scale={ex2_bad} must raise a ValueError")
+    expect_error(lambda: my_fake_quantize(ex2_x, ex2_bad, 0, -8, 7), ValueError, "scale", when=f"my_fake_quantize(x, {ex2_bad}, 0, -8, 7)")
 ### END HIDDEN TESTS
 
 # %% [markdown]

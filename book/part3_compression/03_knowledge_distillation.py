@@ -549,6 +549,7 @@ def soft_loss_gradient(student_logits, teacher_logits, temperature):
 
 
 # %% nbgrader={"grade": true, "grade_id": "distillation-ex2-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+from companion.exercises import expect_error
 def ex2_autograd_gradient(student_logits, teacher_logits, temperature):
     """The reference: autograd through T^2 * F.kl_div (batch mean), PyTorch's own KL divergence."""
     z = student_logits.detach().clone().requires_grad_(True)
@@ -588,12 +589,8 @@ ex2_err = float((ex2_big - ex2_autograd_gradient(ex2_s, ex2_t, 1.0)).abs().max()
 assert ex2_err < 1e-6, f"logits in the thousands: your gradient differs from autograd's by {ex2_err:.1e}"
 assert float(soft_loss_gradient(ex2_t, ex2_t, 3.0).abs().max()) < 1e-6, "the student equal to the teacher: the gradient is 0"
 for ex2_bad in (0.0, -2.0):
-    try:
-        soft_loss_gradient(ex2_s, ex2_t, ex2_bad)
-    except ValueError as ex2_error:
-        assert "temperature" in str(ex2_error), f"the ValueError for temperature={ex2_bad} must name the argument 'temperature', got: {ex2_error}"
-    else:
-        raise AssertionError(f"temperature={ex2_bad} must raise a ValueError")
+    expect_error(lambda: soft_loss_gradient(ex2_s, ex2_t, ex2_bad), ValueError, "temperature",
+                 when=f"soft_loss_gradient(student_logits, teacher_logits, temperature={ex2_bad})")
 ### END HIDDEN TESTS
 
 # %% [markdown]

@@ -506,6 +506,7 @@ def nf4_roundtrip(weight, block_size=64):
 
 
 # %% nbgrader={"grade": true, "grade_id": "lora-ex2-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+from companion.exercises import expect_error
 ex2_w = torch.tensor([[0.5, -2.0, 0.1, 1.0], [0.0, 0.0, 0.0, 0.0], [3.0, -0.3, 0.2, 0.7]])
 ex2_mine = nf4_roundtrip(ex2_w, block_size=4)
 ex2_expected = torch.tensor([[0.4922246, -2.0, 0.1591606, 0.8814197],  # absmax 2: 2 * (0.2461, -1, 0.0796, 0.4407)
@@ -531,12 +532,7 @@ assert torch.equal(nf4_roundtrip(ex2_w)[0], torch.zeros(64)) and bool(torch.isfi
 ex2_w = torch.randn(4, 16, generator=ex2_gen, dtype=torch.float64)
 assert nf4_roundtrip(ex2_w, 16).dtype == torch.float64, f"a float64 weight must come back as float64, got {nf4_roundtrip(ex2_w, 16).dtype}"
 for ex2_bad in (0, -64):
-    try:
-        nf4_roundtrip(ex2_w, ex2_bad)
-    except ValueError as ex2_error:
-        assert "block_size" in str(ex2_error), f"the ValueError for block_size={ex2_bad} must name the argument 'block_size', got: {ex2_error}"
-    else:
-        raise AssertionError(f"block_size={ex2_bad} must raise a ValueError")
+    expect_error(lambda: nf4_roundtrip(ex2_w, ex2_bad), ValueError, "block_size", when=f"nf4_roundtrip(w, block_size={ex2_bad})")
 ### END HIDDEN TESTS
 
 # %% [markdown]

@@ -539,6 +539,7 @@ def nearest_class_mean(train_features, train_labels, features):
 
 
 # %% nbgrader={"grade": true, "grade_id": "transfer-ex1-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+from companion.exercises import expect_error
 # Three well-separated clusters of 5-dimensional "features": every point is nearest its own class mean.
 rng_check = np.random.default_rng(3)
 centres = rng_check.normal(size=(3, 5)) * 4
@@ -554,12 +555,8 @@ assert np.array_equal(predicted_check, labels_check), (
 # scale of a query does not matter (cosine similarity)
 assert np.array_equal(nearest_class_mean(feats_check, labels_check, 7.0 * feats_check[:5]), labels_check[:5]), (
     "scaling a query must not change its class (cosine similarity)")
-try:
-    nearest_class_mean(feats_check, labels_check, np.zeros((2, 4)))
-except ValueError as error:
-    assert "features" in str(error), f"the ValueError should name `features`: {error}"
-else:
-    raise AssertionError("a wrong number of columns must raise ValueError")
+expect_error(lambda: nearest_class_mean(feats_check, labels_check, np.zeros((2, 4))), ValueError, "features",
+             when="nearest_class_mean with training features of 5 columns and queries of 4")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -618,6 +615,7 @@ def fine_tuning_param_groups(backbone, head, lr, backbone_factor):
 
 
 # %% nbgrader={"grade": true, "grade_id": "transfer-ex2-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+from companion.exercises import expect_error
 def ex2_small_network(norm=torch.nn.BatchNorm2d):
     torch.manual_seed(0)
     backbone = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), norm(4), torch.nn.ReLU(), torch.nn.Conv2d(4, 6, 3),
@@ -676,12 +674,8 @@ torch.optim.Adam(ex2_groups, lr=1.0)  # the groups are valid for any torch optim
 for ex2_kwargs, ex2_arg in [({"lr": 0.0, "backbone_factor": 0.1}, "lr"), ({"lr": -1e-3, "backbone_factor": 0.1}, "lr"),
                             ({"lr": 1e-3, "backbone_factor": 0.0}, "backbone_factor"),
                             ({"lr": 1e-3, "backbone_factor": 2.0}, "backbone_factor")]:
-    try:
-        fine_tuning_param_groups(*ex2_small_network(), **ex2_kwargs)
-    except ValueError as error:
-        assert ex2_arg in str(error), f"the ValueError for {ex2_kwargs} should name `{ex2_arg}`: {error}"
-    else:
-        raise AssertionError(f"{ex2_kwargs} must raise a ValueError naming `{ex2_arg}`")
+    expect_error(lambda: fine_tuning_param_groups(*ex2_small_network(), **ex2_kwargs), ValueError, ex2_arg,
+                 when=f"fine_tuning_param_groups(backbone, head, lr={ex2_kwargs['lr']}, backbone_factor={ex2_kwargs['backbone_factor']})")
 ### END HIDDEN TESTS
 
 # %% [markdown]

@@ -403,6 +403,7 @@ def double_dqn_target(rewards, terminated, next_q_target, next_q_online, gamma):
 
 
 # %% nbgrader={"grade": true, "grade_id": "dqn-ex1-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+from companion.exercises import expect_error
 y = double_dqn_target(np.array([1.0, 1.0]), np.array([0.0, 1.0]),
                       np.array([[4.0, 8.0], [4.0, 8.0]]), np.array([[5.0, 1.0], [5.0, 1.0]]), 0.5)
 assert np.allclose(y, [1.0 + 0.5 * 4.0, 1.0]), y
@@ -412,12 +413,8 @@ r, d = gen.normal(size=32), (gen.random(32) < 0.2).astype(float)
 qt, qo = gen.normal(size=(32, 3)), gen.normal(size=(32, 3))
 expected = td_target(torch.tensor(r), torch.tensor(d), torch.tensor(qt), 0.9, next_q_online=torch.tensor(qo))
 assert np.allclose(double_dqn_target(r, d, qt, qo, 0.9), expected.numpy()), "your targets differ from companion.rl.dqn.td_target with next_q_online (Double DQN)"
-try:
-    double_dqn_target(r, d, qt, qo, 1.5)
-except ValueError as error:
-    assert "gamma" in str(error), f"the ValueError should name `gamma`: {error}"
-else:
-    raise AssertionError("gamma = 1.5 must raise a ValueError")
+expect_error(lambda: double_dqn_target(r, d, qt, qo, 1.5), ValueError, "gamma",
+             when="double_dqn_target(rewards, terminated, next_q_target, next_q_online, gamma=1.5)")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -455,6 +452,7 @@ def epsilon_greedy(q_values, step, rng, start, end, duration):
 
 
 # %% nbgrader={"grade": true, "grade_id": "dqn-ex2-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+from companion.exercises import expect_error
 def ex2_reference_actions(q_rows, seed, start, end, duration):
     """The actions chosen by the rule of train_dqn's loop for these Q-values, one row per step."""
     ex2_rng, ex2_eps = np.random.default_rng(seed), epsilon_schedule(start, end, duration)
@@ -493,12 +491,8 @@ for ex2_kwargs, ex2_arg in [({"start": 1.0, "end": 0.05, "duration": 0}, "durati
                             ({"start": 1.0, "end": 0.05, "duration": 2.5}, "duration"),
                             ({"start": 1.5, "end": 0.05, "duration": 10}, "start"),
                             ({"start": 1.0, "end": -0.1, "duration": 10}, "end")]:
-    try:
-        epsilon_greedy(np.zeros(2), 0, np.random.default_rng(0), **ex2_kwargs)
-    except ValueError as error:
-        assert ex2_arg in str(error), f"the ValueError for {ex2_kwargs} should name `{ex2_arg}`: {error}"
-    else:
-        raise AssertionError(f"{ex2_kwargs} must raise a ValueError naming `{ex2_arg}`")
+    expect_error(lambda: epsilon_greedy(np.zeros(2), 0, np.random.default_rng(0), **ex2_kwargs), ValueError, ex2_arg,
+                 when="epsilon_greedy(q_values, 0, rng, " + ", ".join(f"{k}={v}" for k, v in ex2_kwargs.items()) + ")")
 ### END HIDDEN TESTS
 
 # %% [markdown]

@@ -399,6 +399,7 @@ def polyak_update(target_params, online_params, tau):
 
 
 # %% nbgrader={"grade": true, "grade_id": "dqn-ablations-ex1-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+from companion.exercises import expect_error
 target, online = [np.zeros(3), np.ones((2, 2))], [np.full(3, 2.0), np.zeros((2, 2))]
 updated = polyak_update(target, online, 0.25)
 assert np.allclose(updated[0], 0.5) and np.allclose(updated[1], 0.75), f"tau = 0.25: expected 0.5 and 0.75, got {updated[0]} and {updated[1]}"
@@ -418,18 +419,9 @@ for _ in range(10):
     start = polyak_update(start, [np.ones(1)], 0.2)
 assert np.allclose(start[0], 1 - 0.8**10), "after n updates towards fixed weights, the target is 1 - (1 - tau)^n of the way"
 for bad in (0.0, 1.5, -0.1):
-    try:
-        polyak_update(target, online, bad)
-    except ValueError as error:
-        assert "tau" in str(error), f"the ValueError should name `tau`: {error}"
-    else:
-        raise AssertionError(f"tau = {bad} must raise a ValueError")
-try:
-    polyak_update(target, online[:1], 0.5)
-except ValueError as error:
-    assert "online_params" in str(error), f"the ValueError should name `online_params`: {error}"
-else:
-    raise AssertionError("lists of different lengths must raise a ValueError")
+    expect_error(lambda: polyak_update(target, online, bad), ValueError, "tau", when=f"polyak_update(target, online, tau={bad})")
+expect_error(lambda: polyak_update(target, online[:1], 0.5), ValueError, "online_params",
+             when="polyak_update with 2 target arrays and 1 online array")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -493,6 +485,7 @@ class RingReplay:
 
 
 # %% nbgrader={"grade": true, "grade_id": "dqn-ablations-ex2-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+from companion.exercises import expect_error
 from companion.rl import ReplayBuffer  # noqa: E402
 
 
@@ -537,15 +530,12 @@ for ex2_k in range(3):
     ex2_small.add(np.ones(2), 1, 2.0, np.zeros(2), True)
 ex2_out = ex2_small.sample(3, np.random.default_rng(0))
 assert [np.shape(x) for x in ex2_out] == [(3, 2), (3,), (3,), (3, 2), (3,)], f"shapes of a batch of 3: {[np.shape(x) for x in ex2_out]}"
-for ex2_call, ex2_arg in [(lambda: RingReplay(0, 3), "capacity"), (lambda: RingReplay(2.5, 3), "capacity"),
-                          (lambda: ex2_small.sample(4, np.random.default_rng(0)), "batch_size"),
-                          (lambda: ex2_small.sample(0, np.random.default_rng(0)), "batch_size")]:
-    try:
-        ex2_call()
-    except ValueError as error:
-        assert ex2_arg in str(error), f"the ValueError should name `{ex2_arg}`: {error}"
-    else:
-        raise AssertionError(f"a bad `{ex2_arg}` must raise a ValueError naming it")
+for ex2_call, ex2_arg, ex2_when in [
+        (lambda: RingReplay(0, 3), "capacity", "RingReplay(0, 3)"),
+        (lambda: RingReplay(2.5, 3), "capacity", "RingReplay(2.5, 3)"),
+        (lambda: ex2_small.sample(4, np.random.default_rng(0)), "batch_size", "sample(4, rng) from a buffer of 3 transitions"),
+        (lambda: ex2_small.sample(0, np.random.default_rng(0)), "batch_size", "sample(0, rng)")]:
+    expect_error(ex2_call, ValueError, ex2_arg, when=ex2_when)
 ### END HIDDEN TESTS
 
 # %% [markdown]

@@ -766,6 +766,7 @@ def last_real_step(outputs, lengths):
 
 
 # %% nbgrader={"grade": true, "grade_id": "sentiment-ex1-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+from companion.exercises import expect_error
 torch.manual_seed(1)
 lstm_check = nn.LSTM(5, 3, batch_first=True)
 x_check = torch.randn(3, 6, 5)
@@ -779,12 +780,8 @@ torch.testing.assert_close(picked, h_check[-1])
 ### BEGIN HIDDEN TESTS
 torch.testing.assert_close(last_real_step(out_check, torch.tensor([6, 6, 6])), out_check[:, -1])
 for bad in (torch.tensor([0, 2, 3]), torch.tensor([7, 2, 3])):
-    try:
-        last_real_step(out_check, bad)
-    except ValueError as error:
-        assert "lengths" in str(error), f"the ValueError should name `lengths`: {error}"
-    else:
-        raise AssertionError("a length outside [1, time] must raise ValueError")
+    expect_error(lambda: last_real_step(out_check, bad), ValueError, "lengths",
+                 when=f"last_real_step(outputs, lengths={bad.tolist()}) with 6 time steps")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -822,6 +819,7 @@ def lstm_cell_step(x, h, c, weight_ih, weight_hh, bias_ih, bias_hh):
 
 
 # %% nbgrader={"grade": true, "grade_id": "sentiment-ex2-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+from companion.exercises import expect_error
 torch.manual_seed(0)
 ex2_cell = nn.LSTMCell(5, 3).double()
 ex2_x, ex2_h, ex2_c = torch.randn(4, 5).double(), torch.randn(4, 3).double(), torch.randn(4, 3).double()
@@ -856,13 +854,9 @@ ex2_grad_mine = torch.autograd.grad(lstm_cell_step(ex2_x, ex2_h0, ex2_c0, ex2_ce
 ex2_grad_ref = torch.autograd.grad(ex2_cell(ex2_x, (ex2_h0, ex2_c0))[0].sum(), ex2_x)[0]
 ex2_err = float((ex2_grad_mine - ex2_grad_ref).abs().max())
 assert ex2_err < 1e-12, f"the gradient through your step differs from nn.LSTMCell's by {ex2_err:.1e}"
-try:
-    lstm_cell_step(torch.randn(4, 5), torch.zeros(4, 3), torch.zeros(4, 3), torch.randn(12, 4), torch.randn(12, 3),
-                   torch.zeros(12), torch.zeros(12))
-except ValueError as error:
-    assert "weight_ih" in str(error), f"the ValueError should name `weight_ih`: {error}"
-else:
-    raise AssertionError("weight_ih of shape (12, 4) for inputs of 5 features must raise a ValueError")
+expect_error(lambda: lstm_cell_step(torch.randn(4, 5), torch.zeros(4, 3), torch.zeros(4, 3), torch.randn(12, 4),
+                                    torch.randn(12, 3), torch.zeros(12), torch.zeros(12)), ValueError, "weight_ih",
+             when="lstm_cell_step with weight_ih of shape (12, 4) for inputs of 5 features")
 ### END HIDDEN TESTS
 
 # %% [markdown]

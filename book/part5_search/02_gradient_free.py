@@ -629,6 +629,7 @@ def rand1bin_trial(population, i, donors, mutation, crossover_draws, crossover, 
 
 
 # %% nbgrader={"grade": true, "grade_id": "gradient-free-ex1-check", "locked": true, "points": 2, "schema_version": 3, "solution": false}
+from companion.exercises import expect_error
 pop = np.array([[0.0, 0.0, 0.0], [1.0, 2.0, 3.0], [2.0, 2.0, 2.0], [0.0, 1.0, 0.0]])
 u = rand1bin_trial(pop, 0, (1, 2, 3), 0.5, np.array([0.1, 0.9, 0.9]), 0.5, 2)
 assert np.allclose(u, [2.0, 0.0, 4.0]), u  # genes 0 (U < CR) and 2 (j_rand) from v = (2, 2.5, 4)
@@ -643,12 +644,8 @@ for trial in range(20):
     expected = np.where((draws < 0.7) | (np.arange(5) == j_rand), mutant, pop[i])
     assert np.allclose(rand1bin_trial(pop, i, donors, 0.8, draws, 0.7, j_rand), expected), f"trial {trial}: your trial vector differs from DE/rand/1/bin's"
 for bad in [(0, 1, 2), (1, 1, 2)]:
-    try:
-        rand1bin_trial(pop, 0, bad, 0.8, draws, 0.7, 0)
-    except ValueError as error:
-        assert "donors" in str(error), f"the ValueError should name `donors`: {error}"
-    else:
-        raise AssertionError(f"donors={bad} with i=0 must raise a ValueError")
+    expect_error(lambda: rand1bin_trial(pop, 0, bad, 0.8, draws, 0.7, 0), ValueError, "donors",
+                 when=f"rand1bin_trial(population, i=0, donors={bad}, ...)")
 ### END HIDDEN TESTS
 
 # %% [markdown]
