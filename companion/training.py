@@ -344,6 +344,11 @@ def train_classifier(
     accumulation_steps = check_positive_int("accumulation_steps", accumulation_steps)
     precision = check_choice("precision", precision, PRECISIONS)
     optimizer = _as_optimizer(optimizer, model)
+    # SAM and L-BFGS evaluate the loss again inside step(): they get a closure over the same batch
+    needs_closure = getattr(optimizer, "requires_closure", False) or isinstance(optimizer, torch.optim.LBFGS)
+    if needs_closure and (accumulation_steps != 1 or precision != "float32"):
+        raise ValueError(f"Invalid accumulation_steps/precision: {type(optimizer).__name__} re-evaluates the loss "
+                         "inside step(); use accumulation_steps=1 and precision='float32' with it")
     targets = y_train if isinstance(y_train, tuple) else (y_train,)
     for i, target in enumerate(targets):
         where = "y_train" if len(targets) == 1 else f"y_train[{i}]"
@@ -453,6 +458,8 @@ def train_classifier(
                     scaler.update()
                     if scaler.get_scale() < scale_before:  # an overflow: the step was skipped
                         history.meta["skipped_steps"] = history.meta.get("skipped_steps", 0) + 1
+                elif needs_closure:
+                    optimizer.step(lambda: _recompute_loss(model, optimizer, inputs, part_targets, loss_fn))
                 else:
                     optimizer.step()
             except NonFiniteGradientError:  # the reference optimizers refuse NaN/inf gradients
@@ -475,6 +482,14 @@ def train_classifier(
         _end_epoch(state, epoch_loss, seen, x_val, y_val, metrics, callbacks)
     bar.close()
     return history
+
+
+def _recompute_loss(model, optimizer, inputs, targets, loss_fn):
+    """The closure of an optimizer that re-evaluates the loss (SAM, L-BFGS): the same batch, fresh gradients."""
+    optimizer.zero_grad(set_to_none=True)
+    loss = loss_fn(model(*inputs) if isinstance(inputs, tuple) else model(inputs), targets)
+    loss.backward()
+    return loss
 
 
 def _end_epoch(state, epoch_loss, seen, x_val, y_val, metrics, callbacks) -> bool:

@@ -54,6 +54,26 @@ def run_keras(make_optimizer, seed: int = 0, steps: int = STEPS):
     return [np.asarray(v.numpy()) for v in variables]
 
 
+def run_torch(make_optimizer, seed: int = 0, steps: int = STEPS, scheduler=None):
+    """Run a ``torch.optim`` optimizer (``make_optimizer(tensors)``) on the same problem in float64."""
+    import torch
+
+    params, curvature, wiggle = make_problem(seed)
+    tensors = [torch.tensor(p, dtype=torch.float64, requires_grad=True) for p in params]
+    c = [torch.tensor(x) for x in curvature]
+    d = [torch.tensor(x) for x in wiggle]
+    opt = make_optimizer(tensors)
+    sched = scheduler(opt) if scheduler else None
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = sum((ci * p * p + di * torch.sin(p)).sum() for p, ci, di in zip(tensors, c, d))
+        loss.backward()
+        opt.step()
+        if sched:
+            sched.step()
+    return [p.detach().numpy() for p in tensors]
+
+
 @pytest.fixture
 def float64_scalars():
     """torch keeps scalar state (NAdam's mu_product) in the default dtype: make it float64 too."""

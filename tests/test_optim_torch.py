@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from companion import optim
-from optim_problem import ATOL, RTOL, STEPS, float64_scalars, make_problem, run_reference  # noqa: F401 (a fixture)
+from optim_problem import ATOL, RTOL, STEPS, float64_scalars, make_problem, run_reference, run_torch  # noqa: F401 (a fixture)
 
 torch = pytest.importorskip("torch")
 
@@ -14,23 +14,6 @@ torch = pytest.importorskip("torch")
 @pytest.fixture(autouse=True)
 def _float64(float64_scalars):
     """Every test here runs with float64 as torch's default dtype (optim_problem.float64_scalars)."""
-
-
-def run_torch(make_optimizer, seed: int = 0, steps: int = STEPS, scheduler=None):
-    params, curvature, wiggle = make_problem(seed)
-    tensors = [torch.tensor(p, dtype=torch.float64, requires_grad=True) for p in params]
-    c = [torch.tensor(x) for x in curvature]
-    d = [torch.tensor(x) for x in wiggle]
-    opt = make_optimizer(tensors)
-    sched = scheduler(opt) if scheduler else None
-    for _ in range(steps):
-        opt.zero_grad()
-        loss = sum((ci * p * p + di * torch.sin(p)).sum() for p, ci, di in zip(tensors, c, d))
-        loss.backward()
-        opt.step()
-        if sched:
-            sched.step()
-    return [p.detach().numpy() for p in tensors]
 
 
 CASES = [

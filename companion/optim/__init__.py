@@ -8,6 +8,9 @@ Parameters are NumPy arrays or torch tensors (or lists/tuples/dicts of them).
 """
 
 from .aliases import DEFAULTS, adadelta, adagrad, adam, adamax, adamw, ftrl, lamb, nadam, rmsprop, sgd
+from .lion import lion, scale_by_lion
+from .radam import radam, radam_rectification, scale_by_radam
+from .sam import sam_perturbation, sam_step
 from .base import GradientTransformation, NonFiniteGradientError, apply_updates, chain, check_gradients
 from .transforms import (
     add_decayed_weights,
@@ -35,6 +38,8 @@ OPTIMIZERS = {
     "nadam": nadam,
     "ftrl": ftrl,
     "lamb": lamb,
+    "radam": radam,
+    "lion": lion,
 }
 
 
@@ -46,6 +51,13 @@ def get_optimizer(name: str, **hyperparameters) -> GradientTransformation:
 
 
 __all__ = [
+    "lion",
+    "radam",
+    "radam_rectification",
+    "sam_perturbation",
+    "sam_step",
+    "scale_by_lion",
+    "scale_by_radam",
     "DEFAULTS",
     "GradientTransformation",
     "NonFiniteGradientError",

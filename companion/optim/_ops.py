@@ -78,6 +78,15 @@ def sqrt(x):
     return _keras_ops().sqrt(x)
 
 
+def sign(x):
+    kind = _library(x)
+    if kind == "torch":
+        return x.sign()
+    if kind == "numpy":
+        return np.sign(x)
+    return _keras_ops().sign(x)
+
+
 def maximum(a, b):
     kind = _library(a)
     if kind == "torch":
