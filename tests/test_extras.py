@@ -42,7 +42,8 @@ def imports(tree, *, top_level_only=False):
 
 # Imports that run only when the caller already holds that framework's objects (a Keras tensor
 # reaching an optimizer or a clipping function): the chapter that passes them imports the framework.
-ONLY_FOR_THEIR_OWN_TENSORS = {"companion/optim/_ops.py": {"keras", "tensorflow"}, "companion/clipping.py": {"keras"}}
+ONLY_FOR_THEIR_OWN_TENSORS = {"companion/optim/_ops.py": {"keras", "tensorflow"}, "companion/clipping.py": {"keras"},
+                              "companion/optim/adafactor.py": {"keras"}}
 
 
 def companion_imports(module: str) -> set:

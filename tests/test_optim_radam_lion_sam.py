@@ -226,3 +226,16 @@ def test_torch_sam_bad_input():
     opt = SAM(model.parameters(), optim.sgd(0.1))
     with pytest.raises(ValueError, match="closure"):
         opt.step()
+
+
+def test_state_size_counts_the_numbers_kept_between_steps():
+    params = [np.zeros((30, 20)), np.zeros(20)]
+    n = 30 * 20 + 20
+    assert optim.state_size(optim.sgd(0.1), params) == 0
+    assert optim.state_size(optim.sgd(0.1, momentum=0.9), params) == n
+    assert optim.state_size(optim.adam(1e-3), params) == 2 * n
+    assert optim.state_size(optim.adam(1e-3, amsgrad=True), params) == 3 * n
+    assert optim.state_size(optim.lion(1e-4), params) == n
+    assert optim.state_size(optim.adam(1e-3), [torch.zeros(30, 20), torch.zeros(20)]) == 2 * n
+    with pytest.raises(TypeError, match="transformation"):
+        optim.state_size("adam", params)

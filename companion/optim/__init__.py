@@ -8,10 +8,18 @@ Parameters are NumPy arrays or torch tensors (or lists/tuples/dicts of them).
 """
 
 from .aliases import DEFAULTS, adadelta, adagrad, adam, adamax, adamw, ftrl, lamb, nadam, rmsprop, sgd
+from .adafactor import ADAFACTOR_DEFAULTS, adafactor, scale_by_adafactor
 from .lion import lion, scale_by_lion
 from .radam import radam, radam_rectification, scale_by_radam
+from .muon import MUON_DEFAULTS, muon, newton_schulz, scale_by_muon
 from .sam import sam_perturbation, sam_step
-from .base import GradientTransformation, NonFiniteGradientError, apply_updates, chain, check_gradients
+from .schedule_free import (
+    SCHEDULE_FREE_DEFAULTS,
+    scale_by_schedule_free_adam,
+    schedule_free_adamw,
+    schedule_free_eval_params,
+)
+from .base import GradientTransformation, NonFiniteGradientError, apply_updates, chain, check_gradients, state_size
 from .transforms import (
     add_decayed_weights,
     scale,
@@ -40,6 +48,9 @@ OPTIMIZERS = {
     "lamb": lamb,
     "radam": radam,
     "lion": lion,
+    "adafactor": adafactor,
+    "schedule_free_adamw": schedule_free_adamw,
+    "muon": muon,
 }
 
 
@@ -51,6 +62,17 @@ def get_optimizer(name: str, **hyperparameters) -> GradientTransformation:
 
 
 __all__ = [
+    "ADAFACTOR_DEFAULTS",
+    "MUON_DEFAULTS",
+    "SCHEDULE_FREE_DEFAULTS",
+    "adafactor",
+    "muon",
+    "newton_schulz",
+    "scale_by_adafactor",
+    "scale_by_muon",
+    "scale_by_schedule_free_adam",
+    "schedule_free_adamw",
+    "schedule_free_eval_params",
     "lion",
     "radam",
     "radam_rectification",
@@ -87,5 +109,6 @@ __all__ = [
     "scale_by_rms",
     "scale_by_trust_ratio",
     "sgd",
+    "state_size",
     "trace",
 ]

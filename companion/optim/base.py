@@ -14,10 +14,12 @@ from __future__ import annotations
 
 from typing import Any, Callable, NamedTuple
 
+import numpy as np
+
 from . import _ops
 from ._tree import tree_leaves, tree_map
 
-__all__ = ["GradientTransformation", "NonFiniteGradientError", "apply_updates", "chain", "check_gradients"]
+__all__ = ["GradientTransformation", "NonFiniteGradientError", "apply_updates", "chain", "check_gradients", "state_size"]
 
 
 class NonFiniteGradientError(ValueError):
@@ -70,3 +72,21 @@ def check_gradients(grads, params=None) -> None:
         )
 
 
+
+
+def state_size(transformation: GradientTransformation, params) -> int:
+    """How many numbers the optimizer keeps between steps for ``params``: the elements of every array in
+    ``transformation.init(params)`` (step counters and other Python scalars not counted).
+
+    Adam keeps two per parameter (:math:`m` and :math:`v`), SGD with momentum one, plain SGD none.
+    """
+    if not isinstance(transformation, GradientTransformation):
+        raise TypeError(f"transformation must be a companion.optim GradientTransformation, got {type(transformation).__name__}")
+    total = 0
+    for leaf in tree_leaves(transformation.init(params)):
+        size = getattr(leaf, "numel", None)
+        if callable(size):  # a torch tensor
+            total += int(size())
+        elif hasattr(leaf, "shape"):  # a NumPy array or a Keras tensor
+            total += int(np.prod(leaf.shape))
+    return total
