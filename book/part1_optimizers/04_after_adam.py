@@ -520,6 +520,64 @@ assert after[-1] < 0.5, after[-1]
 # layer by about the same amount.
 
 # %% [markdown]
+# ## One name, two frameworks
+#
+# Muon and Adafactor ship in both PyTorch and Keras, and `companion.optim` offers both conventions
+# (`convention="torch"` or `"keras"`). The same call with the same learning rate does not take the same step.
+# Below, the RMS of the first update of each convention from the same gradient, the MLP's first-layer
+# gradient above ($128 \times 784$) and its transpose for Muon, the MLP's parameters at initialization for
+# Adafactor, each convention at its framework's defaults except the learning rate where stated (weight
+# decay off, so that only the update rule counts).
+
+# %%
+def first_step_rms(transformation, grads, params):
+    updates, _ = transformation.update(grads, transformation.init(params), params)
+    flat = torch.cat([u.flatten() for u in updates])
+    return flat.pow(2).mean().sqrt().item()
+
+
+rows = []
+for label, matrix in (("128 x 784", gradient), ("784 x 128", gradient.T.contiguous())):
+    zeros = [torch.zeros_like(matrix)]
+    torch_rms = first_step_rms(optim.muon(1e-3, weight_decay=0.0, convention="torch"), [matrix], zeros)
+    keras_rms = first_step_rms(optim.muon(1e-3, weight_decay=0.0, convention="keras"), [matrix], zeros)
+    n, k = matrix.shape
+    rows.append(dict(method="Muon, lr 1e-3", shape=label, torch=torch_rms, keras=keras_rms,
+                     keras_over_torch=keras_rms / torch_rms,
+                     shape_factors=(0.2 * np.sqrt(max(n, k))) / np.sqrt(max(1, n / k))))
+seed_everything(0)
+mlp_params = [p.detach().double() for p in mlp().parameters()]
+mlp_grads = [torch.randn_like(p) for p in mlp_params]
+torch_rms = first_step_rms(optim.adafactor(weight_decay=0.0, convention="torch"), mlp_grads, mlp_params)
+keras_rms = first_step_rms(optim.adafactor(weight_decay=0.0, convention="keras"), mlp_grads, mlp_params)
+rows.append(dict(method="Adafactor, defaults", shape="MLP", torch=torch_rms, keras=keras_rms,
+                 keras_over_torch=keras_rms / torch_rms,
+                 shape_factors=optim.ADAFACTOR_DEFAULTS["keras"]["learning_rate"]
+                 / optim.ADAFACTOR_DEFAULTS["torch"]["learning_rate"]))
+conventions = pd.DataFrame(rows).set_index(["method", "shape"])
+muon_ratio = conventions.loc[("Muon, lr 1e-3", "128 x 784"), "keras_over_torch"]
+muon_ratio_t = conventions.loc[("Muon, lr 1e-3", "784 x 128"), "keras_over_torch"]
+adafactor_ratio = conventions.loc[("Adafactor, defaults", "MLP"), "keras_over_torch"]
+glue("muon_keras_over_torch", f"{muon_ratio:.1f}")
+glue("muon_keras_over_torch_t", f"{muon_ratio_t:.1f}")
+glue("adafactor_torch_over_keras", f"{1 / adafactor_ratio:.0f}")
+conventions.round(6)
+
+# %% tags=["remove-input"]
+assert np.allclose(conventions["keras_over_torch"], conventions["shape_factors"], rtol=1e-3), conventions
+assert muon_ratio > 2 * muon_ratio_t, conventions
+
+# %% [markdown]
+# **What to notice.** At the same learning rate Keras' Muon steps {glue:text}`muon_keras_over_torch` times
+# further than PyTorch's on the $128 \times 784$ layer and {glue:text}`muon_keras_over_torch_t` times on its
+# transpose: the ratio is exactly the ratio of the two shape factors, $0.2\sqrt{\max(n,k)}$ over
+# $\sqrt{\max(1, n/k)}$, and the orthogonalized direction is the same. A learning rate tuned in one framework
+# is wrong by a shape-dependent factor in the other. Adafactor's update rules agree here; its default
+# learning rates do not, and PyTorch's first step is {glue:text}`adafactor_torch_over_keras` times Keras'.
+# One more difference does not show in float64: `torch.optim.Muon` runs the Newton–Schulz iteration in
+# bfloat16 whatever the weights' precision (`optim.muon(..., bfloat16=True)` reproduces it bit for bit).
+
+# %% [markdown]
 # ## The race: an MLP and a small CNN, three seeds
 #
 # Now all of them train the same networks: the 784–128–10 MLP of chapters 1–3 for 3 epochs, and a small
@@ -845,6 +903,8 @@ def my_lion(learning_rate, b1=0.9, b2=0.99, weight_decay=0.0):
 
 
 # %% nbgrader={"grade": true, "grade_id": "after-adam-ex1-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+import keras
+
 from companion.exercises import expect_error
 
 
@@ -1010,15 +1070,19 @@ for ex3_lr, ex3_wd, ex3_theta0 in [(0.01, 0.5, 0.0), (0.05, 2.0, 3.0), (1e-3, 0.
 # %% [markdown]
 # ### Exercise 4 (Investigate): how many Newton–Schulz steps does Muon need?
 #
-# For the first-layer gradient of the MLP (`gradient` above) and for a random $128 \times 784$ Gaussian
-# matrix, run `optim.newton_schulz` with 1 to 8 steps. Plot the smallest, median and largest singular value
+# For the first-layer gradient of the MLP at initialization (one mini-batch of 128, as in the Muon
+# section) and for a random $128 \times 784$ Gaussian matrix, run `optim.newton_schulz` with 1 to 8 steps. Plot the smallest, median and largest singular value
 # against the number of steps, and time each call. Why do the Gaussian matrix's singular values reach the band
 # around 1 in fewer steps than the gradient's? Why does Muon stop at 5, and what would an exact SVD cost
 # instead?
 
 # %% tags=["hide-input"] nbgrader={"grade": false, "grade_id": "after-adam-ex4-solution", "locked": false, "schema_version": 3, "solution": true}
 ### BEGIN SOLUTION
-ex4_matrices = {"MLP first-layer gradient": gradient,
+seed_everything(0)
+ex4_model = mlp().to(device)
+torch.nn.functional.cross_entropy(ex4_model(x_train[:128]), y_train[:128]).backward()
+ex4_gradient = ex4_model[1].weight.grad.double().cpu()
+ex4_matrices = {"MLP first-layer gradient": ex4_gradient,
                 "Gaussian 128 x 784": torch.randn(128, 784, generator=torch.Generator().manual_seed(0), dtype=torch.float64)}
 fig, ax = plt.subplots()
 for i, (name, g) in enumerate(ex4_matrices.items()):
@@ -1032,7 +1096,7 @@ for i, (name, g) in enumerate(ex4_matrices.items()):
     ax.fill_between(rows[:, 0], rows[:, 1], rows[:, 3], color=f"C{i}", alpha=0.2)
     print(name, "smallest / median / largest after 5 steps:", np.round(rows[4, 1:4], 3))
 tic = time.perf_counter()
-torch.linalg.svd(gradient, full_matrices=False)
+torch.linalg.svd(ex4_gradient, full_matrices=False)
 print(f"one exact SVD: {1000 * (time.perf_counter() - tic):.1f} ms")
 ax.set_yscale("log")
 ax.set_xlabel("Newton–Schulz steps")
