@@ -54,12 +54,13 @@ def run_keras(make_optimizer, seed: int = 0, steps: int = STEPS):
     return [np.asarray(v.numpy()) for v in variables]
 
 
-def run_torch(make_optimizer, seed: int = 0, steps: int = STEPS, scheduler=None):
-    """Run a ``torch.optim`` optimizer (``make_optimizer(tensors)``) on the same problem in float64."""
+def run_torch(make_optimizer, seed: int = 0, steps: int = STEPS, scheduler=None, start_factor: float = 1.0):
+    """Run a ``torch.optim`` optimizer (``make_optimizer(tensors)``) on the same problem in float64
+    (``start_factor`` scales the starting point: 1 + 1e-15 shows whether a setting is chaotic)."""
     import torch
 
     params, curvature, wiggle = make_problem(seed)
-    tensors = [torch.tensor(p, dtype=torch.float64, requires_grad=True) for p in params]
+    tensors = [torch.tensor(p * start_factor, dtype=torch.float64, requires_grad=True) for p in params]
     c = [torch.tensor(x) for x in curvature]
     d = [torch.tensor(x) for x in wiggle]
     opt = make_optimizer(tensors)
@@ -83,3 +84,15 @@ def float64_scalars():
     torch.set_default_dtype(torch.float64)
     yield
     torch.set_default_dtype(previous)
+
+
+def fit_keras_model(optimizer, x, y, *, hidden: int, batch_size: int, epochs: int):
+    """Fit a small Dense(tanh)-Dense Keras classifier on ``x, y`` with ``optimizer``; return its weights."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((x.shape[1],)), keras.layers.Dense(hidden, activation="tanh"),
+                              keras.layers.Dense(int(y.max()) + 1)])
+    model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x, y, batch_size=batch_size, epochs=epochs, shuffle=False, verbose=0)
+    return model.get_weights()

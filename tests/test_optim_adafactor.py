@@ -15,22 +15,10 @@ import pytest
 
 from companion.optim import apply_updates, scale_by_adam
 from companion.optim.adafactor import ADAFACTOR_DEFAULTS, adafactor, scale_by_adafactor
-from optim_problem import float64_scalars  # noqa: F401 (a fixture: torch's scalar state in float64)
-from optim_problem import ATOL, RTOL, make_problem, run_keras, run_reference
+from optim_problem import fit_keras_model, float64_scalars  # noqa: F401 (a fixture: torch's scalar state in float64)
+from optim_problem import ATOL, RTOL, make_problem, run_keras, run_reference, run_torch
 
 
-def run_torch(make_optimizer, steps: int = 200, start_factor: float = 1.0):
-    import torch
-
-    params, curvature, wiggle = make_problem()
-    tensors = [torch.tensor(p * start_factor, dtype=torch.float64, requires_grad=True) for p in params]
-    c, d = [torch.tensor(x) for x in curvature], [torch.tensor(x) for x in wiggle]
-    opt = make_optimizer(tensors)
-    for _ in range(steps):
-        opt.zero_grad()
-        sum((ci * p * p + di * torch.sin(p)).sum() for p, ci, di in zip(tensors, c, d)).backward()
-        opt.step()
-    return [p.detach().numpy() for p in tensors]
 
 
 def assert_matches(ours, theirs):
@@ -225,11 +213,7 @@ def test_fits_a_keras_model_like_keras_adafactor():
     x, y = rng.normal(size=(64, 5)).astype("float32"), rng.integers(0, 3, size=64)
 
     def fit(optimizer):
-        keras.utils.set_random_seed(0)
-        model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(8, activation="tanh"), keras.layers.Dense(3)])
-        model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-        model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
-        return model.get_weights()
+        return fit_keras_model(optimizer, x, y, hidden=8, batch_size=16, epochs=2)
 
     ours = fit(KerasReferenceOptimizer(adafactor(2.0**-4, weight_decay=0.25, convention="keras")))
     theirs = fit(keras.optimizers.Adafactor(2.0**-4, weight_decay=0.25))

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from companion import optim
+from optim_problem import fit_keras_model
 
 
 def _torch_model(torch, seed=0):
@@ -83,11 +84,7 @@ def test_keras_adapter_fits_like_keras_adam():
     y = rng.integers(0, 3, size=128)
 
     def fit(optimizer):
-        keras.utils.set_random_seed(0)
-        model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(16, activation="tanh"), keras.layers.Dense(3)])
-        model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-        model.fit(x, y, batch_size=32, epochs=3, shuffle=False, verbose=0)
-        return model.get_weights()
+        return fit_keras_model(optimizer, x, y, hidden=16, batch_size=32, epochs=3)
 
     # dyadic hyperparameters: exact in float32, so Keras' internal rounding does not matter
     ours = fit(KerasReferenceOptimizer(optim.adam(2.0**-6, b1=0.875, b2=1 - 2.0**-7, eps=2.0**-20, convention="keras")))
@@ -118,11 +115,7 @@ def test_keras_adapter_with_keras_weight_decay_fits_like_keras_adamw():
     y = rng.integers(0, 2, size=96)
 
     def fit(optimizer):
-        keras.utils.set_random_seed(0)
-        model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(8, activation="tanh"), keras.layers.Dense(2)])
-        model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-        model.fit(x, y, batch_size=32, epochs=3, shuffle=False, verbose=0)
-        return model.get_weights()
+        return fit_keras_model(optimizer, x, y, hidden=8, batch_size=32, epochs=3)
 
     ours = fit(KerasReferenceOptimizer(optim.sgd(2.0**-4, momentum=0.5, weight_decay=0.25, convention="keras")))
     theirs = fit(keras.optimizers.SGD(2.0**-4, momentum=0.5, weight_decay=0.25))

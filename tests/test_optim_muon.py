@@ -9,7 +9,7 @@ import pytest
 
 from companion import optim
 from companion.optim.muon import MUON_DEFAULTS, muon, newton_schulz, scale_by_muon
-from optim_problem import ATOL, RTOL, STEPS, float64_scalars, make_problem, run_keras, run_reference  # noqa: F401
+from optim_problem import fit_keras_model, ATOL, RTOL, STEPS, float64_scalars, make_problem, run_keras, run_reference  # noqa: F401
 
 torch = pytest.importorskip("torch")
 
@@ -370,11 +370,7 @@ def test_keras_adapter_fits_like_keras_muon():
     x, y = rng.normal(size=(128, 6)).astype("float32"), rng.integers(0, 3, size=128)
 
     def fit(optimizer):
-        k.utils.set_random_seed(0)
-        model = k.Sequential([k.Input((6,)), k.layers.Dense(16, activation="tanh"), k.layers.Dense(3)])
-        model.compile(optimizer=optimizer, loss=k.losses.SparseCategoricalCrossentropy(from_logits=True))
-        model.fit(x, y, batch_size=32, epochs=3, shuffle=False, verbose=0)
-        return model.get_weights()
+        return fit_keras_model(optimizer, x, y, hidden=16, batch_size=32, epochs=3)
 
     settings = DYADIC
     ours = fit(KerasReferenceOptimizer(muon(**settings, convention="keras")))

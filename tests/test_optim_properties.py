@@ -25,7 +25,7 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from companion import optim  # noqa: E402
-from optim_problem import float64_scalars, make_problem, run_reference  # noqa: E402, F401 (a fixture)
+from optim_problem import float64_scalars, make_problem, run_reference, run_torch  # noqa: E402, F401 (a fixture)
 
 STEPS = 60
 EXAMPLES = settings(max_examples=25, deadline=None, derandomize=True, database=None)
@@ -41,21 +41,11 @@ epsilons = st.sampled_from([1e-8, 1e-6, 1e-3, 0.1])
 decays = st.floats(0.0, 0.1)
 
 
-def run_torch(make_optimizer, steps: int = STEPS):
-    params, curvature, wiggle = make_problem(0)
-    tensors = [torch.tensor(p, dtype=torch.float64, requires_grad=True) for p in params]
-    c, d = [torch.tensor(x) for x in curvature], [torch.tensor(x) for x in wiggle]
-    opt = make_optimizer(tensors)
-    for _ in range(steps):
-        opt.zero_grad()
-        sum((ci * p * p + di * torch.sin(p)).sum() for p, ci, di in zip(tensors, c, d)).backward()
-        opt.step()
-    return [p.detach().numpy() for p in tensors]
 
 
 def assert_same(reference, framework):
     ours = run_reference(reference, steps=STEPS)
-    theirs = run_torch(framework)
+    theirs = run_torch(framework, steps=STEPS)
     for a, b in zip(ours, theirs):
         np.testing.assert_allclose(a, b, rtol=PROPERTY_RTOL, atol=PROPERTY_ATOL)
 

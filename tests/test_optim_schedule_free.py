@@ -20,7 +20,7 @@ from companion.optim.schedule_free import (
     schedule_free_adamw,
     schedule_free_eval_params,
 )
-from optim_problem import ATOL, RTOL, STEPS, make_problem, numpy_gradients, run_keras
+from optim_problem import fit_keras_model, ATOL, RTOL, STEPS, make_problem, numpy_gradients, run_keras
 
 keras = pytest.importorskip("keras")
 
@@ -278,11 +278,7 @@ def test_keras_adapter_fits_like_keras():
     y = rng.integers(0, 3, size=128)
 
     def fit(optimizer):
-        keras.utils.set_random_seed(0)
-        model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(16, activation="tanh"), keras.layers.Dense(3)])
-        model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-        model.fit(x, y, batch_size=32, epochs=3, shuffle=False, verbose=0)
-        return model.get_weights()
+        return fit_keras_model(optimizer, x, y, hidden=16, batch_size=32, epochs=3)
 
     kwargs = dict(learning_rate=0.01, warmup_steps=4, weight_decay=0.05)
     ours = fit(KerasReferenceOptimizer(ours_like(kwargs, x_from_updated_z=True)))
