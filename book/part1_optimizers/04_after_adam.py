@@ -55,7 +55,7 @@ from companion import optim, schedules
 from companion.data import load_mnist
 from companion.glue import glue
 from companion.optim.torch_adapter import SAM, ReferenceOptimizer
-from companion.plotting import plot_histories, use_course_style
+from companion.plotting import use_course_style
 from companion.reproducibility import pick_device, seed_everything
 from companion.training import accuracy, as_tensors, evaluate, mlp, train_classifier
 
@@ -76,8 +76,9 @@ print(f"device: {device}; train {tuple(x_train.shape)}, validation {tuple(x_val.
 # ## RAdam: a warmup derived from $\beta_2$
 #
 # In Adam's first steps $\hat v_t$ averages only a handful of squared gradients, and
-# $1/\sqrt{\hat v_t}$, the per-weight step size, is a noisy estimate: a weight whose first gradients
-# happen to be small gets a huge step. Practitioners add a *warmup*, a learning rate that ramps up
+# $1/\sqrt{\hat v_t}$, the per-weight step size, is at its noisiest: every weight, whatever the size of its
+# gradient, moves by about $\eta$ (the first step is exactly $\eta\,\mathrm{sign}(g_1)$), in directions
+# that one mini-batch chose. Practitioners add a *warmup*, a learning rate that ramps up
 # from 0. Liu et al. {cite}`liu2020radam` measured the problem instead. The exponential average
 # $v_t$ with factor $\beta_2$ behaves like a simple average of the last
 # $\rho_t = \rho_\infty - 2t\beta_2^t/(1-\beta_2^t)$ squared gradients, with $\rho_\infty = 2/(1-\beta_2) - 1$,
@@ -98,8 +99,8 @@ print(f"device: {device}; train {tuple(x_train.shape)}, validation {tuple(x_val.
 steps = np.arange(1, 3001)
 fig, ax = plt.subplots()
 for b2 in (0.99, 0.999):
-    r = np.array([optim.radam_rectification(int(t), b2)[1] for t in steps])
-    ax.plot(steps, np.nan_to_num(r), label=f"$\\beta_2$ = {b2}")
+    rho, r = np.array([optim.radam_rectification(int(t), b2) for t in steps]).T
+    ax.plot(steps, np.where(rho > 5, r, 0.0), label=f"$\\beta_2$ = {b2}")  # torch's switch: rho_t > 5
 ax.set_xscale("log")
 ax.set_xlabel("step t")
 ax.set_ylabel("rectification $r_t$ (0 while momentum steps are taken)")
@@ -116,7 +117,7 @@ glue("radam_ninety_99", f"{ninety[0.99]}")
 
 # %% tags=["remove-input"]
 assert first_adaptive == 6, first_adaptive
-assert ninety[0.999] > 5 * ninety[0.99], ninety
+assert ninety[0.999] > ninety[0.99], ninety
 
 # %% [markdown]
 # With $\beta_2 = 0.999$ the first adaptive step is step {glue:text}`radam_first_adaptive`, and
@@ -157,25 +158,29 @@ glue("radam_adam_peak", f"{early_table.loc['Adam', 'peak_loss_first_30_steps']:.
 glue("radam_peak", f"{early_table.loc['RAdam', 'peak_loss_first_30_steps']:.1f}")
 glue("radam_val_gain", f"{100 * (early_table.loc['RAdam', 'val_accuracy'] - early_table.loc['Adam', 'val_accuracy']):.0f}")
 warmup_name = "Adam + 100-step linear warmup"
+radam_r_last = optim.radam_rectification(len(early["RAdam"][0].series("loss")[1]), 0.999)[1]
+glue("radam_r_last", f"{radam_r_last:.2f}")
 glue("warmup_peak", f"{early_table.loc[warmup_name, 'peak_loss_first_30_steps']:.1f}")
 glue("warmup_behind", f"{100 * (early_table.loc['RAdam', 'val_accuracy'] - early_table.loc[warmup_name, 'val_accuracy']):.0f}")
 early_table.round(3)
 
 # %% tags=["remove-input"]
 assert early_table.loc["Adam", "peak_loss_first_30_steps"] > 5 * early_table.loc["RAdam", "peak_loss_first_30_steps"]
-assert early_table.loc["RAdam", "peak_loss_first_30_steps"] < 2.5  # "never rises above the initial loss"
+assert early_table.loc["RAdam", "peak_loss_first_30_steps"] < 2.5
 assert early_table.loc["RAdam", "val_accuracy"] > early_table.loc["Adam", "val_accuracy"] + 0.03
 assert early_table.loc[warmup_name, "peak_loss_first_30_steps"] < 2.5
+assert radam_r_last < 0.3, radam_r_last
 assert early_table.loc["RAdam", "val_accuracy"] > early_table.loc[warmup_name, "val_accuracy"] + 0.02
 
 # %% [markdown]
 # **What to notice.** At $\eta = 0.1$ Adam's loss peaks at about {glue:text}`radam_adam_peak` in the first
 # 30 steps (median of three seeds), from a start near $\ln 10 \approx 2.3$; RAdam's peak is
 # {glue:text}`radam_peak`, and it ends {glue:text}`radam_val_gain` points of validation accuracy ahead of Adam.
-# A hand-made 100-step linear warmup removes the spike too (peak {glue:text}`warmup_peak`), but at this short
-# budget it spends many steps at small rates and ends {glue:text}`warmup_behind` points behind RAdam: RAdam
-# chose its warmup from $\beta_2$, and it is short. At Adam's default $\eta = 10^{-3}$ the early steps are
-# small anyway: RAdam is insurance for large learning rates.
+# A hand-made 100-step linear warmup removes the spike too (peak {glue:text}`warmup_peak`), but from step 100
+# on it runs at the full $\eta = 0.1$ and ends {glue:text}`warmup_behind` points behind RAdam. RAdam's warmup
+# is the longer one: with $\beta_2 = 0.999$, $r_t$ is still {glue:text}`radam_r_last` at the last step of this
+# run, so part of RAdam's lead is simply a smaller effective learning rate. The rectification is a warmup
+# you do not have to design.
 #
 # ## Lion: the sign of an interpolated momentum
 #
@@ -189,7 +194,8 @@ assert early_table.loc["RAdam", "val_accuracy"] > early_table.loc[warmup_name, "
 # $$
 #
 # with $\beta_1 = 0.9$ and $\beta_2 = 0.99$: the step looks less far back than the momentum it keeps. One
-# state array instead of Adam's two, no square roots, and every coordinate moves by exactly $\eta$.
+# state array instead of Adam's two, no square roots, and every coordinate with a non-zero $c_t$ moves by
+# exactly $\eta$ (plus the decay $\eta\lambda\theta_t$).
 # That last property sets how to tune it: Lion's step is larger than Adam's at the same $\eta$, so the
 # paper {cite}`chen2023lion` takes a learning rate 3 to 10 times smaller and a weight decay 3 to 10 times larger.
 # Measured on the
@@ -361,7 +367,7 @@ assert keras_col["Adafactor"] > 1 and keras_col["Muon"] == 1 and keras_col["Sche
 # package); `optim.schedule_free_eval_params(state)` returns $x$. Below, three runs of 4 epochs at the same large
 # rate $\eta = 0.03$: AdamW at a constant rate, AdamW with a cosine decay to zero at the last step (it knows
 # the total), and Schedule-Free AdamW, evaluated at $x$ and at $y$ after every epoch (and a fourth, explained
-# below).
+# below); weight decay off in all of them, to compare the schedules alone.
 
 # %%
 import copy  # noqa: E402
@@ -392,8 +398,8 @@ sf_total = SF_EPOCHS * -(-len(x_train) // 128)
 sf_curves = {name: [] for name in ("AdamW, constant", "AdamW, cosine to 0", "Schedule-Free at y", "Schedule-Free at x",
                                    "Keras 3.15's rule at x")}
 for seed in (0, 1, 2):
-    for name, make in [("AdamW, constant", lambda: optim.adamw(SF_LR)),
-                       ("AdamW, cosine to 0", lambda: optim.adamw(schedules.cosine_decay(SF_LR, sf_total))),
+    for name, make in [("AdamW, constant", lambda: optim.adamw(SF_LR, weight_decay=0.0)),
+                       ("AdamW, cosine to 0", lambda: optim.adamw(schedules.cosine_decay(SF_LR, sf_total), weight_decay=0.0)),
                        ("Schedule-Free at y", lambda: optim.schedule_free_adamw(SF_LR)),
                        ("Keras 3.15's rule at x", lambda: optim.schedule_free_adamw(SF_LR, x_from_updated_z=True))]:
         seed_everything(seed)
@@ -417,7 +423,7 @@ for i, (name, runs) in enumerate(sf_curves.items()):
 ax.set_xlabel("epoch")
 ax.set_ylabel("validation loss (median and range of 3 seeds)")
 ax.set_xticks(epochs_axis)
-ax.set_title(f"At $\\eta$ = {SF_LR}, Schedule-Free's average x does what the cosine decay does, at every epoch")
+ax.set_title(f"At $\\eta$ = {SF_LR}, Schedule-Free's average x ends where the cosine decay ends")
 ax.legend()
 plt.show()
 
@@ -430,7 +436,7 @@ KERAS_RULE = "Keras 3.15's rule at x"
 glue("sf_final_keras", f"{final[KERAS_RULE]:.3f}")
 
 # %% tags=["remove-input"]
-assert final["Schedule-Free at x"] < 1.1 * final["AdamW, cosine to 0"], final  # "within 10 % of the cosine run"
+assert abs(final["Schedule-Free at x"] / final["AdamW, cosine to 0"] - 1) < 0.1, final  # "within 10 % of the cosine run"
 assert final["Schedule-Free at x"] < final["AdamW, constant"] - 0.03, final
 assert final["Schedule-Free at x"] <= final["Schedule-Free at y"], final
 assert final[KERAS_RULE] > 2 * final["Schedule-Free at x"], final
@@ -443,8 +449,7 @@ assert all(np.all(np.array(x)[1:] < np.array(c)[1:]) for x, c in zip(sf_curves["
 # ({glue:text}`sf_final_cosine`), and Schedule-Free's $x$ gets within 10 % of the cosine run
 # ({glue:text}`sf_final_x`) without knowing when training ends; from the second epoch on it is below the
 # constant-rate run in every seed. The weights it trains with, $y$, are noisier
-# ({glue:text}`sf_final_y`): evaluate and ship $x$. At small learning rates (Adam's default) the gradient
-# noise is small, and a schedule, whether decay or average, changes little.
+# ({glue:text}`sf_final_y`): evaluate and ship $x$.
 #
 # The last curve is `keras.optimizers.ScheduleFreeAdamW` as Keras 3.15 computes it with the TensorFlow (or
 # torch) backend: its update step keeps a reference to $z$ where it means to keep a copy, updates $z$ in
@@ -458,8 +463,9 @@ assert all(np.all(np.array(x)[1:] < np.array(c)[1:]) for x, c in zip(sf_curves["
 #
 # The gradient of a weight matrix is usually dominated by a few directions: its singular values fall
 # off fast. Muon {cite}`jordan2024muon` keeps SGD's (Nesterov) momentum $B_t$ for each 2-D weight and
-# replaces the update by the orthogonal matrix nearest to it, $UV^\top$ where $B_t = U\Sigma V^\top$: every
-# singular direction moves by the same amount.
+# replaces the update by the orthogonal matrix nearest to it, $UV^\top$ where $G_t + \mu B_t = U\Sigma V^\top$
+# (the Nesterov form of the momentum): every singular direction moves by the same amount. For an $n \times k$
+# weight (PyTorch's `(out, in)` layout):
 #
 # $$
 # B_t = \mu B_{t-1} + G_t, \qquad O_t = \mathrm{NS}_5(G_t + \mu B_t) \approx UV^\top, \qquad
@@ -467,14 +473,16 @@ assert all(np.all(np.array(x)[1:] < np.array(c)[1:]) for x, c in zip(sf_curves["
 # $$
 #
 # An SVD per step would be slow; $\mathrm{NS}_5$ is five steps of a quintic Newton–Schulz iteration,
-# $X \leftarrow aX + b(XX^\top)X + c(XX^\top)^2X$ from $X_0 = B/\lVert B\rVert_F$, with $(a, b, c) =
+# $X \leftarrow aX + b(XX^\top)X + c(XX^\top)^2X$ from $X_0 = M/\lVert M\rVert_F$ for the matrix $M$ being
+# orthogonalized, with $(a, b, c) =
 # (3.4445, -4.775, 2.0315)$ chosen for the steepest rise near 0 that still keeps values near 1: matrix
 # products only, fast on a GPU. $s_{n,k}$ scales the step by the matrix's shape, and here the frameworks
 # differ: `torch.optim.Muon` uses $\sqrt{\max(1, n/k)}$ (or $0.2\sqrt{\max(n,k)}$ with
 # `adjust_lr_fn="match_rms_adamw"`), `keras.optimizers.Muon` $0.2\sqrt{\max(n,k)}$, which gives the update
 # the RMS of a typical AdamW update, so that Muon can share AdamW's learning rate. Muon is for the
-# hidden layers' matrices: biases, the output layer and embeddings are left to AdamW (Keras routes them
-# itself; `optim.muon(convention="keras", adamw_mask=...)` does the same).
+# hidden layers' matrices: biases, the output layer and embeddings are left to AdamW (Keras routes non-2-D
+# variables and embeddings itself, and the output layer must be named in its `exclude_layers`;
+# `optim.muon(convention="keras", adamw_mask=...)` takes the mask directly).
 #
 # Below, the singular values of the first layer's gradient ($128 \times 784$) at initialization, before
 # and after the iteration.
@@ -574,7 +582,7 @@ assert muon_ratio > 2 * muon_ratio_t, conventions
 # $\sqrt{\max(1, n/k)}$, and the orthogonalized direction is the same. A learning rate tuned in one framework
 # is wrong by a shape-dependent factor in the other. Adafactor's update rules agree here; its default
 # learning rates do not, and PyTorch's first step is {glue:text}`adafactor_torch_over_keras` times Keras'.
-# One more difference does not show in float64: `torch.optim.Muon` runs the Newton–Schulz iteration in
+# One more difference is not in this table: `torch.optim.Muon` runs the Newton–Schulz iteration in
 # bfloat16 whatever the weights' precision (`optim.muon(..., bfloat16=True)` reproduces it bit for bit).
 
 # %% [markdown]
@@ -583,7 +591,8 @@ assert muon_ratio > 2 * muon_ratio_t, conventions
 # Now all of them train the same networks: the 784–128–10 MLP of chapters 1–3 for 3 epochs, and a small
 # CNN (two convolution layers, a hidden layer of 64 units, 10 outputs) for one epoch, both on the 10,000
 # training images with mini-batches of 128. Muon updates the hidden layers' weight matrices and leaves
-# everything else (convolution kernels, biases, the output layer) to AdamW, as Keras does; Schedule-Free is
+# everything else (convolution kernels, biases, the output layer) to AdamW, as Keras does with the output
+# layer in `exclude_layers`; Schedule-Free is
 # evaluated at $x$.
 #
 # **How the learning rates were chosen.** Each method gets the same budget: four learning rates,
@@ -591,7 +600,7 @@ assert muon_ratio > 2 * muon_ratio_t, conventions
 # $10^{-4}$ for Lion, as its paper {cite}`chen2023lion` advises a rate 3 to 10 times below Adam's; 0.03 for SGD with momentum),
 # tried on the MLP with seed 0 and judged on the 5,000 held-out images. The CNN reuses the rate each method
 # won with on the MLP: a method whose rate carries over is easier to use. The race itself then runs seeds
-# 1, 2 and 3, and only its winners see the test set.
+# 1, 2 and 3, and only the chosen learning rates are evaluated on the test set.
 
 # %%
 def small_cnn():
@@ -709,7 +718,7 @@ assert len(at_top_of_grid) >= 3, at_top_of_grid
 assert race_table.loc["Adafactor", "CNN test accuracy (std)"] > 3 * race_table["CNN test accuracy (std)"].drop("Adafactor").max()
 assert step_cost.max() < 1.5, step_cost
 assert top("MLP", 2) & top("CNN", 2) == {"Schedule-Free AdamW"}, race_table
-assert min(a for _, a in race["CNN", "Adafactor"]) < 0.75, race["CNN", "Adafactor"]
+assert sum(a < 0.75 for _, a in race["CNN", "Adafactor"]) == 1, race["CNN", "Adafactor"]
 
 # %% [markdown]
 # **What to notice.**
@@ -718,13 +727,14 @@ assert min(a for _, a in race["CNN", "Adafactor"]) < 0.75, race["CNN", "Adafacto
 #   CNN {glue:text}`race_CNN_muon` and {glue:text}`race_CNN_schedule`). Schedule-Free AdamW is the only method
 #   in the top two on both: these runs end at a constant learning rate, where an average is worth most, as in
 #   the previous section.
-# - {glue:text}`race_below_sgd` finish below plain SGD with momentum on both networks. For Lion and RAdam
-#   this is the short budget: RAdam's built-in warmup and Lion's sign steps (the paper's setting is long
-#   runs of large models) pay for stability with early speed. Adafactor's step is relative to each layer's
-#   weight scale, so its learning rate does not carry over from the MLP to the CNN: one CNN seed ends below
-#   75 %, and its CNN accuracy varies by {glue:text}`race_adafactor_cnn_std` points from seed to seed, several
-#   times more than any other method's.
-# - {glue:text}`race_top_of_grid` of the seven winners sit at the top of their grids: a short budget rewards
+# - {glue:text}`race_below_sgd` finish below plain SGD with momentum on both networks. For RAdam, part of it
+#   is the short budget: its rectification is still far below 1 at the end of these runs (see the RAdam
+#   section). Lion's papers train far longer and larger models than this; whether its gap closes with the
+#   budget is a question this race does not answer. Adafactor's step is relative to each layer's weight
+#   scale, and its learning rate does not carry over from the MLP to the CNN: one CNN seed ends below 75 %,
+#   and its CNN accuracy has a seed-to-seed standard deviation of {glue:text}`race_adafactor_cnn_std` points,
+#   more than three times any other method's.
+# - {glue:text}`race_top_of_grid` of the seven chosen rates sit at the top of their grids: a short budget rewards
 #   aggressive steps. Rank the methods again after ten times more steps before trusting this order; the
 #   claim here is only what three seeds of a short run show.
 # - Against seconds the picture hardly changes: on the CNN every method's step costs at most
@@ -750,12 +760,13 @@ assert min(a for _, a in race["CNN", "Adafactor"]) < 0.75, race["CNN", "Adafacto
 # Two forward and backward passes per step on the same mini-batch: twice the cost. Neither framework
 # ships it; `companion.optim.torch_adapter.SAM(params, base, rho)` wraps a `companion` chain or a
 # `torch.optim` optimizer, and `train_classifier` hands it the closure that recomputes the loss (the
-# course's tests check it against the closed form on a quadratic,
-# $A\theta + \rho A^2\theta/\lVert A\theta\rVert$, and against the two passes written out).
+# course's tests check it against the closed form on the quadratic $L = \tfrac12\theta^\top A\theta$, whose SAM
+# gradient is $A\theta + \rho A^2\theta/\lVert A\theta\rVert$, and against the two passes written out).
 #
 # We train the MLP for 3 epochs with SGD with momentum, and with SAM around the same SGD for two radii,
 # then measure flatness the way Li et al. {cite}`li2018visualizing` draw loss landscapes: the training loss
-# along random directions $d$ scaled to the size of each layer's weights ("filter normalization"),
+# along random directions $d$ with each row (neuron) of each weight matrix scaled to the norm of that row of
+# the weights, biases left unperturbed ("filter normalization"),
 # $L(\theta + \alpha d)$ for $\alpha \in [-1, 1]$, averaged over 3 directions.
 
 # %%
@@ -903,6 +914,8 @@ def my_lion(learning_rate, b1=0.9, b2=0.99, weight_decay=0.0):
 
 
 # %% nbgrader={"grade": true, "grade_id": "after-adam-ex1-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+import copy
+
 import keras
 
 from companion.exercises import expect_error
@@ -916,11 +929,18 @@ def ex1_run(transformation, steps=30, seed=0):
     state = transformation.init(params)
     for _ in range(steps):
         grads = [2 * a * p + 3 * np.cos(3 * p) for a, p in zip(scales, params)]
-        frozen = [g.copy() for g in grads]
-        updates, state = transformation.update(grads, state, params)
-        assert all(np.array_equal(g, f) for g, f in zip(grads, frozen)), "update must not modify the gradients"
-        params = optim.apply_updates(params, updates)
+        frozen = copy.deepcopy((grads, state, params))
+        updates, new_state = transformation.update(grads, state, params)
+        assert ex1_same((grads, state, params), frozen), "update must not modify its inputs (gradients, state, parameters): build new arrays"
+        params, state = optim.apply_updates(params, updates), new_state
     return params
+
+
+def ex1_same(a, b):
+    """Whether two nests of lists, tuples and arrays hold the same values."""
+    if isinstance(a, (list, tuple)):
+        return isinstance(b, (list, tuple)) and len(a) == len(b) and all(ex1_same(x, y) for x, y in zip(a, b))
+    return bool(np.array_equal(a, b))
 
 
 ex1_first = my_lion(0.01).update([np.array([3.0, -0.2])], my_lion(0.01).init([np.zeros(2)]), [np.zeros(2)])[0][0]
@@ -985,7 +1005,7 @@ ex2_g = ex2_rng.normal(size=(20, 50))
 ex2_mine = my_newton_schulz(ex2_g)
 assert ex2_mine.shape == (20, 50), f"the result must have the input's shape (20, 50), got {ex2_mine.shape}"
 ex2_ref = optim.newton_schulz(ex2_g)
-assert np.allclose(ex2_mine, ex2_ref, atol=1e-10), f"differs from optim.newton_schulz by {np.abs(ex2_mine - ex2_ref).max():.1e}"
+assert np.allclose(ex2_mine, ex2_ref, atol=1e-10), f"differs from optim.newton_schulz by {np.abs(ex2_mine - ex2_ref).max():.1e}: check the Frobenius normalization, the update X <- aX + (bA + cA^2)X with A = X X^T, and the transpose of tall matrices"
 ex2_sv = np.linalg.svd(ex2_mine, compute_uv=False)
 assert 0.6 < ex2_sv.min() and ex2_sv.max() < 1.25, f"singular values should end near 1 (0.6 to 1.25) for a random 20x50 matrix, got {ex2_sv.min():.2f} to {ex2_sv.max():.2f}"
 ### BEGIN HIDDEN TESTS
@@ -1030,8 +1050,10 @@ def lion_half_life(learning_rate, weight_decay):
 
 # %% nbgrader={"grade": true, "grade_id": "after-adam-ex3-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 assert np.isclose(lion_weight_bound(0.5, 0.1), 10.0), f"|theta_0| = 0.5, lambda = 0.1: the bound is max(0.5, 1/0.1) = 10; got {lion_weight_bound(0.5, 0.1)}"
-assert np.isclose(lion_half_life(0.01, 0.5), np.log(2) / -np.log(1 - 0.005)), f"eta * lambda = 0.005: the distance shrinks by (1 - 0.005) per step; got {lion_half_life(0.01, 0.5)}"
+assert np.isclose(lion_half_life(0.01, 0.5), 138.2826, rtol=1e-5), f"eta = 0.01, lambda = 0.5: the distance to the fixed point shrinks by a constant factor per step, and halves after about 138.28 steps; got {lion_half_life(0.01, 0.5)}"
 ### BEGIN HIDDEN TESTS
+for ex3_theta0, ex3_wd, ex3_expected in [(0.0, 0.1, 10.0), (-20.0, 0.1, 20.0), (3.0, 2.0, 3.0), (0.2, 2.0, 0.5)]:
+    assert np.isclose(lion_weight_bound(ex3_theta0, ex3_wd), ex3_expected), f"theta_0 = {ex3_theta0}, lambda = {ex3_wd}: the bound is {ex3_expected}, got {lion_weight_bound(ex3_theta0, ex3_wd)}"
 ex3_rng = np.random.default_rng(4)
 for ex3_lr, ex3_wd, ex3_theta0 in [(0.01, 0.5, 0.0), (0.05, 2.0, 3.0), (1e-3, 0.1, -20.0)]:
     ex3_lion = optim.lion(ex3_lr, b1=0.0, b2=0.0, weight_decay=ex3_wd)
@@ -1053,8 +1075,8 @@ for ex3_lr, ex3_wd, ex3_theta0 in [(0.01, 0.5, 0.0), (0.05, 2.0, 3.0), (1e-3, 0.
 # :::{dropdown} Model answer
 # (a) $|\theta_{t+1}| \le (1-\eta\lambda)|\theta_t| + \eta|s_t| \le (1-\eta\lambda)/\lambda + \eta = 1/\lambda$.
 # If instead $|\theta_t| > 1/\lambda$, the same inequality gives
-# $|\theta_{t+1}| \le |\theta_t| - \eta(\lambda|\theta_t| - 1) < |\theta_t|$: the weight shrinks until it enters
-# the interval, which it never leaves. So $|\theta_t| \le \max(|\theta_0|, 1/\lambda)$.
+# $|\theta_{t+1}| \le |\theta_t| - \eta(\lambda|\theta_t| - 1) < |\theta_t|$: $|\theta_t|$ decreases while it is
+# outside the interval, and once inside it stays inside. So $|\theta_t| \le \max(|\theta_0|, 1/\lambda)$.
 #
 # (b) With a constant sign, $\theta^\star = (1-\eta\lambda)\theta^\star - \eta s$ gives $\theta^\star = -s/\lambda$, and
 # $\theta_{t} - \theta^\star = (1-\eta\lambda)^t(\theta_0 - \theta^\star)$: the distance halves after
@@ -1089,9 +1111,12 @@ for i, (name, g) in enumerate(ex4_matrices.items()):
     rows = []
     for n_steps in range(1, 9):
         tic = time.perf_counter()
-        sv = torch.linalg.svdvals(optim.newton_schulz(g, steps=n_steps)).numpy()
-        rows.append((n_steps, sv.min(), np.median(sv), sv.max(), time.perf_counter() - tic))
+        orthogonalized = optim.newton_schulz(g, steps=n_steps)
+        seconds = time.perf_counter() - tic
+        sv = torch.linalg.svdvals(orthogonalized).numpy()
+        rows.append((n_steps, sv.min(), np.median(sv), sv.max(), seconds))
     rows = np.array(rows)
+    print(name, "milliseconds for 1 to 8 steps:", np.round(1000 * rows[:, 4], 2))
     ax.plot(rows[:, 0], rows[:, 2], marker="o", color=f"C{i}", label=f"{name}: median")
     ax.fill_between(rows[:, 0], rows[:, 1], rows[:, 3], color=f"C{i}", alpha=0.2)
     print(name, "smallest / median / largest after 5 steps:", np.round(rows[4, 1:4], 3))
@@ -1115,9 +1140,9 @@ plt.show()
 # around 1. A Gaussian matrix's singular values are all of the same order ($\sigma_i/\lVert G\rVert_F$ near
 # $1/\sqrt{128}$), so a few steps lift all of them; the gradient's spectrum falls off over many orders of
 # magnitude (see the figure in the Muon section), so its small singular values stay small after 5 steps
-# and only the largest reach the band. Muon stops at 5 because the directions that matter are lifted by
+# and all but its smallest few reach the band. Muon stops at 5 because the directions that matter are lifted by
 # then, and every extra step costs three matrix products; the coefficients trade exactness (the band is
-# about 0.7 to 1.2 instead of 1) for the steepest rise. An exact SVD gives exactly $UV^\top$ but is
+# roughly 0.7 to 1.2 instead of 1) for the steepest rise. An exact SVD gives exactly $UV^\top$ but is
 # much slower on a GPU (sequential, poorly parallel) and costs far more than a few matrix products for the
 # large matrices of a transformer; on this CPU and this small matrix, compare the printed times.
 # :::
