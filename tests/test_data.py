@@ -148,6 +148,17 @@ def test_failed_download_keeps_previous_good_copy(caches, source, monkeypatch):
     assert path.read_bytes() == PAYLOAD
 
 
+def test_corrupt_cached_copy_is_deleted_even_when_the_download_fails(caches, monkeypatch):
+    _, writable = caches
+    target = writable / "demo" / "payload.bin"
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"truncated")
+    monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: _BrokenResponse(OSError("boom")))
+    with pytest.raises(FileNotFoundError, match=r"(?s)Checksum mismatch for the cached copy.*\(deleted\)"):
+        fetch(REL, "https://example.org/payload.bin", sha256=SHA256, progress=False)
+    assert files_under(writable) == []
+
+
 def test_corrupt_cached_copy_is_downloaded_again(caches, source):
     _, writable = caches
     target = writable / "demo" / "payload.bin"

@@ -177,7 +177,8 @@ def fetch(
     ------
     ValueError
         A checksum does not match; the message names the file and both hashes. A downloaded file
-        that fails is deleted; a seeded file is never touched.
+        that fails is deleted, and so is a copy in the writable cache that fails (before it is
+        downloaded again, so that a failed download leaves no bad copy); a seeded file is never touched.
     FileNotFoundError
         The file is in no cache and cannot be downloaded (offline, HTTP error, ...); the message
         names the file, the URL and the folders where a copy can be placed.
@@ -208,7 +209,9 @@ def fetch(
         stale = _mismatches(target, expected)
         if not stale:
             return target
-        # A cached copy that fails its checksum is replaced by a fresh download below.
+        # A cached copy that fails its checksum is deleted now, so that a failed download below cannot
+        # leave it in the cache, and replaced by a fresh download.
+        target.unlink()
 
     # 3. Download into a temporary file beside the target, verify, then move into place.
     try:
@@ -230,7 +233,7 @@ def fetch(
                 reason = f"HTTP {exc.code} {exc.reason}"
             extra = ""
             if stale:
-                extra = "\n" + _mismatch_message("the cached copy", target, stale)
+                extra = "\n" + _mismatch_message("the cached copy", target, stale) + " (deleted)"
             raise FileNotFoundError(
                 _unavailable_message(rel, url, target, f"download failed: {reason}") + extra
             ) from exc
