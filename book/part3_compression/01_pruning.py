@@ -577,6 +577,8 @@ def my_magnitude_mask(weight, sparsity):
 
 
 # %% nbgrader={"grade": true, "grade_id": "pruning-ex1-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+from companion.exercises import expect_error
+
 w_check = torch.tensor([[0.5, -2.0, 0.1], [3.0, -0.2, 1.0]])
 assert torch.equal(my_magnitude_mask(w_check, 0.5), torch.tensor([[0.0, 1.0, 0.0], [1.0, 0.0, 1.0]])), f"sparsity 0.5 of 6 weights: the 3 smallest magnitudes are pruned; got {my_magnitude_mask(w_check, 0.5)}"
 assert torch.equal(my_magnitude_mask(w_check, 0.0), torch.ones_like(w_check)), "sparsity 0 keeps every weight"
@@ -592,12 +594,7 @@ for shape in ((40, 30), (6, 3, 5, 5), (101,)):
         assert torch.equal(my_magnitude_mask(w, s), layer.weight_mask), (shape, s)
         assert torch.equal(my_magnitude_mask(w, s), magnitude_mask(w, s)), (shape, s, "differs from companion.compression.pruning.magnitude_mask")
 for bad in (1.0, -0.1, 2.0):
-    try:
-        my_magnitude_mask(w_check, bad)
-    except ValueError:
-        pass
-    else:
-        raise AssertionError(f"sparsity={bad} must raise ValueError")
+    expect_error(lambda: my_magnitude_mask(w_check, bad), ValueError, when=f"my_magnitude_mask(w, sparsity={bad})")
 ### END HIDDEN TESTS
 
 # %% [markdown]

@@ -484,6 +484,8 @@ def my_distillation_loss(student_logits, teacher_logits, labels, temperature, al
 
 
 # %% nbgrader={"grade": true, "grade_id": "distillation-ex1-check", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+from companion.exercises import expect_error
+
 g = torch.Generator().manual_seed(0)
 s_check, t_check = torch.randn(32, 10, generator=g), 4 * torch.randn(32, 10, generator=g)
 y_check = torch.randint(0, 10, (32,), generator=g)
@@ -504,12 +506,8 @@ s_ref = s_check.clone().requires_grad_(True)
 kd.distillation_loss(s_ref, t_check, y_check, temperature=4.0, alpha=0.1).backward()
 assert torch.allclose(s_grad.grad, s_ref.grad, atol=1e-6), "the gradient with respect to the student differs from companion's"
 for bad in (0.0, -1.0):
-    try:
-        my_distillation_loss(s_check, t_check, y_check, bad, 0.5)
-    except ValueError:
-        pass
-    else:
-        raise AssertionError(f"temperature={bad} must raise ValueError")
+    expect_error(lambda: my_distillation_loss(s_check, t_check, y_check, bad, 0.5), ValueError,
+                 when=f"my_distillation_loss(..., temperature={bad}, alpha=0.5)")
 ### END HIDDEN TESTS
 
 # %% [markdown]
