@@ -8,7 +8,8 @@ Part II, making training work               ``schedules``, ``initialization``, `
                                             and ``augment``, ``regularization``, ``clipping``,
                                             ``monitoring``
 Part III, compression                       ``compression`` (``pruning``, ``quantization``,
-                                            ``distillation``, ``lora``; ``measure``, ``nf4``)
+                                            ``distillation``, ``lora``; ``measure``, ``nf4``,
+                                            ``double_quant``)
 Part IV, applications                       ``transfer_learning``, ``rl`` (DQN), ``sentiment``
 Part V, search                              ``tuning`` (Optuna objective, Bayesian
                                             optimization from scratch), ``search``

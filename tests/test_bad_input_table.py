@@ -17,7 +17,7 @@ torch = pytest.importorskip("torch")
 
 from companion import augment, clipping, gradient_descent, initialization, monitoring, optim, preprocessing  # noqa: E402
 from companion import regularization, schedules, sentiment, timing, training  # noqa: E402
-from companion.compression import distillation, lora, nf4, pruning, quantization  # noqa: E402
+from companion.compression import distillation, double_quant, lora, nf4, pruning, quantization  # noqa: E402
 from companion.distributed import DDPConfig  # noqa: E402
 from companion.rl import dqn, evaluation  # noqa: E402
 from companion.rl.config import DQNConfig  # noqa: E402
@@ -101,6 +101,9 @@ CASES = [
     ("schedule_free-warmup-float", lambda: optim.schedule_free_adamw(warmup_steps=2.5), TypeError, "warmup_steps"),
     ("sam_perturbation-rho-nan", lambda: optim.sam_perturbation([np.ones(2)], rho=NAN), ValueError, "rho"),
     ("state_size-string", lambda: optim.state_size("adam", [np.ones(2)]), TypeError, "transformation"),
+    ("double_quantize_absmax-code", lambda: double_quant.double_quantize_absmax(torch.ones(4), code="fp8"), ValueError, "code"),
+    ("quantize_nf4_double-scale-block", lambda: double_quant.quantize_nf4_double(torch.ones(64), scale_block_size=0),
+     ValueError, "scale_block_size"),
     # training
     ("mlp-sizes", lambda: training.mlp((784,)), ValueError, "sizes"),
     ("mlp-activation", lambda: training.mlp((4, 2), activation="gelu"), ValueError, "activation"),

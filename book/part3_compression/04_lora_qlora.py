@@ -34,7 +34,8 @@
 #   5–9 by full fine-tuning, by LoRA and by QLoRA, on the same data for the same number of epochs;
 # * trainable parameters and optimizer memory, *measured*, and why our savings are smaller than
 #   the paper's 10,000× {cite}`hu2021lora`;
-# * QLoRA: an NF4-quantized frozen base with full-precision adapters;
+# * QLoRA: an NF4-quantized frozen base with full-precision adapters, its scales double-quantized,
+#   and BF16 compute;
 # * merging the adapters back into one `Linear` for inference, and unmerging them.
 
 # %% tags=["hide-input"]
@@ -322,8 +323,9 @@ assert ours == 128 and lora.lora_parameter_count(1024, 1024, 4) == 8192
 #
 # Gradients flow *through* the dequantized weight to the layer's input, so the adapters of earlier
 # layers still learn, but never *into* it. (The paper also quantizes the absmax values, "double
-# quantization", and pages optimizer states to CPU memory; we leave both out.) `QLoRALinear` keeps
-# the packed codes as buffers, so they move with `.to(device)` and are what the state dict saves:
+# quantization", which we measure below, and pages optimizer states to CPU memory, which we leave
+# out.) `QLoRALinear` keeps the packed codes as buffers, so they move with `.to(device)` and are what
+# the state dict saves:
 
 # %%
 qlayer = quantized.model.fc2
@@ -346,6 +348,199 @@ assert 7.0 < fp32_bytes / nf4_bytes < 7.2
 # make the frozen base {glue:text}`nf4_base_ratio` smaller than float32, and the fine-tuned accuracy moves by less than half
 # a point. This is what let QLoRA fine-tune a 65B-parameter model on a single 48 GB GPU {cite}`dettmers2023`. The saving is
 # memory, not time: dequantizing every weight at every step is extra work, on a CPU as on a GPU.
+#
+# ### Double quantization: the scales in 8 bits
+#
+# Of those 4.5 bits, the float32 absmax values take $32/64 = 0.5$, one bit in nine. QLoRA quantizes
+# them as well {cite}`dettmers2023`. Write $m_b$ for the absmax of weight block $b$ (the first-level
+# constants). Subtract their mean $\mu$ over the whole tensor, cut the centred values into blocks $j$
+# of 256, and store each as an 8-bit code $k_b$ with one float32 scale $s_j$ per block:
+#
+# $$
+# s_j = \max_{b \in j} |m_b - \mu|, \qquad
+# k_b = \arg\min_k \Bigl| \frac{m_b - \mu}{s_j} - d_k \Bigr|, \qquad
+# \hat m_b = s_j\, d_{k_b} + \mu ,
+# $$
+#
+# and dequantize the weights with $\hat m_b$ in place of $m_b$. Per weight that is 4 bits of code, 8
+# bits of scale shared by 64 weights, and 32 bits shared by $64 \cdot 256$ weights:
+# $4 + \frac{8}{64} + \frac{32}{16\,384} \approx 4.127$ bits {cite}`dettmers2023`.
+#
+# Two choices deserve a word. The mean is subtracted because every $m_b$ is positive: a signed 8-bit
+# code applied to $[0, \max_b m_b]$ would leave its negative half unused and spread its levels over a
+# range far wider than the spread of the $m_b$ around $\mu$. And the 256 levels $d_k$ are the ones
+# bitsandbytes uses for QLoRA: the *dynamic* 8-bit map of the 8-bit optimizers {cite}`dettmers2022`
+# (a sign, a decimal exponent, a linear fraction; roughly constant relative precision over six
+# decades). We use that map because it is what QLoRA ran; `code="linear"` gives the plain int8
+# grid $k/127$ for comparison. `companion.compression.double_quant` implements both, and
+# `quantize_nf4_double` chooses the same 4-bit codes as `quantize_nf4` (with the exact $m_b$, as
+# bitsandbytes does) and stores the scales this way. We count the bytes of every stored array of
+# the chapter's two hidden weight matrices, and measure the error:
+
+# %%
+from companion.compression.double_quant import dequantize_absmax, double_quantize_absmax, quantize_nf4_double
+
+dq_bytes = {"NF4": 0, "NF4 + double quantization": 0}
+dq_sq_err = {"NF4": 0.0, "NF4 + double quantization": 0.0}
+scale_sq_err = {"dynamic, mean subtracted": 0.0, "dynamic, no mean subtracted": 0.0, "linear int8, mean subtracted": 0.0}
+dq_weights, dq_sq_norm = 0, 0.0
+for name in ("fc1", "fc2"):
+    w = pretrained.get_submodule(name).weight.detach().cpu()
+    single = quantize_nf4(w, block_size=64)
+    double = quantize_nf4_double(w, block_size=64, scale_block_size=256)
+    assert torch.equal(single.packed, double.packed)  # the same 4-bit codes: only the scales differ
+    for label, q in (("NF4", single), ("NF4 + double quantization", double)):
+        dq_bytes[label] += q.nbytes
+        dq_sq_err[label] += (q.dequantize() - w).pow(2).sum().item()
+    for label, kwargs in (("dynamic, mean subtracted", {}), ("dynamic, no mean subtracted", {"subtract_mean": False}),
+                          ("linear int8, mean subtracted", {"code": "linear"})):
+        m_hat = dequantize_absmax(double_quantize_absmax(single.absmax, 256, **kwargs))
+        scale_sq_err[label] += (m_hat - single.absmax).pow(2).sum().item()
+    dq_weights += w.numel()
+    dq_sq_norm += w.pow(2).sum().item()
+
+dq_bits = {label: 8 * b / dq_weights for label, b in dq_bytes.items()}
+dq_rel_err = {label: (e / dq_sq_norm) ** 0.5 for label, e in dq_sq_err.items()}
+for label in dq_bytes:
+    print(f"{label:>26}: {dq_bytes[label]:>9,} B for {dq_weights:,} weights = {dq_bits[label]:.4f} bits per weight, "
+          f"relative RMS error {dq_rel_err[label]:.4%}")
+scale_rms = {label: (e / (dq_weights // 64)) ** 0.5 for label, e in scale_sq_err.items()}
+for label, e in scale_rms.items():
+    print(f"RMS error of the 8-bit absmax, {label:>28}: {e:.2e}")
+dq_increase = dq_rel_err["NF4 + double quantization"] / dq_rel_err["NF4"] - 1
+naive_ratio = scale_rms["dynamic, no mean subtracted"] / scale_rms["dynamic, mean subtracted"]
+dq_saved_kb = (dq_bytes["NF4"] - dq_bytes["NF4 + double quantization"]) / 1e3
+glue("nf4_bits", f"{dq_bits['NF4']:.3f}")
+glue("dq_bits", f"{dq_bits['NF4 + double quantization']:.3f}")
+glue("dq_saved_kb", f"{dq_saved_kb:.0f} KB")
+glue("dq_weights", f"{dq_weights:,}")
+glue("nf4_rel_err", f"{dq_rel_err['NF4']:.3%}")
+glue("dq_rel_err", f"{dq_rel_err['NF4 + double quantization']:.3%}")
+glue("dq_err_increase", f"{dq_increase:.2%}")
+glue("dq_naive_ratio", f"{naive_ratio:.1f}")
+glue("dq_linear_rms", f"{scale_rms['linear int8, mean subtracted']:.1e}")
+glue("dq_dynamic_rms", f"{scale_rms['dynamic, mean subtracted']:.1e}")
+
+# %% tags=["remove-input"]
+assert f"{dq_bits['NF4']:.3f}" == "4.500" and f"{dq_bits['NF4 + double quantization']:.3f}" == "4.127"
+assert abs(dq_bits["NF4 + double quantization"] - (4 + 8 / 64 + 32 / (64 * 256))) < 1e-4  # the formula, up to the mean
+assert 0 < dq_increase < 0.01  # "less than one percent more error"
+assert naive_ratio > 2  # "more than twice"
+assert scale_rms["linear int8, mean subtracted"] < scale_rms["dynamic, mean subtracted"]  # "a smaller error"
+
+# %% [markdown]
+# **What to notice.** Counted from the stored arrays, the chapter's {glue:text}`dq_weights` frozen
+# hidden weights take {glue:text}`nf4_bits` bits each in NF4 and {glue:text}`dq_bits` with double
+# quantization, the paper's figure: {glue:text}`dq_saved_kb` saved here, about 3 GB on a
+# 65B-parameter model {cite}`dettmers2023`. The
+# cost in accuracy is negligible: the relative RMS error of the weights goes from
+# {glue:text}`nf4_rel_err` to {glue:text}`dq_rel_err` ({glue:text}`dq_err_increase` more, less than
+# one percent), because an 8-bit scale is far finer than the 4-bit grid it scales. Without the mean
+# subtraction, the 8-bit absmax values are {glue:text}`dq_naive_ratio` times less accurate (more than
+# twice). And on these scales the plain int8 grid would have given a smaller error than the dynamic
+# map (an RMS error of {glue:text}`dq_linear_rms` against {glue:text}`dq_dynamic_rms`): the dynamic
+# map spends half of its levels on magnitudes below 0.1, which suits optimizer states spanning
+# several decades {cite}`dettmers2022`. It is the grid QLoRA uses, not the best grid for every tensor.
+#
+# ### The compute dtype: BF16
+#
+# QLoRA separates a *storage* dtype, NF4, from a *compute* dtype, BFloat16 {cite}`dettmers2023`. Each
+# forward pass dequantizes the base to BF16 and multiplies in BF16:
+#
+# $$
+# Y^{\text{BF16}} = X^{\text{BF16}}\, \operatorname{doubleDequant}\bigl(c_1^{\text{FP32}}, c_2^{\text{8-bit}}, W^{\text{NF4}}\bigr)
+#   + X^{\text{BF16}} L_1^{\text{BF16}} L_2^{\text{BF16}},
+# $$
+#
+# with $c_2$ the 8-bit absmax codes, $c_1$ their float32 scales and $L_1, L_2$ the adapters. BF16
+# keeps float32's 8 exponent bits (the same range, so no loss scaling) and 8 bits of significand, a
+# relative rounding error of at most $2^{-8}$ {cite}`kalamkar2019`. We run the compute in BF16 with
+# `torch.autocast`, which casts the dequantized weight, the input and the adapters to BF16 for each
+# matrix product; the adapters' master copies stay float32 and Adam updates them there (the paper
+# keeps them in BF16). First, the trained QLoRA model of the transfer task, evaluated both ways:
+
+# %%
+qmodel = quantized.model.eval()
+with torch.no_grad():
+    logits32 = qmodel(x_tgt_test)
+    with torch.autocast(torch.device(device).type, dtype=torch.bfloat16):
+        logits16 = qmodel(x_tgt_test)
+bf16_rel_diff = ((logits16.float() - logits32).norm() / logits32.norm()).item()
+bf16_agree = (logits16.argmax(1) == logits32.argmax(1)).float().mean().item()
+print(f"logits computed in {logits16.dtype} vs {logits32.dtype}: relative difference {bf16_rel_diff:.2e}; "
+      f"same prediction on {bf16_agree:.2%} of the {len(x_tgt_test)} test images")
+glue("bf16_rel_diff", f"{bf16_rel_diff:.1e}")
+glue("bf16_agree", f"{bf16_agree:.2%}")
+
+# %% tags=["remove-input"]
+assert logits16.dtype == torch.bfloat16
+assert 2 ** -10 < bf16_rel_diff < 2 ** -6  # "of the order of one BF16 rounding" (2^-8), a factor 4 either way
+assert bf16_agree > 0.99
+assert bf16_rel_diff < dq_rel_err["NF4"] / 10  # (next cells) "small next to the NF4 error of the base"
+
+# %% [markdown]
+# Then training: two copies of the pretrained network with a new head and QLoRA adapters on a base
+# that computes with the *double-quantized* scales (we write $\hat m_b$ into the base's absmax
+# buffer), fine-tuned for 2 epochs with the same data, order and schedule, once in float32 and once
+# under BF16 autocast (`train_classifier(..., precision="bfloat16")`, the one training loop of the course):
+
+# %%
+import copy
+
+from companion import optim, schedules
+from companion.training import train_classifier
+
+BF16_EPOCHS = 2
+
+
+def qlora_double_quantized():
+    """The chapter's QLoRA model (new head, rank-4 adapters on fc1, fc2), its base scales double-quantized."""
+    model = copy.deepcopy(pretrained)
+    torch.manual_seed(0)
+    model.head = nn.Linear(model.head.in_features, len(config.target_digits)).to(device)
+    torch.manual_seed(1)
+    apply_lora(model, config.rank, config.alpha, target=["fc1", "fc2"], trainable=["head"], quantize_base=True)
+    for name in ("fc1", "fc2"):
+        base = model.get_submodule(name).base
+        base.absmax.copy_(dequantize_absmax(double_quantize_absmax(base.absmax, 256)))
+    return model
+
+
+bf16_runs = {}
+for precision in ("float32", "bfloat16"):
+    model = qlora_double_quantized()
+    steps = BF16_EPOCHS * -(-len(x_tgt) // config.batch_size)
+    adam = optim.adam(schedules.cosine_decay(config.learning_rates["qlora"], steps))
+    history = train_classifier(model, adam, x_tgt, y_tgt, x_val=x_tgt_val, y_val=y_tgt_val, epochs=BF16_EPOCHS,
+                               batch_size=config.batch_size, seed=0, precision=precision, progress=False)
+    bf16_runs[precision] = history
+    print(f"{precision:>8} compute: first-batch loss {history.series('loss')[1][0]:.3f}, last epoch's training loss "
+          f"{history.last('train_loss'):.4f}, validation accuracy {history.last('val_accuracy'):.2%}")
+loss32, loss16 = (bf16_runs[p].last("train_loss") for p in ("float32", "bfloat16"))
+val32, val16 = (bf16_runs[p].last("val_accuracy") for p in ("float32", "bfloat16"))
+glue("bf16_loss", f"{loss16:.3f}")
+glue("fp32_loss", f"{loss32:.3f}")
+glue("bf16_loss_gap", f"{abs(loss16 / loss32 - 1):.1%}")
+first_loss16 = bf16_runs["bfloat16"].series("loss")[1][0]
+glue("bf16_first_loss", f"{first_loss16:.2f}")
+glue("bf16_val", f"{val16:.2%}")
+glue("fp32_val", f"{val32:.2%}")
+
+# %% tags=["remove-input"]
+assert loss16 < 0.25 * first_loss16  # "the loss falls to under a quarter of its start"
+assert abs(loss16 / loss32 - 1) < 0.02  # "under 2 %"
+assert abs(val16 - val32) < 0.01  # "within a point"
+
+# %% [markdown]
+# **What to notice.** Computing in BF16 moves the logits by a relative {glue:text}`bf16_rel_diff`,
+# of the order of one BF16 rounding, and leaves {glue:text}`bf16_agree` of the predictions
+# unchanged. Training still works: from a first-batch loss of {glue:text}`bf16_first_loss`, the
+# last epoch's training loss is {glue:text}`bf16_loss` in BF16 against {glue:text}`fp32_loss` in
+# float32 ({glue:text}`bf16_loss_gap` apart, under 2 %), with validation accuracies
+# {glue:text}`bf16_val` and {glue:text}`fp32_val` (within a point). The
+# rounding of BF16 is small next to the NF4 error of the base it multiplies. On a GPU, BF16 also
+# halves the bytes moved and runs on the tensor cores; QLoRA's full recipe is the three pieces
+# together: NF4 storage, double-quantized scales, BF16 compute.
 #
 # ## Merging the adapters for inference
 #
@@ -421,7 +616,9 @@ assert unmerge_diff < 1e-6
 #   {glue:text}`lora_state_ratio` less optimizer state, and ends within 1 point of full fine-tuning; the
 #   saving grows with the width of the layers, which is why GPT-3 reaches 10,000× {cite}`hu2021lora`.
 # * QLoRA stores the frozen base in NF4 ({glue:text}`nf4_base_ratio` smaller than float32) and ends within half a point of
-#   LoRA here.
+#   LoRA here. Double quantization of the block scales takes it from {glue:text}`nf4_bits` to
+#   {glue:text}`dq_bits` bits per weight for {glue:text}`dq_err_increase` more error, and the BF16
+#   compute dtype trains as well as float32.
 # * Merged, the adapters disappear into ordinary `Linear` layers: no inference cost.
 #
 # ## Exercises

@@ -20,7 +20,7 @@ each block of ``block_size`` consecutive values (64 in QLoRA) is scaled by its a
 
 Storage: 4 bits per weight (two codes per byte) plus one float32 ``absmax`` per block, that is
 :math:`4 + 32/64 = 4.5` bits per weight. QLoRA's *double quantization* (absmax values themselves
-quantized to 8 bits) brings it to about 4.127 bits; it is left out here for readability.
+quantized to 8 bits) brings it to about 4.127 bits: :mod:`companion.compression.double_quant`.
 
 Checked in ``tests/test_compression_nf4.py``: the levels against the construction above computed with
 ``scipy.stats.norm``, nearest-level codes against a brute-force search, exact zero and exact block
