@@ -9,6 +9,7 @@ Parameters are NumPy arrays or torch tensors (or lists/tuples/dicts of them).
 
 from .aliases import DEFAULTS, adadelta, adagrad, adam, adamax, adamw, ftrl, lamb, nadam, rmsprop, sgd
 from .adafactor import ADAFACTOR_DEFAULTS, adafactor, scale_by_adafactor
+from .lbfgs import LBFGSState, lbfgs, lbfgs_direction
 from .lion import lion, scale_by_lion
 from .radam import radam, radam_rectification, scale_by_radam
 from .muon import MUON_DEFAULTS, muon, newton_schulz, scale_by_muon
@@ -51,6 +52,7 @@ OPTIMIZERS = {
     "adafactor": adafactor,
     "schedule_free_adamw": schedule_free_adamw,
     "muon": muon,
+    "lbfgs": lbfgs,
 }
 
 
@@ -62,6 +64,9 @@ def get_optimizer(name: str, **hyperparameters) -> GradientTransformation:
 
 
 __all__ = [
+    "LBFGSState",
+    "lbfgs",
+    "lbfgs_direction",
     "ADAFACTOR_DEFAULTS",
     "MUON_DEFAULTS",
     "SCHEDULE_FREE_DEFAULTS",
