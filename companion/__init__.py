@@ -5,8 +5,8 @@ Each chapter's module is named after the chapter:
 =========================================  =================================================
 Part I, optimizers                          ``gradient_descent``, ``momentum``, ``optim``
 Part II, making training work               ``schedules``, ``initialization``, ``preprocessing``
-                                            and ``augment``, ``regularization``, ``clipping``,
-                                            ``monitoring``
+                                            and ``augment``, ``regularization``, ``normalization``,
+                                            ``clipping``, ``monitoring``
 Part III, compression                       ``compression`` (``pruning``, ``quantization``,
                                             ``distillation``, ``lora``; ``measure``, ``nf4``,
                                             ``double_quant``)
