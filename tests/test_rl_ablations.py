@@ -63,6 +63,7 @@ def test_one_table_of_ablations_valid_configs():
         DQNConfig(**ABLATION_SETTING, **change)  # every variant is a valid configuration
     assert ABLATIONS["no target network"] == {"target_network": False}
     assert ABLATIONS["no replay (buffer = one batch)"]["buffer_size"] == DQNConfig().batch_size
+    assert ABLATIONS["no exploration (ε = 0)"] == {"epsilon_start": 0.0, "epsilon_end": 0.0}
     assert ABLATION_SETTING["eval_every"] == 0 and not ABLATION_SETTING["stop_when_solved"]
 
 
@@ -77,6 +78,25 @@ def test_run_ablation_shapes_and_repeatability():
     assert a.mean().shape == (4,) and a.final().shape == (2,)
     assert not np.array_equal(a.returns[0], a.returns[1])  # different seeds, different runs
     assert len(a.histories) == 2 and a.histories[0].meta["config"]["target_network"] is False
+
+
+def test_runs_follow_the_epsilon_schedule_and_no_exploration_is_greedy_throughout():
+    from companion.rl import epsilon_schedule
+
+    config = DQNConfig(**TINY)
+    full = run_ablation("full", {}, seeds=(0,), base=TINY, every=250)
+    greedy = run_ablation("greedy", ABLATIONS["no exploration (ε = 0)"], seeds=(0,), base=TINY, every=250)
+    # the schedule the chapter draws: linear over exploration_fraction * total_steps steps
+    schedule = epsilon_schedule(config.epsilon_start, config.epsilon_end,
+                                int(config.exploration_fraction * config.total_steps))
+    steps, logged = full.histories[0].series("epsilon")
+    assert len(steps) > 10 and logged[0] > 0.5 and logged[-1] == config.epsilon_end
+    np.testing.assert_allclose(logged, [schedule(t) for t in steps], rtol=0, atol=1e-12)
+    # a plausible wrong reading: decaying over the whole run instead of the first fraction
+    wrong = epsilon_schedule(config.epsilon_start, config.epsilon_end, config.total_steps)
+    assert not np.allclose(logged, [wrong(t) for t in steps], rtol=0, atol=1e-3)
+    _, greedy_eps = greedy.histories[0].series("epsilon")
+    assert len(greedy_eps) > 0 and np.all(greedy_eps == 0.0)
 
 
 @pytest.mark.parametrize("kwargs, error, name", [

@@ -21,17 +21,20 @@
 # *target network* and an *experience-replay buffer*, are optimization fixes: the first holds the
 # regression target still, the second makes the mini-batches look like i.i.d. samples. A claim like
 # that is cheap to make. This chapter tests it the way Mnih et al. {cite}`mnih2015` did: remove one
-# piece at a time, train again, and compare learning curves. Because a single reinforcement-learning
+# piece at a time, train again, and compare learning curves. One more piece, older than deep
+# Q-learning, gets the same treatment: exploration. Because a single reinforcement-learning
 # run proves little (two seeds of the same code can differ more than two algorithms), every variant
 # is trained on three seeds and every curve is shown with its seeds.
 #
 # This chapter covers
 #
-# * the experiment: five variants of one DQN, three seeds each, in a cheaper setting than chapter 2's
+# * the experiment: six variants of one DQN, three seeds each, in a cheaper setting than chapter 2's
 #   (and why it is cheaper);
 # * no target network: Q-values that grow without bound, and the *deadly triad* {cite}`sutton2018,vanhasselt2018`;
 # * no replay: correlated, on-line updates that learn and forget;
 # * the buffer size and the learning rate: knobs, not switches;
+# * no exploration: the $\varepsilon$-greedy rule, its schedule, and an agent that never tries the
+#   other action;
 # * how the numbers compare with the ablation table of Mnih et al. {cite}`mnih2015`.
 
 # %% tags=["hide-input"]
@@ -52,9 +55,9 @@ import torch
 from companion.glue import glue
 from companion.plotting import use_course_style
 from companion.reproducibility import pick_device, seed_everything
-from companion.rl import DQNConfig
+from companion.rl import DQNConfig, epsilon_schedule, evaluate, make_env
 from companion.rl.ablations import ABLATION_SETTING, ABLATIONS, learning_curve, plot_ablation, run_ablation
-from companion.rl.dqn import q_network, soft_update
+from companion.rl.dqn import greedy_policy, q_network, soft_update
 
 use_course_style()
 seed_everything(0)
@@ -83,13 +86,14 @@ print("device:", device)
 # | no replay | `buffer_size=64` (one batch) | $\mathcal D$ = the last 64 transitions: on-line, correlated data |
 # | buffer 2,000 | `buffer_size=2_000` | $\mathcal D$ = a short memory |
 # | learning rate 2.3e-4 | `learning_rate=2.3e-4` | ten times smaller steps |
+# | no exploration (ε = 0) | `epsilon_start=0, epsilon_end=0` | $\mathcal D$ holds greedy actions only |
 #
 # The table lives in `companion.rl.ablations.ABLATIONS`, which `python -m companion.bench dqn --ablations`
-# also uses (with Double DQN as a sixth entry).
+# also uses (with Double DQN as a seventh entry).
 #
 # **A cheaper setting, stated up front.** Chapter 2's defaults (50,000 environment steps, a 256-256
 # network, greedy evaluations of 20 episodes every 2,500 steps) cost about half a minute of CPU per
-# run; fifteen runs would take several minutes, too long for a page that should run in two. Every
+# run; eighteen runs would take several minutes, too long for a page that should run in two. Every
 # variant here, the full DQN included, therefore runs in `ABLATION_SETTING`: 10,000 environment
 # steps, a 64-64 network, and no greedy evaluations. The gradient steps per environment step stay at
 # the default one for two, taken in chunks of 8 every 16 steps (instead of 128 every 256) with the
@@ -112,12 +116,12 @@ print({k: getattr(setting, k) for k in ABLATION_SETTING}, "| learning rate", set
 SEEDS = (0, 1, 2)
 variants = {"full DQN": {}, **{k: v for k, v in ABLATIONS.items() if k != "Double DQN"}}
 COLORS = {"full DQN": "tab:blue", "no target network": "tab:red", "no replay (buffer = one batch)": "tab:orange",
-          "buffer 2,000": "tab:purple", "learning rate 2.3e-4": "tab:brown"}
+          "buffer 2,000": "tab:purple", "learning rate 2.3e-4": "tab:brown", "no exploration (ε = 0)": "tab:gray"}
 for label, change in variants.items():
     print(f"{label:<32} {change}")
 
 # %% [markdown]
-# Fifteen runs of a few seconds of CPU each, on one thread (`threads=1`, as in chapter 2), under
+# Eighteen runs of a few seconds of CPU each, on one thread (`threads=1`, as in chapter 2), under
 # three minutes of CPU in all; each finished run prints a line.
 
 # %%
@@ -308,8 +312,133 @@ assert slow.returns[:, (slow.steps >= 2_000) & (slow.steps <= 3_000)].max() < 15
 # Q-values happen to rank one action first everywhere. A larger learning rate would not be a free
 # win either; chapter 2's 2.3e-3 is the RL Baselines3 Zoo's tuned value, and with a non-stationary
 # target the usable range is narrow.
+
+# %% [markdown]
+# ## Without exploration
 #
-# ## All five, and the Atari ablation
+# Replay and the target network decide how the agent learns from its data; exploration decides which
+# data it gets. DQN acts *$\varepsilon$-greedily*: at step $t$, with probability $\varepsilon_t$ it
+# draws an action uniformly from the action set $\mathcal A$, and otherwise it takes the action its
+# Q-network ranks first,
+#
+# $$
+# a_t = \begin{cases}
+#   a \sim \operatorname{Uniform}(\mathcal A) & \text{with probability } \varepsilon_t, \\
+#   \arg\max_{a} Q_\theta(s_t, a) & \text{with probability } 1 - \varepsilon_t,
+# \end{cases}
+# \qquad
+# \varepsilon_t = \max\Bigl(\varepsilon_{\text{end}},\;
+#   \varepsilon_{\text{start}} - (\varepsilon_{\text{start}} - \varepsilon_{\text{end}})\,\frac{t}{f\,T}\Bigr),
+# $$
+#
+# where $T$ is `total_steps` and $f$ is `exploration_fraction`: a linear decay over the first
+# $fT$ steps, then a constant floor, as in Mnih et al. {cite}`mnih2015` (`companion.rl.epsilon_schedule`).
+# The uniform draw can land on the greedy action, so a non-greedy action is taken with probability
+# $\varepsilon_t (|\mathcal A| - 1)/|\mathcal A|$, half of $\varepsilon_t$ on CartPole. Why bother?
+# Q-learning's convergence guarantee asks that every action be tried in every state again and again
+# {cite}`watkins1992`: a Q-value that is never a regression target is never corrected. Here is the
+# schedule of each configuration, computed from its fields, with the $\varepsilon$ that the first
+# full-DQN run of this chapter actually logged at the end of each of its episodes:
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), sharey=True)
+for ax, cfg, name in ((axes[0], DQNConfig(), "chapter 2: DQNConfig() defaults"),
+                      (axes[1], setting, "this chapter: ABLATION_SETTING")):
+    schedule = epsilon_schedule(cfg.epsilon_start, cfg.epsilon_end, max(1, int(cfg.exploration_fraction * cfg.total_steps)))
+    grid = np.arange(0, cfg.total_steps + 1, 10)
+    ax.plot(grid, [schedule(t) for t in grid], color=COLORS["full DQN"], lw=2,
+            label=rf"$\varepsilon_t$: 1 to {cfg.epsilon_end} over {cfg.exploration_fraction:.0%} of {cfg.total_steps:,} steps")
+    ax.set_xlabel("environment steps")
+    ax.set_title(name)
+logged_steps, logged_eps = full.histories[0].series("epsilon")
+axes[1].plot(logged_steps, logged_eps, ".", ms=3, color="black", label=r"$\varepsilon$ logged by full DQN, seed 0")
+axes[1].axhline(0, color=COLORS["no exploration (ε = 0)"], lw=2, ls="--", label=r"no exploration: $\varepsilon_t = 0$")
+axes[0].set_ylabel(r"$\varepsilon_t$ (probability of a uniform action)")
+for ax in axes:
+    ax.legend(fontsize=8)
+fig.suptitle("Exploration falls linearly, then stays at a floor of 0.04")
+fig.tight_layout()
+plt.show()
+
+# %% tags=["remove-input"]
+# the drawn schedule is the one the runs used, and the ablation never explores
+assert np.allclose(logged_eps, [schedule(t) for t in logged_steps], rtol=0, atol=1e-12)
+assert logged_eps[0] > 0.9 and logged_eps[-1] == setting.epsilon_end
+assert all(np.all(h.series("epsilon")[1] == 0.0) for h in results["no exploration (ε = 0)"].histories)
+
+# %% [markdown]
+# The ablation sets $\varepsilon_t = 0$ from the first step: every action, even during the 500 steps
+# before learning starts, is the argmax of a network at its random initialization.
+
+# %%
+no_explore = results["no exploration (ε = 0)"]
+ax = plot_ablation([full, no_explore], colors=[COLORS["full DQN"], COLORS["no exploration (ε = 0)"]])
+ax.set_title("Without exploration, DQN never learns")
+ax.legend(loc="upper left", bbox_to_anchor=(0.0, 0.92), fontsize=9)
+plt.show()
+
+
+def greedy_action_counts(net):
+    """How often the greedy policy of ``net`` pushes left and right in 20 evaluation episodes, and their mean return."""
+    policy, counts = greedy_policy(net), np.zeros(2, dtype=int)
+
+    def counting(obs):
+        action = policy(obs)
+        counts[action] += 1
+        return action
+
+    return counts, evaluate(counting, make_env(), episodes=20, seed=0).mean()
+
+
+one_way = np.mean([evaluate(lambda obs, a=a: a, make_env(), episodes=20, seed=0).mean() for a in (0, 1)])
+no_explore_counts = [greedy_action_counts(net)[0] for net in no_explore.networks]
+with torch.no_grad():
+    q_no_explore = np.array([net.cpu()(upright)[0].numpy() for net in no_explore.networks])
+q_taken = np.array([q[c.argmax()] for q, c in zip(q_no_explore, no_explore_counts)])
+q_untried = np.array([q[c.argmin()] for q, c in zip(q_no_explore, no_explore_counts)])
+no_explore_share = late_mean(no_explore).mean() / late_mean(full).mean()
+one_way_value = (1 - setting.gamma**one_way) / (1 - setting.gamma)  # sum of gamma^k over an episode of that length
+print(f"a policy that always pushes the same way: mean return {one_way:.2f}, discounted {one_way_value:.2f}")
+print(f"no exploration, curve between {no_explore.returns.min():.2f} and {no_explore.returns.max():.2f}; "
+      f"{no_explore_share:.0%} of the full DQN over the last 3,000 steps")
+for seed, counts, q in zip(no_explore.seeds, no_explore_counts, q_no_explore):
+    print(f"seed {seed}: greedy actions (left, right) in 20 episodes {counts}, Q(0, left), Q(0, right) = {np.round(q, 2)}")
+glue("one_way_return", f"{one_way:.1f}")
+glue("no_explore_share", f"{no_explore_share:.0%}")
+glue("q_taken", f"{q_taken.mean():.1f}")
+glue("one_way_value", f"{one_way_value:.1f}")
+glue("q_untried", f"{np.abs(q_untried).max():.1f}")
+
+# %% tags=["remove-input"]
+assert 8.5 < no_explore.returns.min() and no_explore.returns.max() < 10.5  # "about 9, from the first window to the last"
+assert np.all(np.abs(late_mean(no_explore) - one_way) < 0.5)  # the level of a one-way policy
+assert all(counts.min() == 0 and counts.max() > 150 for counts in no_explore_counts)  # one action only, every seed
+assert abs(q_taken.mean() / one_way_value - 1) < 0.15 and np.abs(q_untried).max() < 2  # "close to" vs "near zero"
+assert no_explore_share < 0.1  # "less than a tenth"
+assert late_mean(no_explore).max() < late_mean(full).min() / 10
+
+# %% [markdown]
+# **What to notice.** Without exploration, no seed learns anything: from the first window to the last
+# every curve stays at about 9, the return of a policy that always pushes the same way
+# ({glue:text}`one_way_return`), less than a tenth of the full DQN's level at the end
+# ({glue:text}`no_explore_share` of it). The trained networks tell why. Each seed's greedy policy
+# pushes one way in every state it meets (the other action is never chosen in 20 evaluation
+# episodes). At the upright state, the Q-value of that action has grown to {glue:text}`q_taken` on
+# average, close to the discounted return of an episode of that length,
+# $\sum_{k < n} \gamma^k = (1 - \gamma^n)/(1 - \gamma)$ = {glue:text}`one_way_value` for
+# $n$ = {glue:text}`one_way_return` steps (within 15 %), and the Q-value of the other action is still
+# near zero (at most {glue:text}`q_untried` in absolute value). The loop closes on itself: the
+# randomly initialized network ranks one action first, only that action enters the buffer, only its
+# Q-values are regressed on targets, they rise to the small positive return it earns, and it stays
+# first. The other action's value is
+# never a target, so it is never corrected, whatever the other action is worth. Exploration is not a
+# detail of DQN: the full DQN's non-greedy actions, a share $\varepsilon_t / 2$ of all its actions,
+# are what show it that pushing the other way keeps the pole up. On CartPole the schedule above, at
+# its floor of 0.04 after 2,000 steps, is enough to find that out; tasks with sparse rewards need far
+# more than $\varepsilon$-greedy gives, which is a research field of its own.
+
+# %% [markdown]
+# ## All six, and the Atari ablation
 #
 # One number per run: the average of its curve over the last 3,000 environment steps. Dots are
 # seeds, bars the mean over seeds.
@@ -323,7 +452,7 @@ for i, (label, curves) in enumerate(results.items()):
 ax.set_yticks(range(len(results)), list(results))
 ax.invert_yaxis()
 ax.set_xlabel("training-episode return, mean over the last 3,000 steps")
-ax.set_title("The target network and replay matter most here")
+ax.set_title("Exploration, the target network and replay matter most here")
 ax.legend(loc="lower right", fontsize=8)
 plt.show()
 
@@ -332,7 +461,7 @@ for label, value in summary.items():
     print(f"{label:<32} {value:6.1f}  ({value / summary['full DQN']:4.0%} of the full DQN)")
 
 # %% tags=["remove-input"]
-for label in ("no target network", "no replay (buffer = one batch)", "learning rate 2.3e-4"):
+for label in ("no target network", "no replay (buffer = one batch)", "learning rate 2.3e-4", "no exploration (ε = 0)"):
     assert summary[label] < 0.75 * summary["full DQN"], label
 assert all(c.returns.max() < 475 for c in results.values())  # nobody solves it in this short setting
 
@@ -368,6 +497,9 @@ assert all(c.returns.max() < 475 for c in results.values())  # nobody solves it 
 # * Removing replay (a buffer of one batch) leaves an agent that learns and forgets, at about half
 #   the full DQN's level; a 2,000-transition buffer costs nothing measurable in a 10,000-step run;
 #   a ten times smaller learning rate learns thousands of steps later.
+# * Without exploration ($\varepsilon = 0$) DQN never learns: the agent takes the action its random
+#   initialization ranks first, the other action's value is never a target, and the return stays at
+#   that of a policy that always pushes the same way.
 # * Every claim above is a comparison of means over three seeds in one cheaper setting (10,000
 #   steps, a 64-64 network), with the seeds drawn; `python -m companion.bench dqn --ablations` runs
 #   the same table at the full chapter-2 defaults.

@@ -6,7 +6,7 @@ over 20 episodes reaches 475), then re-evaluates the kept weights on 20 fresh ep
 gets 100,000 steps. ``ablations=True`` also trains, for every seed and at these full-length defaults, every
 variant of :data:`companion.rl.ablations.ABLATIONS` (the table the chapter "What makes DQN work" runs in a
 cheaper setting): without the target network, without replay (a buffer of one batch), with a small buffer,
-with a ten times smaller learning rate, and with Double DQN.
+with a ten times smaller learning rate, without exploration (ε = 0), and with Double DQN.
 """
 
 from __future__ import annotations

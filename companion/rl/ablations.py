@@ -9,6 +9,9 @@ One definition of the ablations, shared by the chapter "What makes DQN work" and
   transitions: on-line, correlated updates, essentially no replay;
 * ``buffer_size=2_000``: replay over a short memory only;
 * ``learning_rate`` divided by 10;
+* ``epsilon_start=epsilon_end=0``: no exploration, every action greedy from the first step (the data come
+  from the greedy policy only; Q-learning's convergence needs every action tried in every state, Watkins
+  and Dayan, 1992);
 * ``double_dqn=True`` (an addition rather than a removal; van Hasselt et al., 2016).
 
 A learning curve is the *training-episode* return (the :math:`\varepsilon`-greedy episodes the agent
@@ -43,6 +46,7 @@ ABLATIONS: dict[str, dict] = {
     "no replay (buffer = one batch)": dict(buffer_size=64),
     "buffer 2,000": dict(buffer_size=2_000),
     "learning rate 2.3e-4": dict(learning_rate=_DEFAULT_LR / 10),  # ten times below the default
+    "no exploration (ε = 0)": dict(epsilon_start=0.0, epsilon_end=0.0),  # greedy from the first step
     "Double DQN": dict(double_dqn=True),
 }
 """Label -> changes to :class:`DQNConfig` (applied on top of the base configuration)."""
