@@ -425,9 +425,10 @@ glue("bn_check_max_diff", f"{max(differences.values()):.0e}")
 # training and in evaluation mode, to within {glue:text}`bn_check_max_diff`: float64 rounding. The detail
 # easiest to get wrong is the running variance: the batch is normalized with its *biased* variance
 # ($\frac1N\sum$), but PyTorch feeds the *unbiased* one ($\frac{1}{N-1}\sum$) into the running average.
-# Keras uses the biased one there, and its `momentum=0.99` means PyTorch's `momentum=0.01` (the weight of the
-# *old* value), with a default $\epsilon$ of `1e-3` instead of `1e-5`: porting a trained model between the two
-# needs all three conversions (`tests/test_normalization.py` checks ours against both).
+# Keras uses the biased one there; its `momentum` is the weight of the *old* value (PyTorch's, of the new:
+# Keras' 0.99 is PyTorch's 0.01), and its default $\epsilon$ is `1e-3` instead of `1e-5`. Porting a trained
+# model needs $\epsilon$ converted; continuing to train it, the momentum too; the variance conventions differ
+# only in how the running estimate was built (`tests/test_normalization.py` checks ours against both).
 #
 # **What batch normalization does to optimization.** It was introduced to speed up training, and the
 # property that matters in practice is that it lets SGD use larger learning rates
@@ -477,7 +478,8 @@ for label in ("without batch norm", "with batch norm"):
 sweep_table = pd.DataFrame([
     {"model": label, "learning rate": lr,
      "stable (both seeds)": all(is_stable(sweep[label, lr, s]) for s in SWEEP_SEEDS),
-     "diverged (seeds)": sum(len(sweep[label, lr, s]) < SWEEP_STEPS for s in SWEEP_SEEDS),
+     "diverged (seeds)": sum(len(sweep[label, lr, s]) < SWEEP_STEPS or not np.isfinite(sweep[label, lr, s]).all()
+                             for s in SWEEP_SEEDS),
      "final loss (mean of seeds)": np.mean([sweep[label, lr, s][-TAIL:].mean() if len(sweep[label, lr, s]) == SWEEP_STEPS
                                             else np.nan for s in SWEEP_SEEDS])}
     for label in ("without batch norm", "with batch norm") for lr in SWEEP_LRS])
@@ -494,7 +496,7 @@ for i, (label, rows) in enumerate(sweep_table.groupby("model", sort=False)):
     curves = np.array([sweep[label, common_lr, s] for s in SWEEP_SEEDS])
     axes[1].plot(np.arange(1, SWEEP_STEPS + 1), curves.mean(0), color=f"C{i}", label=label)
 axes[0].axhline(np.log(10) / 2, color="gray", ls=":", label="stability threshold ($\\ln 10 / 2$)")
-axes[0].scatter([], [], marker="x", color="C3", label="not stable (a run diverged: drawn at the top)")
+axes[0].scatter([], [], marker="x", color="C3", label="not stable (diverged runs drawn at the top)")
 axes[0].set_xscale("log")
 axes[0].set_yscale("log")
 axes[0].set_xlabel("SGD learning rate $\\eta$")
@@ -554,7 +556,7 @@ glue("bn_first_bn", f"{first_bn:.2f}")
 # one ends with a loss {glue:text}`bn_final_ratio` times smaller ({glue:text}`bn_final_bn` against {glue:text}`bn_final_plain`
 # over the last 50 steps), and it is lower at every rate where the plain network is stable. Much of the
 # gap opens in the first 50 steps (mean loss {glue:text}`bn_first_bn` against {glue:text}`bn_first_plain`,
-# close to the $\ln 10$ of a guess): with PyTorch's default initialization the signal shrinks from layer to
+# above three quarters of the $\ln 10$ of a guess): with PyTorch's default initialization the signal shrinks from layer to
 # layer (chapter 2), and the plain network needs many steps to undo that, while batch normalization
 # restores a unit variance at every layer from the first step. The price is a dependence on the batch:
 # the network cannot predict one example in training mode, and evaluation needs the running statistics,

@@ -370,8 +370,9 @@ assert 7.0 < fp32_bytes / nf4_bytes < 7.2
 # code applied to $[0, \max_b m_b]$ would leave its negative half unused and spread its levels over a
 # range far wider than the spread of the $m_b$ around $\mu$. And the 256 levels $d_k$ are the ones
 # bitsandbytes uses for QLoRA: the *dynamic* 8-bit map of the 8-bit optimizers {cite}`dettmers2022`
-# (a sign, a decimal exponent, a linear fraction; roughly constant relative precision over six
-# decades). We use that map because it is what QLoRA ran; `code="linear"` gives the plain int8
+# (a sign, a decimal exponent, a linear fraction: 64 levels per sign between 0.1 and 1, half as many in
+# each decade below, down to one near $10^{-6}$; a range of six decades, with the precision concentrated
+# near 1). We use that map because it is what QLoRA ran; `code="linear"` gives the plain int8
 # grid $k/127$ for comparison. `companion.compression.double_quant` implements both, and
 # `quantize_nf4_double` chooses the same 4-bit codes as `quantize_nf4` (with the exact $m_b$, as
 # bitsandbytes does) and stores the scales this way. We count the bytes of every stored array of
@@ -538,7 +539,8 @@ assert abs(val16 - val32) < 0.01  # "within a point"
 # last epoch's training loss is {glue:text}`bf16_loss` in BF16 against {glue:text}`fp32_loss` in
 # float32 ({glue:text}`bf16_loss_gap` apart, under 2 %), with validation accuracies
 # {glue:text}`bf16_val` and {glue:text}`fp32_val` (within a point). The
-# rounding of BF16 is small next to the NF4 error of the base it multiplies. On a GPU, BF16 also
+# BF16 moves the logits by a tenth or less of the relative error NF4 puts on the weights
+# ({glue:text}`nf4_rel_err`). On a GPU, BF16 also
 # halves the bytes moved and runs on the tensor cores; QLoRA's full recipe is the three pieces
 # together: NF4 storage, double-quantized scales, BF16 compute.
 #
@@ -777,8 +779,8 @@ for ex3_block in (16, 64, 256):  # without double quantization: what companion's
 #
 # (b) $4 + \frac{32}{64} = 4.5$ bits against $4 + \frac{8}{64} + \frac{32}{16\,384} = 4.125 + 0.002 = 4.127$ bits: a
 # saving of $0.373$ bits per weight. Without double quantization the scales took $0.5 / 4.5 = 11\%$ of
-# the storage; with it, about 3%. (The paper's 8-bit scales are float8 values after subtracting their
-# mean; the bit count is the same.)
+# the storage; with it, about 3%. (QLoRA's 8-bit scales are codes of bitsandbytes' dynamic map after
+# subtracting their mean, as in the section on double quantization; the bit count is the same.)
 #
 # (c) $65 \times 10^9$ weights: $130$ GB in 16 bits, $65 \times 10^9 \cdot 4.5 / 8 = 36.6$ GB in NF4, and
 # $65 \times 10^9 \cdot 4.127 / 8 = 33.5$ GB with double quantization: about 3 GB saved, part of what lets
@@ -826,8 +828,8 @@ assert rank_sweep[16][0] - rank_sweep[4][0] < 0.02  # ... but beyond 4 the gain 
 # $r$ small (4 to 16 is the usual range), check that doubling it no longer helps, and spend the rest of
 # the budget on *which* layers to adapt. The exercise kept $\alpha = 2r$, so the scale $\alpha/r = 2$ was
 # the same at every rank and one learning rate was used for all three; it does not test the $\alpha/r$
-# rule itself. That rule is for the other case: with $\alpha$ fixed while $r$ changes, the scale of
-# the update, and with it the effective learning rate, would change with $r$. Kalajdzievski
+# rule itself. That rule is for the other case, the paper's: $\alpha$ fixed while $r$ changes, where the
+# $1/r$ keeps the scale of the update, and with it the effective learning rate, from growing with $r$. Kalajdzievski
 # {cite}`kalajdzievski2023` argues for $\alpha/\sqrt r$ instead (rsLoRA), which keeps the learning
 # dynamics stable as the rank grows.
 # :::

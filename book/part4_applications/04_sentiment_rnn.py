@@ -407,6 +407,9 @@ assert acc_values[2] > max(acc_values[:2]) + 0.05
 # \end{aligned}
 # $$
 #
+# (Cho et al. apply the reset gate before the product, $W_{hn}(r_t \odot h_{t-1})$: Keras' `GRU` with
+# `reset_after=False`; PyTorch and Keras' default apply it after, as above.)
+#
 # **Backpropagation through time** {cite}`werbos1990`. Unrolled over $T$ steps, a recurrent layer is
 # a $T$-layer feed-forward network whose layers share one set of weights, and BPTT is ordinary
 # backpropagation through that graph. The gradient runs the recurrence backwards, each step
@@ -419,8 +422,8 @@ assert acc_values[2] > max(acc_values[:2]) + 0.05
 # \frac{\partial L}{\partial W} = \sum_{t=1}^{T} \frac{\partial L}{\partial h_t}\,\frac{\partial^{+} h_t}{\partial W},
 # $$
 #
-# where $\ell_{t-1}$ is the part of the loss that reads step $t-1$ directly (none here, where only the
-# pooled or last output is read) and $\partial^{+}$ differentiates one step with $h_{t-1}$ held
+# where $\ell_{t-1}$ is the part of the loss that reads step $t-1$ directly (none when only the last
+# output is read, as in the measurement below; with the max-pooling of the model below, every step has one) and $\partial^{+}$ differentiates one step with $h_{t-1}$ held
 # fixed. The backward pass needs every step's activations, so memory grows linearly with $T$
 # (*truncated* BPTT stops the backward pass after $k$ steps to bound it). The chapter
 # [Gradient clipping](../part2_training/05_gradient_clipping.ipynb) (section 5.1) measured what the
@@ -436,8 +439,8 @@ assert acc_values[2] > max(acc_values[:2]) + 0.05
 # {cite}`jozefowicz2015` recommend, so that $f_t$ starts near $\sigma(1) \approx 0.73$.
 #
 # Let us measure it on real inputs: 64 training reviews cut to their last 100 tokens, embedded by a
-# freshly initialized embedding layer of 64 dimensions, read by four layers of 64 units at
-# initialization. For each we compute the gradient of $L = \sum_b \sum_j h_{T,bj}$ (the outputs of the
+# freshly initialized embedding layer of 64 dimensions, read, in turn, by four single recurrent layers of
+# 64 units at initialization (tanh RNN, LSTM, GRU, LSTM with forget-gate bias 1). For each we compute the gradient of $L = \sum_b \sum_j h_{T,bj}$ (the outputs of the
 # last step) with respect to the input $x_t$ at every step, $\lVert \partial L / \partial x_t \rVert$
 # averaged over the reviews, relative to its value at $t = T$. (`nn.RNN` keeps its inner states away
 # from autograd, so we differentiate with respect to the inputs; $\partial L / \partial x_t =
@@ -524,8 +527,8 @@ assert per_step["tanh RNN"] < min(per_step["LSTM"], per_step["GRU"]) < per_step[
 #   two layers of 128 units hold over seven times as many recurrent weights, each a multiply-add per
 #   token, so they cost several times more per step.
 # * **Max-pooling** over the outputs at real steps, $s_b = \max_{t < \ell_b} h_{bt}$ (per
-#   coordinate): every time step gets a direct gradient (the one through the recurrence vanishes,
-#   as measured above), so the model learns in fewer epochs than from the last state alone.
+#   coordinate): every time step gets a direct gradient (the one through the recurrence vanishes at
+#   initialization, as measured above), so the model learns in fewer epochs than from the last state alone.
 # * **One-cycle learning rate** {cite}`smith2019`: warm up to $3 \times 10^{-3}$ over {fixed}`30 %`
 #   of the steps, then anneal to almost zero, which lets three epochs end at a well-settled minimum.
 # * **Gradient clipping** to norm 1: $g \leftarrow g \cdot \min(1, 1/\lVert g \rVert_2)$.

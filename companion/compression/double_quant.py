@@ -23,7 +23,8 @@ are then dequantized with :math:`\hat m_b` instead of :math:`m_b`. Storage per w
 The 8-bit levels :math:`d_k`: QLoRA's "8-bit floats" are, in bitsandbytes, the *dynamic* 8-bit map
 of Dettmers et al. (2022, 8-bit optimizers), ``create_dynamic_map(signed=True)``: a sign bit, a run of
 zeros giving a decimal exponent :math:`10^{-e}` (:math:`e = 0..6`), a stop bit, and the remaining bits
-a linear fraction between 0.1 and 1, so relative precision is roughly constant over six decades. We
+a linear fraction between 0.1 and 1: 64 levels per sign in [0.1, 1], half as many in each decade below,
+down to one near 1e-6 (six decades, the precision concentrated near 1). We
 use that map by default (``code="dynamic"``), because it is what QLoRA ran; ``code="linear"``
 (:math:`d_k = k/127`, :math:`k = -127..127`, a plain symmetric int8) is there for comparison. Subtracting the mean matters:
 the absmax values are all positive, so without it the signed map would waste its negative half and
