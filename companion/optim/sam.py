@@ -22,31 +22,20 @@ costs about twice as much per step. On :math:`L = \tfrac12 \theta^\top A \theta`
 
 from __future__ import annotations
 
-import math
-
 from .._checks import check_non_negative, check_positive
-from . import _ops
-from ._tree import tree_leaves, tree_map
+from ._tree import tree_map
 from .base import GradientTransformation, apply_updates
 
 __all__ = ["sam_perturbation", "sam_step"]
-
-
-def _global_norm(tree) -> float:
-    total = 0.0
-    for leaf in tree_leaves(tree):
-        if _ops._library(leaf) == "torch":
-            total += float((leaf.double() ** 2).sum())
-        else:
-            total += float((leaf * leaf).sum())
-    return math.sqrt(total)
 
 
 def sam_perturbation(grads, rho: float = 0.05, eps: float = 1e-12):
     r"""The ascent step :math:`\hat\epsilon = \rho\, g / (\lVert g \rVert + \epsilon)` (``eps`` guards a zero gradient)."""
     rho = check_positive("rho", rho)
     eps = check_non_negative("eps", eps)
-    scale = rho / (_global_norm(grads) + eps)
+    from ..clipping import global_norm  # the norm clip_by_global_norm uses (clipping imports this package)
+
+    scale = rho / (float(global_norm(grads)) + eps)
     return tree_map(lambda g: scale * g, grads, path="grads")
 
 

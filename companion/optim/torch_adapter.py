@@ -156,7 +156,9 @@ class SAM(torch.optim.Optimizer):
         params = [p for group in self.param_groups for p in group["params"]]
         if any(p.grad is None for p in params):
             raise ValueError("parameters without a gradient: call loss.backward() before SAM.step(closure)")
-        norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in params]))
+        from ..clipping import global_norm
+
+        norm = global_norm([p.grad for p in params])
         perturbations = torch._foreach_mul([p.grad for p in params], float(self.rho / (norm + 1e-12)))
         torch._foreach_add_(params, perturbations)  # to the worst nearby point
         with torch.enable_grad():
